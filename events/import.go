@@ -1,0 +1,197 @@
+// Package events holds Inlet's public contract on the wire: the import object,
+// the events published about it, their subjects and their CloudEvents envelope.
+// A client outside Go uses the JSON Schemas under schemas/ instead.
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status of an import (spec §2).
+type Status string
+
+const (
+	StatusRequested   Status = "requested"
+	StatusQueued      Status = "queued"
+	StatusProcessing  Status = "processing"
+	StatusCompleted   Status = "completed"
+	StatusFailed      Status = "failed"
+	StatusInterrupted Status = "interrupted"
+	StatusTimedOut    Status = "timed_out"
+	StatusExpired     Status = "expired"
+)
+
+// Terminal reports whether the status never changes again.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusCompleted, StatusFailed, StatusInterrupted, StatusTimedOut, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// Phase names, in pipeline order (spec §4).
+const (
+	PhasePrevalidation = "prevalidation"
+	PhasePreparsing    = "preparsing"
+	PhaseTransforming  = "transforming"
+	PhaseParsing       = "parsing"
+	PhaseValidation    = "validation"
+	PhaseProcessing    = "processing"
+	PhaseCleanup       = "cleanup"
+)
+
+// Phases lists the phase names in pipeline order.
+var Phases = []string{PhasePrevalidation, PhasePreparsing, PhaseTransforming, PhaseParsing, PhaseValidation, PhaseProcessing, PhaseCleanup}
+
+// Options are what a user chooses when requesting an import (spec §1).
+type Options struct {
+	ID                string            `json:"id,omitempty"`
+	OrganizationID    string            `json:"organization_id"`
+	Mode              string            `json:"mode,omitempty"`
+	Name              string            `json:"name,omitempty"`
+	Resource          string            `json:"resource"`
+	Format            string            `json:"format,omitempty"`
+	Action            string            `json:"action,omitempty"`
+	DuplicateHandling string            `json:"duplicate_handling,omitempty"`
+	UploadMode        string            `json:"upload_mode,omitempty"`
+	ColumnMapping     map[string]string `json:"column_mapping,omitempty"`
+	ParentResourceID  *string           `json:"parent_resource_id,omitempty"`
+	ErrorThreshold    *float64          `json:"error_threshold,omitempty"`
+	SkipErrors        bool              `json:"skip_errors,omitempty"`
+	DryRun            bool              `json:"dry_run,omitempty"`
+	Reference         string            `json:"reference,omitempty"`
+	ReferenceOrigin   string            `json:"reference_origin,omitempty"`
+	Metadata          map[string]any    `json:"metadata,omitempty"`
+	CreatedBy         string            `json:"created_by,omitempty"`
+}
+
+// Source points at a file already in the blob store.
+type Source struct {
+	Bucket      string `json:"bucket,omitempty"`
+	Key         string `json:"key"`
+	Name        string `json:"name,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// ImportRequested is the body a client publishes on imports.<org>.<resource>.requested.
+// Exactly one of Source and Inputs is set.
+type ImportRequested struct {
+	Options
+	Source *Source           `json:"source,omitempty"`
+	Inputs []json.RawMessage `json:"inputs,omitempty"`
+}
+
+// Stats is the row accounting of spec §3.
+type Stats struct {
+	Total       int64 `json:"total"`
+	Processed   int64 `json:"processed"`
+	Created     int64 `json:"created"`
+	Updated     int64 `json:"updated"`
+	Unchanged   int64 `json:"unchanged"`
+	Deleted     int64 `json:"deleted"`
+	Skipped     int64 `json:"skipped"`
+	Failed      int64 `json:"failed"`
+	Warnings    int64 `json:"warnings"`
+	Overwritten int64 `json:"overwritten"`
+}
+
+// PhaseStatus is one entry of Import.Phases.
+type PhaseStatus struct {
+	Name         string     `json:"name"`
+	Status       string     `json:"status"` // pending | running | completed | skipped
+	StartedAt    *time.Time `json:"started_at"`
+	CompletedAt  *time.Time `json:"completed_at"`
+	BatchesTotal int        `json:"batches_total"`
+	BatchesDone  int        `json:"batches_done"`
+	RowsIn       int64      `json:"rows_in"`
+	RowsOut      int64      `json:"rows_out"`
+	RowsFailed   int64      `json:"rows_failed"`
+}
+
+// File describes what was received and what was detected in it.
+type File struct {
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+	Checksum    string `json:"checksum"`
+	Encoding    string `json:"encoding"`
+	Delimiter   string `json:"delimiter"`
+	HasHeader   bool   `json:"has_header"`
+}
+
+// Links of an import; empty ones are omitted.
+type Links struct {
+	Self       string `json:"self"`
+	Upload     string `json:"upload,omitempty"`
+	ErrorsCSV  string `json:"errors_csv,omitempty"`
+	ErrorsJSON string `json:"errors_json,omitempty"`
+	UploadCSV  string `json:"upload_csv,omitempty"`
+	UploadJSON string `json:"upload_json,omitempty"`
+}
+
+// Import is the import object of spec §1: every read returns it.
+type Import struct {
+	ID                string            `json:"id"`
+	OrganizationID    string            `json:"organization_id"`
+	Mode              string            `json:"mode"`
+	Name              string            `json:"name"`
+	Resource          string            `json:"resource"`
+	Format            string            `json:"format"`
+	Action            string            `json:"action"`
+	DuplicateHandling string            `json:"duplicate_handling"`
+	UploadMode        string            `json:"upload_mode"`
+	ColumnMapping     map[string]string `json:"column_mapping"`
+	ParentResourceID  *string           `json:"parent_resource_id"`
+	ErrorThreshold    float64           `json:"error_threshold"`
+	SkipErrors        bool              `json:"skip_errors"`
+	DryRun            bool              `json:"dry_run"`
+	Reference         string            `json:"reference"`
+	ReferenceOrigin   string            `json:"reference_origin"`
+	Metadata          map[string]any    `json:"metadata"`
+	Status            Status            `json:"status"`
+	Reason            *string           `json:"reason"`
+	Phases            []PhaseStatus     `json:"phases"`
+	Stats             Stats             `json:"stats"`
+	File              File              `json:"file"`
+	CreatedBy         string            `json:"created_by"`
+	UpdatedBy         string            `json:"updated_by"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+	StartedAt         *time.Time        `json:"started_at"`
+	CompletedAt       *time.Time        `json:"completed_at"`
+	InterruptedAt     *time.Time        `json:"interrupted_at"`
+	ExpiresAt         *time.Time        `json:"expires_at"`
+	Links             Links             `json:"links"`
+}
+
+// BatchProgress is the data of a progress event: one batch of one phase is done.
+// Events about the same (import, phase, batch) carry the same numbers, so a
+// consumer keys them by that triple and never counts one twice.
+type BatchProgress struct {
+	ImportID     string    `json:"import_id"`
+	Phase        string    `json:"phase"`
+	Batch        int       `json:"batch"`
+	BatchesTotal int       `json:"batches_total"`
+	RowsIn       int64     `json:"rows_in"`
+	RowsOut      int64     `json:"rows_out"`
+	RowsFailed   int64     `json:"rows_failed"`
+	Skipped      int64     `json:"skipped"`
+	Created      int64     `json:"created"`
+	Updated      int64     `json:"updated"`
+	Unchanged    int64     `json:"unchanged"`
+	Deleted      int64     `json:"deleted"`
+	Warnings     int64     `json:"warnings"`
+	Overwritten  int64     `json:"overwritten"`
+	StartedAt    time.Time `json:"started_at"`
+	CompletedAt  time.Time `json:"completed_at"`
+}
+
+// PhaseCompleted is the data of a phase_completed event.
+type PhaseCompleted struct {
+	ImportID     string    `json:"import_id"`
+	Phase        string    `json:"phase"`
+	BatchesTotal int       `json:"batches_total"`
+	CompletedAt  time.Time `json:"completed_at"`
+}

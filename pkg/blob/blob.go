@@ -1,0 +1,37 @@
+// Package blob is the object store where import files, batches, rejected rows
+// and batch stats live. Adapters: a local directory (embedded default) and any
+// S3 API through minio-go.
+package blob
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when a key does not exist.
+var ErrNotFound = errors.New("blob: not found")
+
+// Info describes one stored object.
+type Info struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Store is the blob store every phase uses. Keys are slash-separated paths.
+// Writes are atomic: a reader sees the whole object or ErrNotFound, never a part.
+type Store interface {
+	// Put stores r under key; size is the exact length, or -1 when unknown.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get opens the object; the caller closes it.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (Info, error)
+	// List returns every object whose key starts with prefix, sorted by key.
+	List(ctx context.Context, prefix string) ([]Info, error)
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Ping reports whether the store is reachable (readiness).
+	Ping(ctx context.Context) error
+}

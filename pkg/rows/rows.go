@@ -1,0 +1,119 @@
+// Package rows is the batch format phases pass to each other through the blob
+// store: newline-delimited JSON, one row per line, written and read as a
+// stream so memory is bounded by one row, not by the batch or the file.
+package rows
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// Row is one data row of the import file on its way through the phases.
+type Row struct {
+	// Num is the row's number in the original file (1 = first data row).
+	Num int64 `json:"n"`
+	// Data holds the row's fields, coerced to the schema's types. Fields the
+	// file left empty are absent.
+	Data map[string]any `json:"d,omitempty"`
+	// Raw is the row as the file had it (CSV: cells by header; JSON: the
+	// object), kept so a rejected row can be given back verbatim.
+	Raw json.RawMessage `json:"raw,omitempty"`
+	// ID is the record id injected by transforming.
+	ID string `json:"id,omitempty"`
+	// Op is what processing will do: create | update | unchanged | delete.
+	Op string `json:"op,omitempty"`
+	// Record is the full record processing writes (merge of stored and given).
+	Record map[string]any `json:"rec,omitempty"`
+	// Warnings are notes about a row that is still imported.
+	Warnings []Problem `json:"w,omitempty"`
+}
+
+// Ops a row can carry.
+const (
+	OpCreate    = "create"
+	OpUpdate    = "update"
+	OpUnchanged = "unchanged"
+	OpDelete    = "delete"
+)
+
+// Problem is one error or warning about a row.
+type Problem struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Reject is a row that left the pipeline, with why. Skipped rows (duplicates,
+// deletes of missing records) are rejects with Skipped set: they are reported
+// but counted in stats.skipped, not stats.failed.
+type Reject struct {
+	Row     int64           `json:"row"`
+	Phase   string          `json:"phase"`
+	Code    string          `json:"code"`
+	Field   string          `json:"field"`
+	Message string          `json:"message"`
+	Skipped bool            `json:"skipped,omitempty"`
+	Warning bool            `json:"warning,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Encoder writes values as NDJSON.
+type Encoder struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+	n   int64
+}
+
+// NewEncoder writes to w; call Flush when done.
+func NewEncoder(w io.Writer) *Encoder {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &Encoder{w: bw, enc: enc}
+}
+
+// Encode writes one value as one line.
+func (e *Encoder) Encode(v any) error {
+	e.n++
+	return e.enc.Encode(v)
+}
+
+// Count is the number of values written.
+func (e *Encoder) Count() int64 { return e.n }
+
+// Flush writes buffered data.
+func (e *Encoder) Flush() error { return e.w.Flush() }
+
+// Decoder reads NDJSON values one at a time.
+type Decoder struct {
+	sc   *bufio.Scanner
+	line int
+}
+
+// NewDecoder reads from r. Lines may be up to 64 MiB.
+func NewDecoder(r io.Reader) *Decoder {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	return &Decoder{sc: sc}
+}
+
+// Decode reads the next value into v; it returns io.EOF at the end.
+func (d *Decoder) Decode(v any) error {
+	for d.sc.Scan() {
+		d.line++
+		b := d.sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("batch line %d: %w", d.line, err)
+		}
+		return nil
+	}
+	if err := d.sc.Err(); err != nil {
+		return err
+	}
+	return io.EOF
+}

@@ -1,0 +1,121 @@
+// Package store keeps the imported records and the projector's import views.
+// Adapters: PostgreSQL through pgx (bulk write path) and an embedded SQLite.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when a record or view does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Scope confines records: records of different organizations, modes or
+// resources never see each other.
+type Scope struct {
+	Org      string
+	Mode     string // live | test
+	Resource string
+}
+
+// Record is one stored record of a resource.
+type Record struct {
+	ID       string          `json:"id"`
+	ParentID string          `json:"parent_id,omitempty"`
+	Data     json.RawMessage `json:"data"`
+	// Keys maps a key name (the key's fields joined by ",") to its normalized
+	// value; the store keeps every key unique within the scope.
+	Keys      map[string]string `json:"keys,omitempty"`
+	ImportID  string            `json:"import_id,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// KeyRef names one key value to look up.
+type KeyRef struct {
+	Name  string
+	Value string
+}
+
+// Op is one write of a batch.
+type Op struct {
+	Kind   string // upsert | delete
+	Record Record // for delete only Record.ID is read
+}
+
+// Op kinds.
+const (
+	OpUpsert = "upsert"
+	OpDelete = "delete"
+)
+
+// BatchResult is what applying a batch did. It is stored with the batch, so a
+// second Apply of the same batch returns the first result and writes nothing.
+type BatchResult struct {
+	Upserted int64 `json:"upserted"`
+	Deleted  int64 `json:"deleted"`
+	Missing  int64 `json:"missing"` // deletes whose record did not exist
+	// Replayed is true when the batch had been applied before.
+	Replayed bool `json:"replayed"`
+	// MissingIDs lists the deletes whose record did not exist.
+	MissingIDs []string `json:"missing_ids,omitempty"`
+}
+
+// RecordStore holds the records of every resource.
+type RecordStore interface {
+	// LookupKeys returns, for each ref found, the id of the record holding it,
+	// keyed by ref.Name + "\x00" + ref.Value.
+	LookupKeys(ctx context.Context, scope Scope, refs []KeyRef) (map[string]string, error)
+	// GetMany returns the records with these ids (missing ids are absent).
+	GetMany(ctx context.Context, scope Scope, ids []string) (map[string]Record, error)
+	Get(ctx context.Context, scope Scope, id string) (Record, error)
+	// List pages through records ordered by id; after is the last id of the previous page.
+	List(ctx context.Context, scope Scope, after string, limit int) ([]Record, error)
+	// Apply performs ops in one transaction together with marking batchID applied.
+	// An upsert replaces the record's data and its keys. Applying a batchID that
+	// was applied before changes nothing and returns the stored result.
+	Apply(ctx context.Context, scope Scope, batchID string, ops []Op) (BatchResult, error)
+}
+
+// View is the projector's stored document of one import.
+type View struct {
+	ID        string
+	Org       string
+	Resource  string
+	Status    string
+	CreatedAt time.Time
+	Doc       json.RawMessage
+}
+
+// ViewFilter selects views for a list; empty fields match everything.
+type ViewFilter struct {
+	Org      string
+	Resource string
+	Status   string
+	// Before is the cursor: only views whose id sorts before it.
+	Before string
+	Limit  int
+}
+
+// ViewStore keeps the projector's views and the facts they are built from.
+type ViewStore interface {
+	GetView(ctx context.Context, id string) (View, error)
+	// ListViews returns views newest first (ids sort by creation time).
+	ListViews(ctx context.Context, f ViewFilter) ([]View, error)
+	// UpdateView runs fn on the current view (ErrNotFound-free: a missing view
+	// is passed as nil) inside a transaction and stores what fn returns; fn
+	// returning nil stores nothing.
+	UpdateView(ctx context.Context, id string, fn func(current *View) (*View, error)) error
+	// ResetViews deletes every view (before a rebuild from the stream).
+	ResetViews(ctx context.Context) error
+}
+
+// Store is every table Inlet keeps.
+type Store interface {
+	RecordStore
+	ViewStore
+	Ping(ctx context.Context) error
+	Close() error
+}
