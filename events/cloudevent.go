@@ -3,6 +3,8 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -14,6 +16,22 @@ const TypePrefix = "dev.inlet.import."
 
 // Type is the CloudEvents type of an event name, e.g. dev.inlet.import.completed.v1.
 func Type(event string) string { return TypePrefix + event + ".v1" }
+
+// EventFromType is the inverse of Type: the event name and version of a
+// CloudEvents type such as dev.inlet.import.completed.v1.
+func EventFromType(typ string) (event string, version int, ok bool) {
+	m := typeRE.FindStringSubmatch(typ)
+	if m == nil {
+		return "", 0, false
+	}
+	v, err := strconv.Atoi(m[2])
+	if err != nil {
+		return "", 0, false
+	}
+	return m[1], v, true
+}
+
+var typeRE = regexp.MustCompile(`^dev\.inlet\.import\.([a-z_]+)\.v([0-9]+)$`)
 
 // CloudEvent is the structured-mode CloudEvents 1.0 envelope of every public event.
 type CloudEvent struct {
@@ -46,15 +64,23 @@ func New(id, source, event, importID string, data any) (CloudEvent, error) {
 	}, nil
 }
 
-// Decode parses a CloudEvent; a body without specversion is taken as bare data
-// (clients may publish a bare import-requested body).
+// Decode parses a CloudEvent; a JSON object without specversion is taken as
+// bare data (clients may publish a bare import-requested body). The bare body
+// is not parsed as an envelope, so its own id, source (an object in
+// import-requested) or time fields never clash with the envelope's.
 func Decode(body []byte) (CloudEvent, error) {
+	var probe struct {
+		SpecVersion string `json:"specversion"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return CloudEvent{}, fmt.Errorf("decode event: %w", err)
+	}
+	if probe.SpecVersion == "" {
+		return CloudEvent{Data: json.RawMessage(body)}, nil
+	}
 	var ce CloudEvent
 	if err := json.Unmarshal(body, &ce); err != nil {
 		return ce, fmt.Errorf("decode event: %w", err)
-	}
-	if ce.SpecVersion == "" {
-		return CloudEvent{Data: json.RawMessage(body)}, nil
 	}
 	if ce.SpecVersion != SpecVersion {
 		return ce, fmt.Errorf("unsupported specversion %q", ce.SpecVersion)

@@ -100,7 +100,7 @@ type Stats struct {
 // PhaseStatus is one entry of Import.Phases.
 type PhaseStatus struct {
 	Name         string     `json:"name"`
-	Status       string     `json:"status"` // pending | running | completed | skipped
+	Status       string     `json:"status"` // PhaseStatusPending | Running | Completed | Skipped
 	StartedAt    *time.Time `json:"started_at"`
 	CompletedAt  *time.Time `json:"completed_at"`
 	BatchesTotal int        `json:"batches_total"`
@@ -109,6 +109,14 @@ type PhaseStatus struct {
 	RowsOut      int64      `json:"rows_out"`
 	RowsFailed   int64      `json:"rows_failed"`
 }
+
+// Values of PhaseStatus.Status.
+const (
+	PhaseStatusPending   = "pending"
+	PhaseStatusRunning   = "running"
+	PhaseStatusCompleted = "completed"
+	PhaseStatusSkipped   = "skipped"
+)
 
 // File describes what was received and what was detected in it.
 type File struct {
@@ -164,6 +172,21 @@ type Import struct {
 	InterruptedAt     *time.Time        `json:"interrupted_at"`
 	ExpiresAt         *time.Time        `json:"expires_at"`
 	Links             Links             `json:"links"`
+}
+
+// Normalize replaces nil maps and slices by empty ones, so the import
+// marshals "column_mapping": {}, "metadata": {} and "phases": [] instead of
+// null. The schema accepts both; publishers should prefer the empty forms.
+func (i *Import) Normalize() {
+	if i.ColumnMapping == nil {
+		i.ColumnMapping = map[string]string{}
+	}
+	if i.Metadata == nil {
+		i.Metadata = map[string]any{}
+	}
+	if i.Phases == nil {
+		i.Phases = []PhaseStatus{}
+	}
 }
 
 // BatchProgress is the data of a progress event: one batch of one phase is done.

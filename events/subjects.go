@@ -41,13 +41,29 @@ func Subject(org, resource, event string) string {
 	return SubjectRoot + "." + org + "." + resource + "." + event
 }
 
-// ParseSubject splits a public subject into its parts.
+// ParseSubject splits a public subject into its parts. The organization and
+// resource must be valid tokens (so wildcards and empty tokens are refused);
+// the event must be a non-empty token but need not be one of AllEvents, so a
+// consumer can see (and skip) events added later.
 func ParseSubject(subject string) (org, resource, event string, err error) {
 	parts := strings.Split(subject, ".")
 	if len(parts) != 4 || parts[0] != SubjectRoot {
 		return "", "", "", fmt.Errorf("not an import subject: %q", subject)
 	}
+	if !ValidToken(parts[1]) || !ValidToken(parts[2]) || !ValidToken(parts[3]) {
+		return "", "", "", fmt.Errorf("invalid token in import subject %q", subject)
+	}
 	return parts[1], parts[2], parts[3], nil
+}
+
+// KnownEvent reports whether event is one of AllEvents.
+func KnownEvent(event string) bool {
+	for _, e := range AllEvents {
+		if e == event {
+			return true
+		}
+	}
+	return false
 }
 
 // TerminalEvent is the event published when an import reaches status s.
