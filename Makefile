@@ -1,0 +1,47 @@
+# Inlet. `make run` starts the all-in-one server on the embedded default and
+# imports a bundled sample; `make test` installs what the tests need and runs them.
+SHELL := /bin/bash
+GO ?= go
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+BIN := $(CURDIR)/bin
+MODULES := ./events/... ./pkg/... ./services/...
+SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway inlet
+
+.PHONY: run test test-unit deps build bench lint fmt clean
+
+run: build
+	INLET_DATA_DIR=$${INLET_DATA_DIR:-$(CURDIR)/data} INLET_RESOURCES_DIR=$${INLET_RESOURCES_DIR:-$(CURDIR)/resources} \
+		$(BIN)/inlet -demo $(CURDIR)/deploy/samples/customers.csv
+
+build:
+	@mkdir -p $(BIN)
+	cd services && $(GO) build -o $(BIN)/ $(addprefix ./,$(SERVICES))
+
+# MinIO is a separate AGPL program: built once into bin/ (about 6 minutes), never linked.
+$(BIN)/minio:
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+# PostgreSQL comes from apt when the machine lacks it.
+deps: $(BIN)/minio
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing PostgreSQL from apt"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+test: deps build
+	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 40m -p 1 $(MODULES)
+
+test-unit:
+	$(GO) test -count=1 -short $(MODULES)
+
+bench: deps build
+	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench BenchmarkImport -benchtime 1x -timeout 30m ./services/e2e/
+
+lint:
+	gofmt -l events pkg services
+	$(GO) vet $(MODULES)
+
+clean:
+	rm -rf $(BIN)/inlet $(addprefix $(BIN)/,$(SERVICES)) data

@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/blob/blobopen"
+	"github.com/inlet-dev/inlet/pkg/broker"
+	"github.com/inlet-dev/inlet/pkg/logging"
+	"github.com/inlet-dev/inlet/pkg/phases"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/resources"
+	"github.com/inlet-dev/inlet/pkg/store"
+	"github.com/inlet-dev/inlet/pkg/store/storeopen"
+)
+
+// App is one Inlet process: its adapters and the services it runs.
+type App struct {
+	Cfg      Config
+	Log      zerolog.Logger
+	Broker   *broker.Broker
+	Blobs    blob.Store
+	Store    store.Store
+	Registry *resources.Registry
+	Harness  *pipeline.Harness
+	router   *message.Router
+}
+
+// New connects every adapter. service names the process in logs and events.
+func New(ctx context.Context, cfg Config, service string) (*App, error) {
+	format := cfg.LogFormat
+	if format == "" {
+		format = "json"
+		if cfg.Embedded() {
+			format = "console"
+		}
+	}
+	log := logging.New(logging.Options{Level: cfg.LogLevel, Console: format == "console", Service: service})
+	a := &App{Cfg: cfg, Log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	reg, err := resources.LoadDir(cfg.ResourcesDir)
+	if err != nil {
+		return nil, fmt.Errorf("resources: %w", err)
+	}
+	a.Registry = reg
+	a.Blobs, err = blobopen.Open(ctx, blobopen.Config{URL: cfg.BlobURL, DataDir: cfg.DataDir,
+		Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, UseSSL: cfg.S3UseSSL})
+	if err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	a.Store, err = storeopen.Open(ctx, cfg.StoreURL, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a.Broker, err = broker.Connect(ctx, broker.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen,
+		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Name: "inlet-" + service}, log)
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	a.Harness = pipeline.New(&pipeline.Env{
+		Blobs: a.Blobs, Records: a.Store, Registry: reg, Pub: a.Broker, Log: log,
+		Source: "inlet/" + service, BatchSize: cfg.BatchSize, TempDir: tmp,
+		Heartbeat: a.Broker.Heartbeat, Delivery: broker.Delivery,
+		MaxDeliver: uint64(cfg.MaxDeliver), HeartbeatEvery: cfg.AckWait / 3,
+	})
+	router, err := message.NewRouter(message.RouterConfig{}, logging.Watermill(log))
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(middleware.Recoverer)
+	a.router = router
+	ok = true
+	return a, nil
+}
+
+// Phases are the phase services by name.
+func (a *App) Phases() map[string]pipeline.Phase {
+	return map[string]pipeline.Phase{
+		events.PhasePreparsing:   phases.Preparsing{},
+		events.PhaseTransforming: phases.Transforming{Records: a.Store},
+		events.PhaseParsing:      phases.Parsing{Records: a.Store},
+		events.PhaseValidation:   phases.Validation{Records: a.Store},
+		events.PhaseProcessing:   phases.Processing{Records: a.Store},
+		events.PhaseCleanup:      phases.Cleanup{Records: a.Store},
+	}
+}
+
+func (a *App) subscribeOptions(durable string) broker.SubscribeOptions {
+	return broker.SubscribeOptions{Durable: durable, AckWait: a.Cfg.AckWait, MaxDeliver: a.Cfg.MaxDeliver,
+		Concurrency: a.Cfg.Concurrency}
+}
+
+// AddPhase routes the phase's subject to its handler; every replica joins the
+// same durable consumer, so replicas share the work.
+func (a *App) AddPhase(name string) error {
+	opts := a.subscribeOptions(name + "-v1")
+	sub, err := a.Broker.Subscriber(opts)
+	if err != nil {
+		return err
+	}
+	if name == events.PhasePrevalidation {
+		topic := events.Subject("*", "*", events.EventRequested)
+		a.router.AddConsumerHandler(name, topic, sub, a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position))
+		return nil
+	}
+	p, ok := a.Phases()[name]
+	if !ok {
+		return fmt.Errorf("no phase %q", name)
+	}
+	a.router.AddConsumerHandler(name, broker.WorkSubject(name), sub, a.Harness.WorkHandler(p))
+	return nil
+}
+
+// RunRouter runs the message handlers until ctx ends.
+func (a *App) RunRouter(ctx context.Context) error { return a.router.Run(ctx) }
+
+// RouterRunning is closed once every handler is subscribed.
+func (a *App) RouterRunning() chan struct{} { return a.router.Running() }
+
+// Close releases everything.
+func (a *App) Close() {
+	if a.router != nil {
+		_ = a.router.Close()
+	}
+	if a.Broker != nil {
+		a.Broker.Close()
+	}
+	if a.Store != nil {
+		_ = a.Store.Close()
+	}
+}

@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// startEmbedded runs every phase in one process on the embedded default.
+func startEmbedded(t *testing.T) *App {
+	t.Helper()
+	cfg := Config{
+		NATSListen: "127.0.0.1:-1", DataDir: t.TempDir(), ResourcesDir: filepath.Join(repoRoot(), "resources"),
+		LogLevel: "warn", LogFormat: "console", BatchSize: 3, AckWait: 5 * time.Second, MaxDeliver: 5, Concurrency: 2,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range events.Phases {
+		if err := a.AddPhase(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() { _ = a.RunRouter(ctx) }()
+	<-a.RouterRunning()
+	t.Cleanup(func() { cancel(); a.Close() })
+	return a
+}
+
+// runImport stores body as the import's file, requests it and waits for its terminal event.
+func runImport(t *testing.T, a *App, opts events.Options, name, body string) events.Import {
+	t.Helper()
+	ctx := context.Background()
+	if opts.ID == "" {
+		opts.ID = imports.NewID(time.Now())
+	}
+	key := imports.SourceKey(opts.ID, name)
+	if err := a.Blobs.Put(ctx, key, strings.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan events.Import, 1)
+	sub, err := a.Broker.Conn.Subscribe(events.Subject(opts.OrganizationID, opts.Resource, "*"), func(m *nats.Msg) {
+		ce, err := events.Decode(m.Data)
+		if err != nil || ce.Subject != opts.ID {
+			return
+		}
+		_, _, ev, _ := events.ParseSubject(m.Subject)
+		if ev == events.EventCompleted || ev == events.EventFailed {
+			var imp events.Import
+			if err := json.Unmarshal(ce.Data, &imp); err == nil {
+				done <- imp
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ce, err := events.New("req:"+opts.ID, "test", events.EventRequested, opts.ID,
+		events.ImportRequested{Options: opts, Source: &events.Source{Key: key, Name: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Broker.PublishEvent(events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested), ce); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case imp := <-done:
+		return imp
+	case <-time.After(60 * time.Second):
+		t.Fatalf("import %s did not finish", opts.ID)
+	}
+	return events.Import{}
+}
+
+func TestEmbeddedPipelineEveryRowFate(t *testing.T) {
+	a := startEmbedded(t)
+	companies := runImport(t, a, events.Options{OrganizationID: "acme", Resource: "companies"}, "companies.csv",
+		"code,name\nACME,Acme\nGLOBEX,Globex\n")
+	if companies.Status != events.StatusCompleted || companies.Stats.Created != 2 {
+		t.Fatalf("companies: %+v", companies.Stats)
+	}
+	first := runImport(t, a, events.Options{OrganizationID: "acme", Resource: "customers"}, "c1.csv",
+		"email,external_id,name,age,company_code\n"+
+			"a@x.io,E1,Ann,30,ACME\n"+
+			"b@x.io,E2,Bob,40,GLOBEX\n"+
+			"c@x.io,E3,Cid,50,\n")
+	if first.Status != events.StatusCompleted || first.Stats.Created != 3 || first.Stats.Total != 3 {
+		t.Fatalf("first import: %s %+v %v", first.Status, first.Stats, first.Reason)
+	}
+	second := runImport(t, a, events.Options{OrganizationID: "acme", Resource: "customers"}, "c2.csv",
+		"email,external_id,name,age,company_code\n"+
+			"a@x.io,,Ann,30,\n"+ // unchanged (empty cells keep the stored values)
+			"B@X.io,,Bobby,41,\n"+ // updated (key matched case-insensitively)
+			"d@x.io,E4,Dee,20,ACME\n"+ // created
+			"e@x.io,,Eve,20,\n"+ // duplicate (ignore_all)
+			"e@x.io,,Eve2,21,\n"+ // duplicate
+			"not-an-email,,Bad,20,\n"+ // schema.format
+			"f@x.io,E5,Fay,20,NOPE\n"+ // reference.not_found
+			"c@x.io,E1,Cid,50,\n") // ambiguous: c@x.io is Cid, E1 is Ann
+	want := events.Stats{Total: 8, Processed: 8, Created: 1, Updated: 1, Unchanged: 1, Skipped: 2, Failed: 3}
+	if second.Status != events.StatusCompleted || second.Stats != want {
+		t.Fatalf("second import: %s\n got %+v\nwant %+v", second.Status, second.Stats, want)
+	}
+	recs, err := a.Store.List(context.Background(), store.Scope{Org: "acme", Mode: "live", Resource: "customers"}, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 {
+		t.Fatalf("want 4 stored customers, got %d", len(recs))
+	}
+	for _, p := range second.Phases {
+		if p.Status != "completed" {
+			t.Errorf("phase %s is %s", p.Name, p.Status)
+		}
+	}
+}

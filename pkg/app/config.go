@@ -1,0 +1,120 @@
+// Package app wires one Inlet process: configuration from the environment
+// (spec §8), the adapters, and whichever services the process runs.
+package app
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Config is spec §8's environment, plus tuning knobs.
+type Config struct {
+	HTTPAddr     string // INLET_HTTP_ADDR
+	NATSURL      string // INLET_NATS_URL: empty = embedded server
+	NATSListen   string // INLET_NATS_LISTEN: the embedded server's client address
+	DataDir      string // INLET_DATA_DIR
+	ResourcesDir string // INLET_RESOURCES_DIR
+	BlobURL      string // INLET_BLOB_URL: empty = local directory; s3://bucket
+	S3Endpoint   string // INLET_S3_ENDPOINT
+	S3AccessKey  string // INLET_S3_ACCESS_KEY
+	S3SecretKey  string // INLET_S3_SECRET_KEY
+	S3UseSSL     bool   // INLET_S3_USE_SSL
+	StoreURL     string // INLET_STORE_URL: empty = embedded SQLite; postgres://…
+	LogLevel     string // INLET_LOG_LEVEL
+	LogFormat    string // INLET_LOG_FORMAT: json | console (default: console when embedded)
+	BatchSize    int    // INLET_BATCH_SIZE: file rows per batch
+	// AckWait is how long a message a crashed process held waits before
+	// another replica gets it (INLET_ACK_WAIT).
+	AckWait    time.Duration
+	MaxDeliver int // INLET_MAX_DELIVER
+	// Concurrency is how many messages one process handles at once per phase (INLET_CONCURRENCY).
+	Concurrency int
+}
+
+// ConfigFromEnv reads the configuration; unset variables take defaults.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		HTTPAddr:     env("INLET_HTTP_ADDR", "127.0.0.1:8080"),
+		NATSURL:      os.Getenv("INLET_NATS_URL"),
+		NATSListen:   env("INLET_NATS_LISTEN", "127.0.0.1:4222"),
+		DataDir:      env("INLET_DATA_DIR", "data"),
+		ResourcesDir: env("INLET_RESOURCES_DIR", "resources"),
+		BlobURL:      os.Getenv("INLET_BLOB_URL"),
+		S3Endpoint:   os.Getenv("INLET_S3_ENDPOINT"),
+		S3AccessKey:  os.Getenv("INLET_S3_ACCESS_KEY"),
+		S3SecretKey:  os.Getenv("INLET_S3_SECRET_KEY"),
+		StoreURL:     os.Getenv("INLET_STORE_URL"),
+		LogLevel:     env("INLET_LOG_LEVEL", "info"),
+		LogFormat:    os.Getenv("INLET_LOG_FORMAT"),
+	}
+	var err error
+	if c.S3UseSSL, err = boolEnv("INLET_S3_USE_SSL", false); err != nil {
+		return c, err
+	}
+	if c.BatchSize, err = intEnv("INLET_BATCH_SIZE", 2000); err != nil {
+		return c, err
+	}
+	if c.MaxDeliver, err = intEnv("INLET_MAX_DELIVER", 10); err != nil {
+		return c, err
+	}
+	if c.Concurrency, err = intEnv("INLET_CONCURRENCY", 2); err != nil {
+		return c, err
+	}
+	if c.AckWait, err = durationEnv("INLET_ACK_WAIT", 30*time.Second); err != nil {
+		return c, err
+	}
+	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Embedded reports whether this process runs on the embedded default
+// (embedded NATS, local blobs, SQLite).
+func (c Config) Embedded() bool { return c.NATSURL == "" }
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func intEnv(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive integer", name, v)
+	}
+	return n, nil
+}
+
+func boolEnv(name string, def bool) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want true or false", name, v)
+	}
+	return b, nil
+}
+
+func durationEnv(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration like 30s", name, v)
+	}
+	return d, nil
+}

@@ -1,0 +1,315 @@
+// Package imports holds what every service knows about an import: option
+// defaults and validation, ids, blob keys, and the one function that turns
+// batch progress into the import object (used by cleanup and the projector,
+// so the completion event and the projector's view can never disagree).
+package imports
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/inlet-dev/inlet/events"
+)
+
+// DefaultErrorThreshold is spec §1's default share of failed rows.
+const DefaultErrorThreshold = 0.1
+
+// NewID returns a fresh import id, sortable by creation time.
+func NewID(t time.Time) string {
+	return "imp_" + ulid.MustNew(ulid.Timestamp(t), rand.Reader).String()
+}
+
+// DerivedID is the id of a request that did not choose one: the same request
+// (same seed, same time) always gets the same id, so a redelivered request
+// never creates a second import.
+func DerivedID(t time.Time, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	return "imp_" + ulid.MustNew(ulid.Timestamp(t), &fixedEntropy{b: sum[:]}).String()
+}
+
+type fixedEntropy struct{ b []byte }
+
+func (f *fixedEntropy) Read(p []byte) (int, error) {
+	if len(f.b) < len(p) {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// RecordID is the id a new record gets: derived from its scope and primary
+// key, so a re-run of the phase that assigns it assigns the same one.
+func RecordID(org, mode, resource, primaryKey string) string {
+	sum := sha256.Sum256([]byte(org + "\x00" + mode + "\x00" + resource + "\x00" + primaryKey))
+	hi := binary.BigEndian.Uint64(sum[:8])
+	lo := binary.BigEndian.Uint64(sum[8:16])
+	return fmt.Sprintf("rec_%016x%016x", hi, lo)
+}
+
+// Option validation errors name the option.
+type OptionError struct {
+	Field   string
+	Message string
+}
+
+func (e *OptionError) Error() string { return e.Field + ": " + e.Message }
+
+// Normalize applies the defaults of spec §1 and validates the options.
+func Normalize(o *events.Options) error {
+	if o.OrganizationID == "" {
+		o.OrganizationID = "default"
+	}
+	if !events.ValidToken(o.OrganizationID) {
+		return &OptionError{"organization_id", fmt.Sprintf("%q is not a valid organization id ([A-Za-z0-9_-]{1,64})", o.OrganizationID)}
+	}
+	if o.Resource == "" {
+		return &OptionError{"resource", "is required"}
+	}
+	if !events.ValidToken(o.Resource) {
+		return &OptionError{"resource", fmt.Sprintf("%q is not a valid resource name", o.Resource)}
+	}
+	def := func(p *string, d string, allowed ...string) error {
+		if *p == "" {
+			*p = d
+		}
+		for _, a := range allowed {
+			if *p == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %v", *p, allowed)
+	}
+	checks := []struct {
+		field   string
+		p       *string
+		def     string
+		allowed []string
+	}{
+		{"mode", &o.Mode, "live", []string{"live", "test"}},
+		{"format", &o.Format, "csv", []string{"csv", "json", "jsonl", "xlsx"}},
+		{"action", &o.Action, "merge", []string{"merge", "overwrite", "delete"}},
+		{"duplicate_handling", &o.DuplicateHandling, "ignore_all", []string{"ignore_all", "use_first"}},
+		{"upload_mode", &o.UploadMode, "async", []string{"async", "sync"}},
+	}
+	for _, c := range checks {
+		if err := def(c.p, c.def, c.allowed...); err != nil {
+			return &OptionError{c.field, err.Error()}
+		}
+	}
+	if o.ErrorThreshold == nil {
+		t := DefaultErrorThreshold
+		o.ErrorThreshold = &t
+	}
+	if *o.ErrorThreshold < 0 || *o.ErrorThreshold > 1 {
+		return &OptionError{"error_threshold", fmt.Sprintf("%v is not between 0 and 1", *o.ErrorThreshold)}
+	}
+	return nil
+}
+
+// Blob keys of one import. Everything an import leaves in the blob store is
+// under Prefix(id), so cleanup and expiry remove one prefix.
+func Prefix(id string) string             { return "imports/" + id + "/" }
+func ImportKey(id string) string          { return Prefix(id) + "import.json" }
+func TerminalKey(id string) string        { return Prefix(id) + "terminal.json" }
+func HeaderKey(id string) string          { return Prefix(id) + "header.json" }
+func SourceKey(id, name string) string    { return Prefix(id) + "source/" + name }
+func PhasePrefix(id, phase string) string { return Prefix(id) + phase + "/" }
+func OutKey(id, phase string, b int) string {
+	return fmt.Sprintf("%s%s/out/%06d.ndjson", Prefix(id), phase, b)
+}
+func RejectsKey(id, phase string, b int) string {
+	return fmt.Sprintf("%s%s/rejects/%06d.ndjson", Prefix(id), phase, b)
+}
+func StatsPrefix(id, phase string) string { return Prefix(id) + phase + "/stats/" }
+func StatsKey(id, phase string, b int) string {
+	return fmt.Sprintf("%s%06d.json", StatsPrefix(id, phase), b)
+}
+
+// Initial builds the import object of a new import from its options.
+func Initial(o events.Options, now time.Time) events.Import {
+	now = now.UTC()
+	imp := events.Import{
+		ID:                o.ID,
+		OrganizationID:    o.OrganizationID,
+		Mode:              o.Mode,
+		Name:              o.Name,
+		Resource:          o.Resource,
+		Format:            o.Format,
+		Action:            o.Action,
+		DuplicateHandling: o.DuplicateHandling,
+		UploadMode:        o.UploadMode,
+		ColumnMapping:     o.ColumnMapping,
+		ParentResourceID:  o.ParentResourceID,
+		SkipErrors:        o.SkipErrors,
+		DryRun:            o.DryRun,
+		Reference:         o.Reference,
+		ReferenceOrigin:   o.ReferenceOrigin,
+		Metadata:          o.Metadata,
+		Status:            events.StatusQueued,
+		CreatedBy:         o.CreatedBy,
+		UpdatedBy:         o.CreatedBy,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+		Links:             events.Links{Self: "/v1/imports/" + o.ID},
+	}
+	if o.ErrorThreshold != nil {
+		imp.ErrorThreshold = *o.ErrorThreshold
+	}
+	if imp.ColumnMapping == nil {
+		imp.ColumnMapping = map[string]string{}
+	}
+	if imp.Metadata == nil {
+		imp.Metadata = map[string]any{}
+	}
+	imp.Phases = make([]events.PhaseStatus, len(events.Phases))
+	for i, p := range events.Phases {
+		imp.Phases[i] = events.PhaseStatus{Name: p, Status: "pending"}
+	}
+	return imp
+}
+
+// Progress is the set of batch results known for an import, keyed so that a
+// result seen twice counts once.
+type Progress map[string]events.BatchProgress
+
+// ProgressKey identifies one batch of one phase.
+func ProgressKey(phase string, batch int) string { return fmt.Sprintf("%s/%06d", phase, batch) }
+
+// Add records p (a repeat of the same batch replaces it: same numbers).
+func (pr Progress) Add(p events.BatchProgress) { pr[ProgressKey(p.Phase, p.Batch)] = p }
+
+// PhaseSums is the running total of the batch results of one phase: what a
+// consumer that sees each batch once (the projector) keeps instead of every
+// BatchProgress.
+type PhaseSums struct {
+	BatchesDone  int        `json:"batches_done"`
+	BatchesTotal int        `json:"batches_total"`
+	RowsIn       int64      `json:"rows_in"`
+	RowsOut      int64      `json:"rows_out"`
+	RowsFailed   int64      `json:"rows_failed"`
+	Skipped      int64      `json:"skipped"`
+	Created      int64      `json:"created"`
+	Updated      int64      `json:"updated"`
+	Unchanged    int64      `json:"unchanged"`
+	Deleted      int64      `json:"deleted"`
+	Warnings     int64      `json:"warnings"`
+	Overwritten  int64      `json:"overwritten"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
+}
+
+// Add counts one batch result. The caller guarantees each (phase, batch) is
+// added once: sums cannot tell a repeat from a new batch.
+func (s *PhaseSums) Add(p events.BatchProgress) {
+	s.BatchesDone++
+	if p.BatchesTotal > s.BatchesTotal {
+		s.BatchesTotal = p.BatchesTotal
+	}
+	s.RowsIn += p.RowsIn
+	s.RowsOut += p.RowsOut
+	s.RowsFailed += p.RowsFailed
+	s.Skipped += p.Skipped
+	s.Created += p.Created
+	s.Updated += p.Updated
+	s.Unchanged += p.Unchanged
+	s.Deleted += p.Deleted
+	s.Warnings += p.Warnings
+	s.Overwritten += p.Overwritten
+	st, c := p.StartedAt.UTC(), p.CompletedAt.UTC()
+	if s.StartedAt == nil || st.Before(*s.StartedAt) {
+		s.StartedAt = &st
+	}
+	if s.CompletedAt == nil || c.After(*s.CompletedAt) {
+		s.CompletedAt = &c
+	}
+}
+
+// Apply fills imp's phases and stats from the batch results (spec §3). It does
+// not change imp's status.
+func Apply(imp *events.Import, pr Progress, completedPhases map[string]bool) {
+	sums := map[string]*PhaseSums{}
+	for _, p := range pr {
+		s := sums[p.Phase]
+		if s == nil {
+			s = &PhaseSums{}
+			sums[p.Phase] = s
+		}
+		s.Add(p)
+	}
+	ApplySums(imp, sums, completedPhases)
+}
+
+// ApplySums is Apply over per-phase sums (phase name → sums; phases not in
+// events.Phases are ignored). It does not change imp's status.
+func ApplySums(imp *events.Import, sums map[string]*PhaseSums, completedPhases map[string]bool) {
+	var st events.Stats
+	phases := make([]events.PhaseStatus, len(events.Phases))
+	for i, name := range events.Phases {
+		ps := events.PhaseStatus{Name: name, Status: "pending"}
+		if s := sums[name]; s != nil {
+			ps.BatchesDone = s.BatchesDone
+			ps.BatchesTotal = s.BatchesTotal
+			ps.RowsIn, ps.RowsOut, ps.RowsFailed = s.RowsIn, s.RowsOut, s.RowsFailed
+			if s.StartedAt != nil {
+				t := *s.StartedAt
+				ps.StartedAt = &t
+			}
+			if s.CompletedAt != nil {
+				t := *s.CompletedAt
+				ps.CompletedAt = &t
+			}
+			if name == events.PhasePrevalidation {
+				st.Total += s.RowsIn
+			}
+			st.Failed += s.RowsFailed
+			st.Skipped += s.Skipped
+			st.Warnings += s.Warnings
+			st.Created += s.Created
+			st.Updated += s.Updated
+			st.Unchanged += s.Unchanged
+			st.Deleted += s.Deleted
+			st.Overwritten += s.Overwritten
+		}
+		switch {
+		case completedPhases[name] || (ps.BatchesTotal > 0 && ps.BatchesDone >= ps.BatchesTotal):
+			ps.Status = "completed"
+		case ps.BatchesDone > 0:
+			ps.Status = "running"
+			ps.CompletedAt = nil
+		}
+		phases[i] = ps
+	}
+	st.Processed = st.Created + st.Updated + st.Unchanged + st.Deleted + st.Skipped + st.Failed
+	imp.Phases = phases
+	imp.Stats = st
+}
+
+// Finish sets a terminal status on imp.
+func Finish(imp *events.Import, status events.Status, reason string, now time.Time) {
+	now = now.UTC()
+	imp.Status = status
+	imp.UpdatedAt = now
+	imp.CompletedAt = &now
+	if status == events.StatusInterrupted {
+		imp.InterruptedAt = &now
+	}
+	if status != events.StatusCompleted && reason != "" {
+		imp.Reason = &reason
+	} else {
+		imp.Reason = nil
+	}
+	imp.Links.ErrorsCSV = imp.Links.Self + "/errors.csv"
+	imp.Links.ErrorsJSON = imp.Links.Self + "/errors.json"
+	for i := range imp.Phases {
+		if imp.Phases[i].Status == "pending" {
+			imp.Phases[i].Status = "skipped"
+		}
+	}
+}

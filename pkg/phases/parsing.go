@@ -1,0 +1,138 @@
+package phases
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// Parsing builds the final record of each row and decides what processing
+// will do with it: create, update, leave unchanged or delete. Two rows that
+// resolve to the same record (through different keys) are duplicates, across
+// the whole file.
+type Parsing struct{ Records store.RecordStore }
+
+func (Parsing) Name() string { return events.PhaseParsing }
+
+func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+	// First pass: who holds each record id first, and how many rows hold it.
+	seen := map[keyHash]keySeen{}
+	var row rows.Row
+	err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
+		for {
+			if err := in.Next(&row); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			h := hashKey("id", row.ID)
+			s, ok := seen[h]
+			if !ok {
+				s.first = row.Num
+			}
+			s.count++
+			seen[h] = s
+		}
+	})
+	if err != nil {
+		return err
+	}
+	useFirst := job.Options.DuplicateHandling == "use_first"
+	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+		batch, err := readAll(in)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for i := range batch {
+			if batch[i].Op != rows.OpCreate {
+				ids = append(ids, batch[i].ID)
+			}
+		}
+		stored, err := p.Records.GetMany(ctx, job.Scope(), ids)
+		if err != nil {
+			return fmt.Errorf("read stored records: %w", err)
+		}
+		for i := range batch {
+			row := &batch[i]
+			s := seen[hashKey("id", row.ID)]
+			if s.count > 1 && !(useFirst && s.first == row.Num) {
+				msg := fmt.Sprintf("resolves to the same record (%s) as %d rows of the file (ignore_all skips all of them)", row.ID, s.count)
+				if useFirst {
+					msg = fmt.Sprintf("resolves to the same record (%s) as row %d (use_first keeps the first)", row.ID, s.first)
+				}
+				if err := out.Skip(row, rows.Problem{Code: "duplicate", Message: msg}); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := decide(job, row, stored); err != nil {
+				return err
+			}
+			if row.Op == "" {
+				if err := out.Skip(row, rows.Problem{Code: "not_found", Message: fmt.Sprintf("record %s no longer exists", row.ID)}); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := out.Emit(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// decide sets row.Op and row.Record against the stored record.
+func decide(job *pipeline.Job, row *rows.Row, stored map[string]store.Record) error {
+	cur, exists := stored[row.ID]
+	if job.Options.Action == "delete" {
+		if exists {
+			row.Op = rows.OpDelete
+		} else {
+			row.Op = ""
+		}
+		return nil
+	}
+	if row.Op == rows.OpCreate || !exists {
+		row.Op = rows.OpCreate
+		row.Record = row.Data
+		return nil
+	}
+	var old map[string]any
+	if err := json.Unmarshal(cur.Data, &old); err != nil {
+		return fmt.Errorf("stored record %s is not a JSON object: %w", row.ID, err)
+	}
+	// An empty cell means "not given": the stored value is kept (spec §5).
+	merged := make(map[string]any, len(old)+len(row.Data))
+	for k, v := range old {
+		merged[k] = v
+	}
+	for k, v := range row.Data {
+		merged[k] = v
+	}
+	row.Record = merged
+	a, err := json.Marshal(old)
+	if err != nil {
+		return err
+	}
+	m, err := json.Marshal(merged)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(a, m) {
+		row.Op = rows.OpUnchanged
+	} else {
+		row.Op = rows.OpUpdate
+	}
+	return nil
+}

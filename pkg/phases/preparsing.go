@@ -1,0 +1,136 @@
+// Package phases holds the logic of each import phase (spec §4); the
+// pipeline harness runs it, the services wire it.
+package phases
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/rows"
+)
+
+// Preparsing removes rows that share a key (the primary key or any alternate
+// key) with another row anywhere in the file, per duplicate_handling.
+// Memory: 16 bytes of hash plus bookkeeping per distinct key value in the
+// file, never the rows themselves.
+type Preparsing struct{}
+
+func (Preparsing) Name() string { return events.PhasePreparsing }
+
+type keyHash [16]byte
+
+type keySeen struct {
+	first int64 // row number of the first row holding the key value
+	count int32
+}
+
+func hashKey(name, value string) keyHash {
+	sum := sha256.Sum256([]byte(name + "\x00" + value))
+	var h keyHash
+	copy(h[:], sum[:16])
+	return h
+}
+
+func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+	res := job.Resource
+	seen := map[keyHash]keySeen{}
+	var row rows.Row
+	err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
+		for {
+			if err := in.Next(&row); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			for name, v := range res.KeyValues(row.Data) {
+				h := hashKey(name, v)
+				s, ok := seen[h]
+				if !ok {
+					s.first = row.Num
+				}
+				s.count++
+				seen[h] = s
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	useFirst := job.Options.DuplicateHandling == "use_first"
+	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+		for {
+			if err := in.Next(&row); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			keys := res.KeyValues(row.Data)
+			// dup is the first key (by name) this row shares with another row;
+			// earlier names the row holding it first, for use_first.
+			dup, earlier := "", ""
+			var firstRow int64
+			var count int32
+			for _, name := range sortedKeys(keys) {
+				s := seen[hashKey(name, keys[name])]
+				if s.count > 1 && dup == "" {
+					dup, firstRow, count = name, s.first, s.count
+				}
+				if s.first != row.Num && earlier == "" {
+					earlier, firstRow = name, s.first
+				}
+			}
+			firstOfAll := earlier == ""
+			if useFirst && !firstOfAll {
+				dup = earlier
+			}
+			switch {
+			case dup == "":
+				if err := out.Emit(&row); err != nil {
+					return err
+				}
+			case useFirst && firstOfAll:
+				if err := out.Emit(&row); err != nil {
+					return err
+				}
+			default:
+				p := rows.Problem{Code: "duplicate", Field: dup}
+				if useFirst {
+					p.Message = fmt.Sprintf("%s %q duplicates row %d (use_first keeps the first)", dup, display(row.Data, dup), firstRow)
+				} else {
+					p.Message = fmt.Sprintf("%s %q appears in %d rows (ignore_all skips all of them)", dup, display(row.Data, dup), count)
+				}
+				if err := out.Skip(&row, p); err != nil {
+					return err
+				}
+			}
+		}
+	})
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// display shows a key's value as the user wrote it.
+func display(data map[string]any, keyName string) string {
+	parts := strings.Split(keyName, ",")
+	vals := make([]string, len(parts))
+	for i, f := range parts {
+		vals[i] = fmt.Sprint(data[f])
+	}
+	return strings.Join(vals, ",")
+}

@@ -1,0 +1,114 @@
+package phases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// Transforming injects record ids: each row's keys are looked up in the
+// store; a row whose keys point at different records is ambiguous.
+type Transforming struct{ Records store.RecordStore }
+
+func (Transforming) Name() string { return events.PhaseTransforming }
+
+func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+	res := job.Resource
+	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+		batch, err := readAll(in)
+		if err != nil {
+			return err
+		}
+		keys := make([]map[string]string, len(batch))
+		var refs []store.KeyRef
+		for i := range batch {
+			keys[i] = res.KeyValues(batch[i].Data)
+			for name, v := range keys[i] {
+				refs = append(refs, store.KeyRef{Name: name, Value: v})
+			}
+		}
+		found, err := t.Records.LookupKeys(ctx, job.Scope(), refs)
+		if err != nil {
+			return fmt.Errorf("look up keys: %w", err)
+		}
+		for i := range batch {
+			row := &batch[i]
+			ids := map[string][]string{} // id → key names that point at it
+			for _, name := range sortedKeys(keys[i]) {
+				if id, ok := found[name+"\x00"+keys[i][name]]; ok {
+					ids[id] = append(ids[id], name)
+				}
+			}
+			switch {
+			case len(ids) > 1:
+				var parts []string
+				for id, names := range ids {
+					parts = append(parts, fmt.Sprintf("%s matches %s", strings.Join(names, " and "), id))
+				}
+				sort.Strings(parts)
+				err = out.Reject(row, rows.Problem{Code: "ambiguous", Field: firstField(ids),
+					Message: "keys match different records: " + strings.Join(parts, ", ")})
+			case len(ids) == 1:
+				for id := range ids {
+					row.ID = id
+				}
+				err = out.Emit(row)
+			case job.Options.Action == "delete":
+				err = out.Skip(row, rows.Problem{Code: "not_found", Field: res.PrimaryKeyName(),
+					Message: fmt.Sprintf("no %s record with %s %q to delete", res.Name, res.PrimaryKeyName(), display(row.Data, res.PrimaryKeyName()))})
+			default:
+				pk, ok := keys[i][res.PrimaryKeyName()]
+				if !ok {
+					err = out.Reject(row, rows.Problem{Code: "schema.required", Field: res.PrimaryKeyName(),
+						Message: fmt.Sprintf("a new %s record needs its key %s", res.Name, res.PrimaryKeyName())})
+					break
+				}
+				// The id derives from the import and the key so a re-run assigns the
+				// same one, and never collides with a record of another import.
+				row.ID = imports.RecordID(job.Options.OrganizationID, job.Options.Mode, res.Name, job.ID()+"\x00"+pk)
+				row.Op = rows.OpCreate
+				err = out.Emit(row)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func firstField(ids map[string][]string) string {
+	var all []string
+	for _, names := range ids {
+		all = append(all, names...)
+	}
+	sort.Strings(all)
+	if len(all) == 0 {
+		return ""
+	}
+	return all[0]
+}
+
+// readAll loads one batch: memory is bounded by the batch size.
+func readAll(in *pipeline.Input) ([]rows.Row, error) {
+	var out []rows.Row
+	for {
+		var r rows.Row
+		if err := in.Next(&r); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, err
+		}
+		out = append(out, r)
+	}
+}

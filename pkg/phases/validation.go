@@ -1,0 +1,75 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/resources"
+	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// Validation checks references: a field naming a record of another resource
+// must name one that exists (in the same organization and mode).
+type Validation struct{ Records store.RecordStore }
+
+func (Validation) Name() string { return events.PhaseValidation }
+
+func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+	refs := job.Resource.Refs()
+	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+		batch, err := readAll(in)
+		if err != nil {
+			return err
+		}
+		// One lookup per referenced resource for the whole batch.
+		found := map[string]map[string]string{}
+		if job.Options.Action != "delete" {
+			for _, ref := range refs {
+				var keys []store.KeyRef
+				for i := range batch {
+					if val, ok := resources.NormalizeValue(batch[i].Record[ref.Field]); ok {
+						keys = append(keys, store.KeyRef{Name: ref.Key, Value: val})
+					}
+				}
+				if len(keys) == 0 {
+					continue
+				}
+				scope := job.Scope()
+				scope.Resource = ref.Resource
+				m, err := v.Records.LookupKeys(ctx, scope, keys)
+				if err != nil {
+					return fmt.Errorf("look up %s references: %w", ref.Resource, err)
+				}
+				found[ref.Field] = m
+			}
+		}
+		for i := range batch {
+			row := &batch[i]
+			var problems []rows.Problem
+			if job.Options.Action != "delete" {
+				for _, ref := range refs {
+					val, ok := resources.NormalizeValue(row.Record[ref.Field])
+					if !ok {
+						continue
+					}
+					if _, hit := found[ref.Field][ref.Key+"\x00"+val]; !hit {
+						problems = append(problems, rows.Problem{Code: "reference.not_found", Field: ref.Field,
+							Message: fmt.Sprintf("%s: no %s record with %s %q", ref.Field, ref.Resource, ref.Key, fmt.Sprint(row.Record[ref.Field]))})
+					}
+				}
+			}
+			if len(problems) > 0 {
+				err = out.Reject(row, problems...)
+			} else {
+				err = out.Emit(row)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,611 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/resources"
+	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// Publisher is what the harness needs from the broker.
+type Publisher interface {
+	Publish(subject, msgID string, payload []byte) error
+	PublishEvent(subject string, ce events.CloudEvent) error
+}
+
+// Registry finds resource definitions.
+type Registry interface {
+	Get(name string) (*resources.Resource, bool)
+}
+
+// Env is what a phase runs against.
+type Env struct {
+	Blobs    blob.Store
+	Records  store.RecordStore
+	Registry Registry
+	Pub      Publisher
+	Log      zerolog.Logger
+	// Source is the CloudEvents source of the events this process publishes.
+	Source string
+	// BatchSize is the number of file rows per batch.
+	BatchSize int
+	// TempDir holds batch files while they are written.
+	TempDir string
+	// Heartbeat keeps a long-running message from being redelivered.
+	Heartbeat func(*message.Message)
+	// Delivery is how many times a message has been delivered.
+	Delivery func(*message.Message) uint64
+	// MaxDeliver is the consumer's redelivery bound: the last delivery of a
+	// failing message fails the import instead of leaving it processing.
+	MaxDeliver uint64
+	// HeartbeatEvery is how often a long handler reports progress to the server.
+	HeartbeatEvery time.Duration
+	Now            func() time.Time
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// WorkMessage is the body of an internal phase work message.
+type WorkMessage struct {
+	Options events.Options `json:"options"`
+	Phase   string         `json:"phase"`
+	// Batch is the batch to work on, or AllBatches for a barrier phase.
+	Batch   int `json:"batch"`
+	Batches int `json:"batches"`
+}
+
+// AllBatches marks a work message for a barrier phase.
+const AllBatches = -1
+
+// Job is one import as a phase sees it.
+type Job struct {
+	Options  events.Options
+	Resource *resources.Resource
+	Batches  int
+	Log      zerolog.Logger
+}
+
+// ID is the import id.
+func (j *Job) ID() string { return j.Options.ID }
+
+// Scope is where the import's records live.
+func (j *Job) Scope() store.Scope {
+	return store.Scope{Org: j.Options.OrganizationID, Mode: j.Options.Mode, Resource: j.Options.Resource}
+}
+
+// Phase is the logic of one phase; the harness does everything else.
+type Phase interface {
+	Name() string
+	// Run processes the work's batches. It must be deterministic given its
+	// inputs and the store: a redelivered message runs it again.
+	Run(ctx context.Context, job *Job, w *Work) error
+}
+
+// FatalError ends the import as failed without retrying: the input, not the
+// system, is at fault (unreadable file, unknown resource).
+type FatalError struct{ Reason string }
+
+func (e *FatalError) Error() string { return e.Reason }
+
+// Fatal builds a FatalError.
+func Fatal(format string, args ...any) error {
+	return &FatalError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Harness runs phases.
+type Harness struct {
+	Env *Env
+}
+
+// New builds a harness.
+func New(env *Env) *Harness {
+	if env.BatchSize <= 0 {
+		env.BatchSize = 2000
+	}
+	if env.HeartbeatEvery <= 0 {
+		env.HeartbeatEvery = 5 * time.Second
+	}
+	if env.MaxDeliver == 0 {
+		env.MaxDeliver = 10
+	}
+	return &Harness{Env: env}
+}
+
+// WorkHandler is the watermill handler of phase p's work subject.
+func (h *Harness) WorkHandler(p Phase) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		var wm WorkMessage
+		if err := json.Unmarshal(msg.Payload, &wm); err != nil {
+			// Nothing can make this message readable: redelivering it would only block the consumer.
+			h.Env.Log.Error().Err(err).Str("phase", p.Name()).Msg("dropping unreadable work message")
+			return nil
+		}
+		log := h.Env.Log.With().Str("import_id", wm.Options.ID).Str("phase", p.Name()).Int("batch", wm.Batch).Logger()
+		ctx := log.WithContext(msg.Context())
+		return h.guard(ctx, msg, wm.Options, log, func(ctx context.Context) error {
+			job, err := h.job(wm.Options, wm.Batches, log)
+			if err != nil {
+				return err
+			}
+			return h.runWork(ctx, p, job, wm.Batch)
+		})
+	}
+}
+
+// guard runs fn for one message of import opts: it skips finished imports,
+// keeps a long handler alive, and turns a failure that retries cannot cure
+// into a failed import instead of a message redelivered forever.
+func (h *Harness) guard(ctx context.Context, msg *message.Message, opts events.Options, log zerolog.Logger, fn func(context.Context) error) error {
+	if _, err := h.Env.Blobs.Stat(ctx, imports.TerminalKey(opts.ID)); err == nil {
+		log.Debug().Msg("import already finished; message ignored")
+		return nil
+	}
+	stop := h.keepAlive(msg)
+	err := fn(ctx)
+	stop()
+	if err == nil {
+		return nil
+	}
+	var fatal *FatalError
+	delivery := uint64(1)
+	if h.Env.Delivery != nil {
+		delivery = h.Env.Delivery(msg)
+	}
+	switch {
+	case errors.As(err, &fatal):
+		log.Warn().Str("reason", fatal.Reason).Msg("import failed")
+		return h.Finish(ctx, opts, events.StatusFailed, fatal.Reason)
+	case delivery >= h.Env.MaxDeliver:
+		reason := fmt.Sprintf("%v (gave up after %d attempts)", err, delivery)
+		log.Error().Err(err).Uint64("delivery", delivery).Msg("import failed: retries exhausted")
+		return h.Finish(ctx, opts, events.StatusFailed, reason)
+	default:
+		log.Warn().Err(err).Uint64("delivery", delivery).Msg("phase failed; message will be redelivered")
+		return err
+	}
+}
+
+func (h *Harness) keepAlive(msg *message.Message) func() {
+	if h.Env.Heartbeat == nil || msg == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(h.Env.HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				h.Env.Heartbeat(msg)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (h *Harness) job(opts events.Options, batches int, log zerolog.Logger) (*Job, error) {
+	res, ok := h.Env.Registry.Get(opts.Resource)
+	if !ok {
+		return nil, Fatal("resource %q is not defined", opts.Resource)
+	}
+	return &Job{Options: opts, Resource: res, Batches: batches, Log: log}, nil
+}
+
+// runWork runs phase p over batch (or all batches) and publishes what follows.
+func (h *Harness) runWork(ctx context.Context, p Phase, job *Job, batch int) error {
+	w := &Work{h: h, job: job, phase: p.Name()}
+	if batch == AllBatches {
+		for b := 0; b < job.Batches; b++ {
+			w.batches = append(w.batches, b)
+		}
+	} else {
+		w.batches = []int{batch}
+	}
+	if err := p.Run(ctx, job, w); err != nil {
+		return err
+	}
+	for _, b := range w.batches {
+		if !w.committed[b] {
+			return fmt.Errorf("phase %s did not produce batch %d", p.Name(), b)
+		}
+	}
+	for _, b := range w.batches {
+		if err := h.afterBatch(ctx, job, p.Name(), b); err != nil {
+			return err
+		}
+	}
+	return h.afterPhaseIfDone(ctx, job, p.Name())
+}
+
+// afterBatch publishes the batch's progress and, for a streaming next phase, its work.
+func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int) error {
+	st, err := h.readStats(ctx, job.ID(), phase, b)
+	if err != nil {
+		return err
+	}
+	if err := h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), st); err != nil {
+		return err
+	}
+	if nextPhase, entry, ok := next(phase); ok && entry == PerBatch {
+		return h.publishWork(job, nextPhase, b)
+	}
+	return nil
+}
+
+// afterPhaseIfDone checks whether every batch of phase is committed and, if
+// so, announces it and hands the import to what comes next. Each replica
+// checks after its own commit; the last committer always sees them all, and
+// two that both see them publish the same message ids, which JetStream dedups.
+func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) error {
+	list, err := h.Env.Blobs.List(ctx, imports.StatsPrefix(job.ID(), phase))
+	if err != nil {
+		return fmt.Errorf("list %s stats: %w", phase, err)
+	}
+	if len(list) < job.Batches {
+		return nil
+	}
+	pc := events.PhaseCompleted{ImportID: job.ID(), Phase: phase, BatchesTotal: job.Batches, CompletedAt: h.Env.now()}
+	if err := h.publishEvent(job.Options, events.EventPhaseCompleted, fmt.Sprintf("%s:phase_completed:%s", job.ID(), phase), pc); err != nil {
+		return err
+	}
+	nextPhase, entry, ok := next(phase)
+	if !ok {
+		return h.Finish(ctx, job.Options, events.StatusCompleted, "")
+	}
+	switch entry {
+	case Barrier:
+		return h.publishWork(job, nextPhase, AllBatches)
+	case Gated:
+		for b := 0; b < job.Batches; b++ {
+			if err := h.publishWork(job, nextPhase, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (h *Harness) publishWork(job *Job, phase string, b int) error {
+	body, err := json.Marshal(WorkMessage{Options: job.Options, Phase: phase, Batch: b, Batches: job.Batches})
+	if err != nil {
+		return err
+	}
+	return h.Env.Pub.Publish(workSubject(phase), fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
+}
+
+// WorkSubject is where phase's work messages are published.
+func workSubject(phase string) string { return "inlet.work." + phase }
+
+func (h *Harness) publishEvent(o events.Options, event, id string, data any) error {
+	ce, err := events.New(id, h.Env.Source, event, o.ID, data)
+	if err != nil {
+		return err
+	}
+	return h.Env.Pub.PublishEvent(events.Subject(o.OrganizationID, o.Resource, event), ce)
+}
+
+func (h *Harness) readStats(ctx context.Context, id, phase string, b int) (events.BatchProgress, error) {
+	var st events.BatchProgress
+	err := h.getJSON(ctx, imports.StatsKey(id, phase, b), &st)
+	return st, err
+}
+
+func (h *Harness) getJSON(ctx context.Context, key string, v any) error {
+	rc, err := h.Env.Blobs.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(rc).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
+func (h *Harness) putJSON(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return h.Env.Blobs.Put(ctx, key, bytes.NewReader(b), int64(len(b)))
+}
+
+// Finish ends the import with status (unless it already ended): it builds the
+// final import object from every committed batch, stores it, and publishes the
+// terminal event. Called twice, it publishes the stored object again under the
+// same event id, so subscribers see one terminal event.
+func (h *Harness) Finish(ctx context.Context, opts events.Options, status events.Status, reason string) error {
+	var imp events.Import
+	err := h.getJSON(ctx, imports.TerminalKey(opts.ID), &imp)
+	switch {
+	case err == nil:
+	case errors.Is(err, blob.ErrNotFound):
+		imp, err = h.Build(ctx, opts)
+		if err != nil {
+			return err
+		}
+		imports.Finish(&imp, status, reason, h.Env.now())
+		if err := h.putJSON(ctx, imports.TerminalKey(opts.ID), imp); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	event := events.TerminalEvent(imp.Status)
+	return h.publishEvent(opts, event, opts.ID+":terminal", imp)
+}
+
+// Build assembles the import object from the stored initial object and every
+// committed batch's stats.
+func (h *Harness) Build(ctx context.Context, opts events.Options) (events.Import, error) {
+	var imp events.Import
+	if err := h.getJSON(ctx, imports.ImportKey(opts.ID), &imp); err != nil {
+		if !errors.Is(err, blob.ErrNotFound) {
+			return imp, err
+		}
+		imp = imports.Initial(opts, h.Env.now())
+	}
+	list, err := h.Env.Blobs.List(ctx, imports.Prefix(opts.ID))
+	if err != nil {
+		return imp, err
+	}
+	pr := imports.Progress{}
+	for _, info := range list {
+		if !isStatsKey(opts.ID, info.Key) {
+			continue
+		}
+		var st events.BatchProgress
+		if err := h.getJSON(ctx, info.Key, &st); err != nil {
+			return imp, err
+		}
+		pr.Add(st)
+	}
+	imports.Apply(&imp, pr, nil)
+	return imp, nil
+}
+
+func isStatsKey(id, key string) bool {
+	for _, p := range events.Phases {
+		prefix := imports.StatsPrefix(id, p)
+		if len(key) > len(prefix) && key[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// Work is the set of batches one message asks a phase to produce.
+type Work struct {
+	h         *Harness
+	job       *Job
+	phase     string
+	batches   []int
+	committed map[int]bool
+}
+
+// Batches lists the batch numbers of this work.
+func (w *Work) Batches() []int { return w.batches }
+
+// Scan reads every input batch once, for phases that must see the whole file
+// before they can decide about any row.
+func (w *Work) Scan(ctx context.Context, fn func(b int, in *Input) error) error {
+	for _, b := range w.batches {
+		in, err := w.open(ctx, b)
+		if err != nil {
+			return err
+		}
+		err = fn(b, in)
+		in.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Each produces every batch of this work: fn reads batch b of the previous
+// phase from in and writes to out; the harness commits out when fn returns.
+// Batches committed by an earlier delivery are not produced again.
+func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) error) error {
+	if w.committed == nil {
+		w.committed = map[int]bool{}
+	}
+	for _, b := range w.batches {
+		if _, err := w.h.Env.Blobs.Stat(ctx, imports.StatsKey(w.job.ID(), w.phase, b)); err == nil {
+			w.committed[b] = true
+			continue
+		} else if !errors.Is(err, blob.ErrNotFound) {
+			return err
+		}
+		in, err := w.open(ctx, b)
+		if err != nil {
+			return err
+		}
+		out, err := w.h.newOutput(w.job, w.phase, b)
+		if err != nil {
+			in.Close()
+			return err
+		}
+		err = fn(b, in, out)
+		in.Close()
+		out.Stats.RowsIn = in.n
+		if err == nil {
+			err = out.commit(ctx)
+		}
+		out.discard()
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", b, err)
+		}
+		w.committed[b] = true
+	}
+	return nil
+}
+
+func (w *Work) open(ctx context.Context, b int) (*Input, error) {
+	i := flowIndex(w.phase)
+	if i <= 0 {
+		return nil, fmt.Errorf("phase %s has no input batches", w.phase)
+	}
+	key := imports.OutKey(w.job.ID(), Flow[i-1].Phase, b)
+	rc, err := w.h.Env.Blobs.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open input batch %s: %w", key, err)
+	}
+	return &Input{rc: rc, dec: rows.NewDecoder(rc)}, nil
+}
+
+// Input streams the rows of one batch.
+type Input struct {
+	rc  io.ReadCloser
+	dec *rows.Decoder
+	n   int64
+}
+
+// Next reads the next row; it returns io.EOF after the last.
+func (in *Input) Next(r *rows.Row) error {
+	*r = rows.Row{}
+	if err := in.dec.Decode(r); err != nil {
+		return err
+	}
+	in.n++
+	return nil
+}
+
+// Close releases the batch.
+func (in *Input) Close() { _ = in.rc.Close() }
+
+// Output collects one batch's surviving rows, rejected rows and counts.
+type Output struct {
+	h        *Harness
+	job      *Job
+	phase    string
+	batch    int
+	rowsF    *os.File
+	rejF     *os.File
+	rowsEnc  *rows.Encoder
+	rejEnc   *rows.Encoder
+	Stats    events.BatchProgress
+	Internal bool
+}
+
+func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
+	rf, err := os.CreateTemp(h.Env.TempDir, "rows-*.ndjson")
+	if err != nil {
+		return nil, fmt.Errorf("temp batch file: %w", err)
+	}
+	jf, err := os.CreateTemp(h.Env.TempDir, "rejects-*.ndjson")
+	if err != nil {
+		rf.Close()
+		os.Remove(rf.Name())
+		return nil, fmt.Errorf("temp rejects file: %w", err)
+	}
+	return &Output{
+		h: h, job: job, phase: phase, batch: b,
+		rowsF: rf, rejF: jf, rowsEnc: rows.NewEncoder(rf), rejEnc: rows.NewEncoder(jf),
+		Stats: events.BatchProgress{ImportID: job.ID(), Phase: phase, Batch: b, BatchesTotal: job.Batches, StartedAt: h.Env.now()},
+	}, nil
+}
+
+// Emit passes r on to the next phase.
+func (o *Output) Emit(r *rows.Row) error {
+	o.Stats.RowsOut++
+	if len(r.Warnings) > 0 && o.phase == events.PhaseProcessing {
+		o.Stats.Warnings++
+	}
+	return o.rowsEnc.Encode(r)
+}
+
+// Reject takes r out of the import as failed, with its first problem as the
+// reason and every problem in the message.
+func (o *Output) Reject(r *rows.Row, problems ...rows.Problem) error {
+	o.Stats.RowsFailed++
+	return o.rejEnc.Encode(o.reject(r, problems, false))
+}
+
+// Skip takes r out of the import on purpose (a duplicate, a delete of a
+// missing record): reported, counted as skipped.
+func (o *Output) Skip(r *rows.Row, p rows.Problem) error {
+	o.Stats.Skipped++
+	return o.rejEnc.Encode(o.reject(r, []rows.Problem{p}, true))
+}
+
+func (o *Output) reject(r *rows.Row, problems []rows.Problem, skipped bool) rows.Reject {
+	rej := rows.Reject{Row: r.Num, Phase: o.phase, Skipped: skipped, Data: r.Raw}
+	if len(problems) > 0 {
+		rej.Code, rej.Field, rej.Message = problems[0].Code, problems[0].Field, problems[0].Message
+		for _, p := range problems[1:] {
+			rej.Message += "; " + p.Message
+		}
+	}
+	return rej
+}
+
+func (o *Output) commit(ctx context.Context) error {
+	if err := o.commitRows(ctx); err != nil {
+		return err
+	}
+	return o.commitStats(ctx)
+}
+
+func (o *Output) commitRows(ctx context.Context) error {
+	if err := o.rowsEnc.Flush(); err != nil {
+		return err
+	}
+	if err := o.rejEnc.Flush(); err != nil {
+		return err
+	}
+	id := o.job.ID()
+	if err := o.upload(ctx, o.rowsF, imports.OutKey(id, o.phase, o.batch)); err != nil {
+		return err
+	}
+	return o.upload(ctx, o.rejF, imports.RejectsKey(id, o.phase, o.batch))
+}
+
+func (o *Output) commitStats(ctx context.Context) error {
+	id := o.job.ID()
+	o.Stats.CompletedAt = o.h.Env.now()
+	// The stats object is written last: its presence means the batch is committed.
+	return o.h.putJSON(ctx, imports.StatsKey(id, o.phase, o.batch), o.Stats)
+}
+
+func (o *Output) upload(ctx context.Context, f *os.File, key string) error {
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := o.h.Env.Blobs.Put(ctx, key, f, size); err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
+	}
+	return nil
+}
+
+func (o *Output) discard() {
+	for _, f := range []*os.File{o.rowsF, o.rejF} {
+		f.Close()
+		os.Remove(f.Name())
+	}
+}

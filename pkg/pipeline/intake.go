@@ -1,0 +1,316 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/rows"
+)
+
+// SourcePhase is the first phase: it reads the import's file and splits it
+// into batches.
+type SourcePhase interface {
+	Name() string
+	// Read decodes src (the whole file, streamed) into sp, and fills what it
+	// detects about the file into file.
+	Read(ctx context.Context, job *Job, src io.Reader, file *events.File, sp *Splitter) error
+}
+
+// MessageInfo tells where a received message sits in its stream: the same
+// message redelivered has the same sequence and timestamp.
+type MessageInfo func(*message.Message) (seq uint64, published time.Time)
+
+// RequestHandler is the watermill handler of import-requested events.
+func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		log := h.Env.Log.With().Str("phase", p.Name()).Logger()
+		req, err := h.decodeRequest(msg, info)
+		if err != nil {
+			// Without an id there is no import to fail; say why loudly and move on.
+			log.Error().Err(err).Str("subject", msg.Metadata.Get("Inlet-Subject")).Msg("dropping unreadable import request")
+			return nil
+		}
+		// Defaults fill the import object even when the options turn out invalid.
+		_ = imports.Normalize(&req.Options)
+		log = log.With().Str("import_id", req.ID).Logger()
+		ctx := log.WithContext(msg.Context())
+		return h.guard(ctx, msg, req.Options, log, func(ctx context.Context) error {
+			return h.intake(ctx, p, req)
+		})
+	}
+}
+
+func (h *Harness) decodeRequest(msg *message.Message, info MessageInfo) (events.ImportRequested, error) {
+	var req events.ImportRequested
+	ce, err := events.Decode(msg.Payload)
+	if err != nil {
+		return req, err
+	}
+	if err := json.Unmarshal(ce.Data, &req); err != nil {
+		return req, fmt.Errorf("import request body: %w", err)
+	}
+	subject := msg.Metadata.Get("Inlet-Subject")
+	org, resource, _, err := events.ParseSubject(subject)
+	if err != nil {
+		return req, err
+	}
+	if req.OrganizationID == "" {
+		req.OrganizationID = org
+	}
+	if req.Resource == "" {
+		req.Resource = resource
+	}
+	if req.ID == "" {
+		seq, published := uint64(0), time.Now()
+		if info != nil {
+			seq, published = info(msg)
+		}
+		if !ce.Time.IsZero() {
+			published = ce.Time
+		}
+		// The same request must get the same id on every delivery, and a
+		// client's Nats-Msg-Id names the request across publishes.
+		seed := msg.Metadata.Get("Inlet-Msg-Id")
+		if seed == "" {
+			seed = "seq:" + strconv.FormatUint(seq, 10)
+		}
+		req.ID = imports.DerivedID(published, subject+"\x00"+seed)
+	}
+	if req.OrganizationID != org || req.Resource != resource {
+		return req, fmt.Errorf("request for %s/%s published on %s: organization and resource must match the subject", req.OrganizationID, req.Resource, subject)
+	}
+	return req, nil
+}
+
+func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRequested) error {
+	opts := req.Options
+	if err := imports.Normalize(&opts); err != nil {
+		return Fatal("invalid import options: %v", err)
+	}
+	switch {
+	case opts.Action == "overwrite":
+		return Fatal("action overwrite is not available yet")
+	case opts.DryRun:
+		return Fatal("dry_run is not available yet")
+	case opts.Format == "xlsx":
+		return Fatal("format xlsx is not available yet")
+	}
+	job, err := h.job(opts, 0, h.Env.Log.With().Str("import_id", opts.ID).Str("phase", p.Name()).Logger())
+	if err != nil {
+		return err
+	}
+	src, err := h.source(ctx, &opts, req)
+	if err != nil {
+		return err
+	}
+	job.Options = opts
+	imp, err := h.begin(ctx, job, src)
+	if err != nil {
+		return err
+	}
+	rc, err := h.Env.Blobs.Get(ctx, src.Key)
+	if err != nil {
+		if errors.Is(err, blob.ErrNotFound) {
+			return Fatal("the import's file %s is not in the blob store", src.Key)
+		}
+		return err
+	}
+	defer rc.Close()
+	sum := sha256.New()
+	sp := &Splitter{h: h, job: job, phase: p.Name()}
+	defer sp.discard()
+	file := imp.File
+	if err := p.Read(ctx, job, io.TeeReader(rc, sum), &file, sp); err != nil {
+		return err
+	}
+	// Hash what is left, should the reader have stopped early.
+	if _, err := io.Copy(sum, rc); err != nil {
+		return err
+	}
+	file.Checksum = "sha256:" + hex.EncodeToString(sumOf(sum))
+	n, err := sp.close(ctx)
+	if err != nil {
+		return err
+	}
+	imp.File = file
+	if err := h.putJSON(ctx, imports.ImportKey(opts.ID), imp); err != nil {
+		return err
+	}
+	job.Batches = n
+	for b := 0; b < n; b++ {
+		if err := h.afterBatch(ctx, job, p.Name(), b); err != nil {
+			return err
+		}
+	}
+	return h.afterPhaseIfDone(ctx, job, p.Name())
+}
+
+func sumOf(h hash.Hash) []byte { return h.Sum(nil) }
+
+// source makes sure the import's file is in the blob store and returns where.
+func (h *Harness) source(ctx context.Context, opts *events.Options, req events.ImportRequested) (events.Source, error) {
+	switch {
+	case req.Source != nil && len(req.Inputs) > 0:
+		return events.Source{}, Fatal("a request has either a source or inputs, not both")
+	case req.Source != nil:
+		if req.Source.Key == "" {
+			return events.Source{}, Fatal("source.key is required")
+		}
+		src := *req.Source
+		if src.Name == "" {
+			src.Name = path.Base(src.Key)
+		}
+		return src, nil
+	case len(req.Inputs) > 0:
+		opts.Format = "jsonl"
+		key := imports.SourceKey(opts.ID, "inputs.jsonl")
+		pr, pw := io.Pipe()
+		go func() {
+			enc := rows.NewEncoder(pw)
+			for _, in := range req.Inputs {
+				if err := enc.Encode(in); err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+			}
+			pw.CloseWithError(enc.Flush())
+		}()
+		if err := h.Env.Blobs.Put(ctx, key, pr, -1); err != nil {
+			return events.Source{}, err
+		}
+		return events.Source{Key: key, Name: "inputs.jsonl", ContentType: "application/x-ndjson"}, nil
+	}
+	return events.Source{}, Fatal("the request has neither a source file nor inputs")
+}
+
+// begin records the import (queued, then processing) and announces both. On
+// a redelivery the stored object keeps its first timestamps.
+func (h *Harness) begin(ctx context.Context, job *Job, src events.Source) (events.Import, error) {
+	var imp events.Import
+	err := h.getJSON(ctx, imports.ImportKey(job.ID()), &imp)
+	if errors.Is(err, blob.ErrNotFound) {
+		imp = imports.Initial(job.Options, h.Env.now())
+		imp.File = events.File{Name: src.Name, ContentType: src.ContentType}
+		if info, err := h.Env.Blobs.Stat(ctx, src.Key); err == nil {
+			imp.File.Size = info.Size
+		}
+		if err := h.putJSON(ctx, imports.ImportKey(job.ID()), imp); err != nil {
+			return imp, err
+		}
+	} else if err != nil {
+		return imp, err
+	}
+	if err := h.publishEvent(job.Options, events.EventQueued, job.ID()+":queued", imp); err != nil {
+		return imp, err
+	}
+	if imp.StartedAt == nil {
+		now := h.Env.now()
+		imp.StartedAt = &now
+		imp.Status = events.StatusProcessing
+		imp.UpdatedAt = now
+		if err := h.putJSON(ctx, imports.ImportKey(job.ID()), imp); err != nil {
+			return imp, err
+		}
+	}
+	return imp, h.publishEvent(job.Options, events.EventStarted, job.ID()+":started", imp)
+}
+
+// Splitter cuts the rows of the file into batches of BatchSize file rows as
+// they are read, so memory holds one row at a time.
+type Splitter struct {
+	h       *Harness
+	job     *Job
+	phase   string
+	cur     *Output
+	inBatch int
+	done    []*Output
+}
+
+// Emit passes a prevalidated row on.
+func (s *Splitter) Emit(ctx context.Context, r *rows.Row) error {
+	out, err := s.next(ctx)
+	if err != nil {
+		return err
+	}
+	out.Stats.RowsIn++
+	return out.Emit(r)
+}
+
+// Reject takes a row out with its problems.
+func (s *Splitter) Reject(ctx context.Context, r *rows.Row, problems ...rows.Problem) error {
+	out, err := s.next(ctx)
+	if err != nil {
+		return err
+	}
+	out.Stats.RowsIn++
+	return out.Reject(r, problems...)
+}
+
+func (s *Splitter) next(ctx context.Context) (*Output, error) {
+	if s.cur != nil && s.inBatch < s.h.Env.BatchSize {
+		s.inBatch++
+		return s.cur, nil
+	}
+	if err := s.flush(ctx); err != nil {
+		return nil, err
+	}
+	out, err := s.h.newOutput(s.job, s.phase, len(s.done))
+	if err != nil {
+		return nil, err
+	}
+	s.cur, s.inBatch = out, 1
+	return out, nil
+}
+
+func (s *Splitter) flush(ctx context.Context) error {
+	if s.cur == nil {
+		return nil
+	}
+	if err := s.cur.commitRows(ctx); err != nil {
+		return err
+	}
+	s.cur.discard()
+	s.done = append(s.done, s.cur)
+	s.cur = nil
+	return nil
+}
+
+// close commits the last batch and then every batch's stats, now that the
+// number of batches is known. A file without rows still has one (empty) batch.
+func (s *Splitter) close(ctx context.Context) (int, error) {
+	if s.cur == nil && len(s.done) == 0 {
+		if _, err := s.next(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.flush(ctx); err != nil {
+		return 0, err
+	}
+	for _, out := range s.done {
+		out.Stats.BatchesTotal = len(s.done)
+		if err := out.commitStats(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return len(s.done), nil
+}
+
+func (s *Splitter) discard() {
+	if s.cur != nil {
+		s.cur.discard()
+	}
+}
