@@ -151,10 +151,11 @@ func compileDefinition(file string, b []byte) (*Resource, []error) {
 		return nil, errs
 	}
 
-	res := &Resource{Definition: def, schema: sch, props: map[string]*jsonschema.Schema{}}
+	res := &Resource{Definition: def, schema: sch, props: map[string]*jsonschema.Schema{}, types: map[string][]string{}}
 	for name := range props {
 		res.fields = append(res.fields, name)
 		res.props[name] = sch.Properties[name]
+		res.types[name] = resolveTypes(sch.Properties[name])
 	}
 	sort.Strings(res.fields)
 	res.allowUnknown = sch.AdditionalProperties == nil || sch.AdditionalProperties != false

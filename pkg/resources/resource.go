@@ -23,6 +23,7 @@ type Resource struct {
 	file         string
 	schema       *jsonschema.Schema
 	props        map[string]*jsonschema.Schema
+	types        map[string][]string // per field, resolved once: Coerce runs per cell
 	fields       []string
 	allowUnknown bool
 	refs         []Reference
@@ -66,8 +67,10 @@ func (r *Resource) AllowsUnknownFields() bool { return r.allowUnknown }
 
 // FieldTypes returns the JSON Schema types declared for a field (following
 // $ref), or nil when the field is unknown or its type is unconstrained.
-func (r *Resource) FieldTypes(name string) []string {
-	s := r.props[name]
+// The slice is shared: do not modify it.
+func (r *Resource) FieldTypes(name string) []string { return r.types[name] }
+
+func resolveTypes(s *jsonschema.Schema) []string {
 	for depth := 0; s != nil && depth < 16; depth++ {
 		if s.Types != nil {
 			return s.Types.ToStrings()
