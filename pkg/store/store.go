@@ -12,6 +12,12 @@ import (
 // ErrNotFound is returned (wrapped) when a record or view does not exist.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrKeyConflict is returned (wrapped, with the key and both record ids) by
+// Apply when a batch would give a key value to a record while a different
+// record holds it. The whole batch is rolled back: callers can fix the rows
+// and apply the same batch id again.
+var ErrKeyConflict = errors.New("store: key conflict")
+
 // Scope confines records: records of different organizations, modes or
 // resources never see each other.
 type Scope struct {

@@ -1,0 +1,154 @@
+// Package batchplan turns the ordered ops of one batch into the final state
+// the adapters write. Both adapters share it so that SQLite and PostgreSQL
+// agree on the edge cases: an id touched twice in one batch, a key moving
+// between records inside a batch, counting deletes of missing records.
+package batchplan
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// Key is one key row to insert.
+type Key struct {
+	ID    string
+	Name  string
+	Value string
+}
+
+// Plan is the net effect of a batch: what to write after collapsing the ops.
+type Plan struct {
+	// Upserts are the final records (last upsert of each id whose last op is
+	// an upsert), sorted by id so concurrent batches lock rows in one order
+	// (fewer deadlocks in PostgreSQL).
+	Upserts []store.Record
+	// Deletes are the ids whose last op is a delete, sorted.
+	Deletes []string
+	// Touched is every id of the batch, sorted: their old key rows go away.
+	Touched []string
+	// Keys are the key rows of Upserts, sorted by (name, value).
+	Keys []Key
+	// NeedExist are the ids whose first op is a delete: the adapter tells
+	// Count whether they existed before the batch.
+	NeedExist []string
+
+	ops []store.Op
+}
+
+// Build validates ops and collapses them. Empty key values are skipped: an
+// alternate key that a row does not give must not collide with every other
+// row that does not give it either.
+func Build(batchID string, ops []store.Op) (*Plan, error) {
+	last := make(map[string]int, len(ops))
+	seen := make(map[string]bool, len(ops))
+	p := &Plan{ops: ops}
+	for i, op := range ops {
+		id := op.Record.ID
+		if id == "" {
+			return nil, fmt.Errorf("store: batch %s op %d (%s): empty record id", batchID, i, op.Kind)
+		}
+		switch op.Kind {
+		case store.OpUpsert:
+			if len(op.Record.Data) > 0 && !json.Valid(op.Record.Data) {
+				return nil, fmt.Errorf("store: batch %s op %d: record %s: data is not valid JSON", batchID, i, id)
+			}
+		case store.OpDelete:
+			if !seen[id] {
+				p.NeedExist = append(p.NeedExist, id)
+			}
+		default:
+			return nil, fmt.Errorf("store: batch %s op %d: record %s: unknown op kind %q", batchID, i, id, op.Kind)
+		}
+		seen[id] = true
+		last[id] = i
+	}
+	for id := range seen {
+		p.Touched = append(p.Touched, id)
+	}
+	sort.Strings(p.Touched)
+	holder := map[[2]string]string{}
+	for _, id := range p.Touched {
+		op := ops[last[id]]
+		if op.Kind == store.OpDelete {
+			p.Deletes = append(p.Deletes, id)
+			continue
+		}
+		rec := op.Record
+		if len(rec.Data) == 0 {
+			rec.Data = json.RawMessage("{}")
+		}
+		p.Upserts = append(p.Upserts, rec)
+		for name, value := range rec.Keys {
+			if value == "" {
+				continue
+			}
+			k := [2]string{name, value}
+			if other, ok := holder[k]; ok {
+				a, b := other, id
+				return nil, fmt.Errorf("%w: batch %s gives key %s=%q to both record %s and record %s",
+					store.ErrKeyConflict, batchID, name, value, a, b)
+			}
+			holder[k] = id
+			p.Keys = append(p.Keys, Key{ID: id, Name: name, Value: value})
+		}
+	}
+	sort.Slice(p.Keys, func(i, j int) bool {
+		if p.Keys[i].Name != p.Keys[j].Name {
+			return p.Keys[i].Name < p.Keys[j].Name
+		}
+		return p.Keys[i].Value < p.Keys[j].Value
+	})
+	return p, nil
+}
+
+// Count replays the ops in order against existed (which ids of NeedExist were
+// stored before the batch) to produce the result: a delete counts as Deleted
+// when its record exists at that point of the batch, else as Missing.
+func (p *Plan) Count(existed map[string]bool) store.BatchResult {
+	var r store.BatchResult
+	present := make(map[string]bool, len(existed))
+	for id, ok := range existed {
+		present[id] = ok
+	}
+	for _, op := range p.ops {
+		id := op.Record.ID
+		if op.Kind == store.OpUpsert {
+			r.Upserted++
+			present[id] = true
+			continue
+		}
+		if present[id] {
+			r.Deleted++
+		} else {
+			r.Missing++
+			r.MissingIDs = append(r.MissingIDs, id)
+		}
+		present[id] = false
+	}
+	return r
+}
+
+// ConflictError builds the error for a key held by another record.
+func ConflictError(batchID, name, value, heldBy, wantedBy string) error {
+	return fmt.Errorf("%w: batch %s: key %s=%q is held by record %s, cannot give it to record %s",
+		store.ErrKeyConflict, batchID, name, value, heldBy, wantedBy)
+}
+
+// Now is the store clock: UTC, microsecond precision so that both adapters
+// (PostgreSQL keeps microseconds) return the same instant that was written.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// ClampLimit applies a default and a maximum to a page size.
+func ClampLimit(limit, def, max int) int {
+	if limit <= 0 {
+		return def
+	}
+	if limit > max {
+		return max
+	}
+	return limit
+}

@@ -1,0 +1,516 @@
+// Package sqlite is the embedded store.Store: one SQLite file through the
+// pure-Go modernc.org/sqlite driver, so the all-in-one binary needs no cgo and
+// no server.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/inlet-dev/inlet/pkg/store"
+	"github.com/inlet-dev/inlet/pkg/store/internal/batchplan"
+
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+)
+
+// timeFormat is fixed-width so that stored timestamps sort as text.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+const schema = `
+CREATE TABLE IF NOT EXISTS records (
+	org        TEXT NOT NULL,
+	mode       TEXT NOT NULL,
+	resource   TEXT NOT NULL,
+	id         TEXT NOT NULL,
+	parent_id  TEXT NOT NULL DEFAULT '',
+	data       TEXT NOT NULL,
+	import_id  TEXT NOT NULL DEFAULT '',
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (org, mode, resource, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS record_keys (
+	org       TEXT NOT NULL,
+	mode      TEXT NOT NULL,
+	resource  TEXT NOT NULL,
+	key_name  TEXT NOT NULL,
+	key_value TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	PRIMARY KEY (org, mode, resource, key_name, key_value),
+	FOREIGN KEY (org, mode, resource, id) REFERENCES records (org, mode, resource, id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_keys_by_id ON record_keys (org, mode, resource, id);
+CREATE TABLE IF NOT EXISTS applied_batches (
+	batch_id   TEXT PRIMARY KEY,
+	result     TEXT NOT NULL,
+	applied_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS import_views (
+	id         TEXT PRIMARY KEY,
+	org        TEXT NOT NULL,
+	resource   TEXT NOT NULL,
+	status     TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	doc        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS import_views_org ON import_views (org, id DESC);
+CREATE INDEX IF NOT EXISTS import_views_org_resource ON import_views (org, resource, id DESC);
+CREATE INDEX IF NOT EXISTS import_views_org_status ON import_views (org, status, id DESC);
+CREATE INDEX IF NOT EXISTS import_views_status ON import_views (status, id DESC);
+`
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	db *sql.DB
+	// writeMu serializes this process's write transactions: SQLite has one
+	// writer at a time, and queuing in Go is cheaper and fairer than letting
+	// connections spin on busy_timeout. busy_timeout still covers other
+	// processes opening the same file.
+	writeMu sync.Mutex
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and its schema.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	// NORMAL is durable across application crashes in WAL mode; only an OS
+	// crash can lose the last transactions, and batches are re-derivable.
+	q.Add("_pragma", "synchronous(NORMAL)")
+	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
+	// fails half-way with SQLITE_BUSY when it upgrades from read to write.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// writeTx runs fn in one write transaction.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeFormat, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: bad stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// jsonArray encodes ids for json_each: one bound parameter instead of one per
+// id keeps statements cacheable and clear of SQLite's variable limit.
+func jsonArray(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.updated_at,
+	(SELECT json_group_object(k.key_name, k.key_value) FROM record_keys k
+	  WHERE k.org = r.org AND k.mode = r.mode AND k.resource = r.resource AND k.id = r.id)`
+
+func scanRecord(sc interface{ Scan(...any) error }) (store.Record, error) {
+	var (
+		r                  store.Record
+		data, keys         string
+		created, updated   string
+		parentID, importID string
+	)
+	if err := sc.Scan(&r.ID, &parentID, &data, &importID, &created, &updated, &keys); err != nil {
+		return r, err
+	}
+	r.ParentID, r.ImportID = parentID, importID
+	r.Data = json.RawMessage(data)
+	var err error
+	if r.CreatedAt, err = parseTime(created); err != nil {
+		return r, err
+	}
+	if r.UpdatedAt, err = parseTime(updated); err != nil {
+		return r, err
+	}
+	if keys != "" && keys != "{}" {
+		if err := json.Unmarshal([]byte(keys), &r.Keys); err != nil {
+			return r, fmt.Errorf("sqlite: record %s: bad keys: %w", r.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// LookupKeys finds the records holding refs, in one query.
+func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.KeyRef) (map[string]string, error) {
+	out := make(map[string]string, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	pairs := make([][2]string, len(refs))
+	for i, r := range refs {
+		pairs[i] = [2]string{r.Name, r.Value}
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT k.key_name, k.key_value, k.id
+		FROM json_each(?) j
+		JOIN record_keys k ON k.org = ? AND k.mode = ? AND k.resource = ?
+			AND k.key_name = j.value ->> 0 AND k.key_value = j.value ->> 1`,
+		jsonArray(pairs), scope.Org, scope.Mode, scope.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: lookup %d keys in %s/%s/%s: %w", len(refs), scope.Org, scope.Mode, scope.Resource, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, value, id string
+		if err := rows.Scan(&name, &value, &id); err != nil {
+			return nil, err
+		}
+		out[name+"\x00"+value] = id
+	}
+	return out, rows.Err()
+}
+
+// GetMany returns the records with ids, in one query.
+func (s *Store) GetMany(ctx context.Context, scope store.Scope, ids []string) (map[string]store.Record, error) {
+	out := make(map[string]store.Record, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records r
+		WHERE r.org = ? AND r.mode = ? AND r.resource = ? AND r.id IN (SELECT value FROM json_each(?))`,
+		scope.Org, scope.Mode, scope.Resource, jsonArray(ids))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get %d records in %s/%s/%s: %w", len(ids), scope.Org, scope.Mode, scope.Resource, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[r.ID] = r
+	}
+	return out, rows.Err()
+}
+
+// Get returns one record or an error wrapping store.ErrNotFound.
+func (s *Store) Get(ctx context.Context, scope store.Scope, id string) (store.Record, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records r
+		WHERE r.org = ? AND r.mode = ? AND r.resource = ? AND r.id = ?`,
+		scope.Org, scope.Mode, scope.Resource, id)
+	r, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("record %s in %s/%s/%s: %w", id, scope.Org, scope.Mode, scope.Resource, store.ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("sqlite: get record %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// List pages through records by id (limit default 100, max 1000).
+func (s *Store) List(ctx context.Context, scope store.Scope, after string, limit int) ([]store.Record, error) {
+	limit = batchplan.ClampLimit(limit, 100, 1000)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records r
+		WHERE r.org = ? AND r.mode = ? AND r.resource = ? AND r.id > ?
+		ORDER BY r.id LIMIT ?`,
+		scope.Org, scope.Mode, scope.Resource, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list %s/%s/%s: %w", scope.Org, scope.Mode, scope.Resource, err)
+	}
+	defer rows.Close()
+	var out []store.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Apply writes the batch and marks it applied in one transaction.
+func (s *Store) Apply(ctx context.Context, scope store.Scope, batchID string, ops []store.Op) (store.BatchResult, error) {
+	if batchID == "" {
+		return store.BatchResult{}, errors.New("sqlite: apply: empty batch id")
+	}
+	var res store.BatchResult
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var stored string
+		err := tx.QueryRowContext(ctx, `SELECT result FROM applied_batches WHERE batch_id = ?`, batchID).Scan(&stored)
+		if err == nil {
+			if err := json.Unmarshal([]byte(stored), &res); err != nil {
+				return fmt.Errorf("sqlite: batch %s: bad stored result: %w", batchID, err)
+			}
+			res.Replayed = true
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: batch %s: %w", batchID, err)
+		}
+		// Validated after the replay check: a replayed batch returns its
+		// result even if the redelivered ops would no longer pass.
+		plan, err := batchplan.Build(batchID, ops)
+		if err != nil {
+			return err
+		}
+		res, err = s.applyPlan(ctx, tx, scope, batchID, plan)
+		return err
+	})
+	if err != nil {
+		return store.BatchResult{}, err
+	}
+	return res, nil
+}
+
+func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, batchID string, plan *batchplan.Plan) (store.BatchResult, error) {
+	sc := []any{scope.Org, scope.Mode, scope.Resource}
+	wrap := func(what string, err error) error {
+		return fmt.Errorf("sqlite: batch %s: %s: %w", batchID, what, err)
+	}
+	existed := map[string]bool{}
+	if len(plan.NeedExist) > 0 {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM records
+			WHERE org = ? AND mode = ? AND resource = ? AND id IN (SELECT value FROM json_each(?))`,
+			append(sc, jsonArray(plan.NeedExist))...)
+		if err != nil {
+			return store.BatchResult{}, wrap("find deleted records", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return store.BatchResult{}, err
+			}
+			existed[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return store.BatchResult{}, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM record_keys
+		WHERE org = ? AND mode = ? AND resource = ? AND id IN (SELECT value FROM json_each(?))`,
+		append(sc, jsonArray(plan.Touched))...); err != nil {
+		return store.BatchResult{}, wrap("drop old keys", err)
+	}
+	if len(plan.Deletes) > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM records
+			WHERE org = ? AND mode = ? AND resource = ? AND id IN (SELECT value FROM json_each(?))`,
+			append(sc, jsonArray(plan.Deletes))...); err != nil {
+			return store.BatchResult{}, wrap("delete records", err)
+		}
+	}
+	now := fmtTime(batchplan.Now())
+	if len(plan.Upserts) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO records
+			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (org, mode, resource, id) DO UPDATE SET
+				parent_id = excluded.parent_id, data = excluded.data,
+				import_id = excluded.import_id, updated_at = excluded.updated_at`)
+		if err != nil {
+			return store.BatchResult{}, wrap("prepare upsert", err)
+		}
+		defer st.Close()
+		for _, r := range plan.Upserts {
+			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
+				string(r.Data), r.ImportID, now, now); err != nil {
+				return store.BatchResult{}, wrap("upsert record "+r.ID, err)
+			}
+		}
+	}
+	if len(plan.Keys) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO record_keys
+			(org, mode, resource, key_name, key_value, id) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return store.BatchResult{}, wrap("prepare keys", err)
+		}
+		defer st.Close()
+		for _, k := range plan.Keys {
+			r, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.Name, k.Value, k.ID)
+			if err != nil {
+				return store.BatchResult{}, wrap("insert key of record "+k.ID, err)
+			}
+			if n, _ := r.RowsAffected(); n == 1 {
+				continue
+			}
+			var holder string
+			if err := tx.QueryRowContext(ctx, `SELECT id FROM record_keys
+				WHERE org = ? AND mode = ? AND resource = ? AND key_name = ? AND key_value = ?`,
+				scope.Org, scope.Mode, scope.Resource, k.Name, k.Value).Scan(&holder); err != nil {
+				return store.BatchResult{}, wrap("find holder of key "+k.Name, err)
+			}
+			return store.BatchResult{}, batchplan.ConflictError(batchID, k.Name, k.Value, holder, k.ID)
+		}
+	}
+	res := plan.Count(existed)
+	b, _ := json.Marshal(res)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO applied_batches (batch_id, result, applied_at) VALUES (?, ?, ?)`,
+		batchID, string(b), now); err != nil {
+		return store.BatchResult{}, wrap("mark applied", err)
+	}
+	return res, nil
+}
+
+const viewCols = `id, org, resource, status, created_at, doc`
+
+func scanView(sc interface{ Scan(...any) error }) (store.View, error) {
+	var v store.View
+	var created, doc string
+	if err := sc.Scan(&v.ID, &v.Org, &v.Resource, &v.Status, &created, &doc); err != nil {
+		return v, err
+	}
+	v.Doc = json.RawMessage(doc)
+	var err error
+	v.CreatedAt, err = parseTime(created)
+	return v, err
+}
+
+// GetView returns one view or an error wrapping store.ErrNotFound.
+func (s *Store) GetView(ctx context.Context, id string) (store.View, error) {
+	v, err := scanView(s.db.QueryRowContext(ctx, `SELECT `+viewCols+` FROM import_views WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("view %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("sqlite: get view %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// ListViews returns views newest first (limit default 50, max 1000).
+func (s *Store) ListViews(ctx context.Context, f store.ViewFilter) ([]store.View, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"org", f.Org}, {"resource", f.Resource}, {"status", f.Status}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if f.Before != "" {
+		where = append(where, "id < ?")
+		args = append(args, f.Before)
+	}
+	q := `SELECT ` + viewCols + ` FROM import_views`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, batchplan.ClampLimit(f.Limit, 50, 1000))
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list views: %w", err)
+	}
+	defer rows.Close()
+	var out []store.View
+	for rows.Next() {
+		v, err := scanView(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// UpdateView is a read-modify-write under the write lock, so concurrent
+// updates of one view are serialized and none is lost.
+func (s *Store) UpdateView(ctx context.Context, id string, fn func(current *store.View) (*store.View, error)) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var cur *store.View
+		v, err := scanView(tx.QueryRowContext(ctx, `SELECT `+viewCols+` FROM import_views WHERE id = ?`, id))
+		switch {
+		case err == nil:
+			cur = &v
+		case errors.Is(err, sql.ErrNoRows):
+		default:
+			return fmt.Errorf("sqlite: read view %s: %w", id, err)
+		}
+		next, err := fn(cur)
+		if err != nil || next == nil {
+			return err
+		}
+		created := next.CreatedAt
+		if created.IsZero() {
+			if cur != nil {
+				created = cur.CreatedAt
+			} else {
+				created = batchplan.Now()
+			}
+		}
+		doc := next.Doc
+		if len(doc) == 0 {
+			doc = json.RawMessage("{}")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO import_views (id, org, resource, status, created_at, doc)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET org = excluded.org, resource = excluded.resource,
+				status = excluded.status, created_at = excluded.created_at, doc = excluded.doc`,
+			id, next.Org, next.Resource, next.Status, fmtTime(created), string(doc)); err != nil {
+			return fmt.Errorf("sqlite: store view %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// ResetViews deletes every view.
+func (s *Store) ResetViews(ctx context.Context) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM import_views`)
+		return err
+	})
+}
