@@ -1,0 +1,60 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"os"
+
+	"github.com/inlet-dev/inlet/pkg/gateway"
+	"github.com/inlet-dev/inlet/pkg/httpapi"
+	"github.com/inlet-dev/inlet/pkg/projector"
+)
+
+func (a *App) readyChecks() []httpapi.Check {
+	return []httpapi.Check{
+		{Name: "broker", Fn: func(context.Context) error { return a.Broker.Ready() }},
+		{Name: "blob", Fn: a.Blobs.Ping},
+		{Name: "store", Fn: a.Store.Ping},
+	}
+}
+
+func (a *App) readAPI() *projector.API {
+	return projector.NewAPI(projector.Config{Views: a.Store, Records: a.Store, Blobs: a.Blobs,
+		Registry: a.Registry, Ready: a.readyChecks(), Log: a.Log})
+}
+
+func (a *App) gateway() *gateway.Gateway {
+	return gateway.New(gateway.Config{Blobs: a.Blobs, Publisher: a.Broker, Registry: a.Registry,
+		Log: a.Log, Ready: a.readyChecks()})
+}
+
+// ReadHTTP is the projector process's API.
+func (a *App) ReadHTTP() http.Handler {
+	return projector.NewHTTP(projector.Config{Views: a.Store, Records: a.Store, Blobs: a.Blobs,
+		Registry: a.Registry, Ready: a.readyChecks(), Log: a.Log})
+}
+
+// WriteHTTP is the gateway process's API.
+func (a *App) WriteHTTP() http.Handler { return a.gateway() }
+
+// AllHTTP mounts reads and writes on one server (the all-in-one command).
+func (a *App) AllHTTP() http.Handler {
+	mux := http.NewServeMux()
+	a.readAPI().Mount(mux)
+	a.gateway().Mount(mux)
+	mux.HandleFunc("GET /healthz", httpapi.Healthz)
+	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.readyChecks()...))
+	return mux
+}
+
+// runProjector consumes the public events into the views until ctx ends.
+func (a *App) runProjector(ctx context.Context) {
+	p := projector.New(a.Store, a.Log)
+	go func() {
+		err := p.Run(ctx, a.Broker)
+		if ctx.Err() == nil {
+			a.Log.Error().Err(err).Msg("projector stopped unexpectedly")
+			os.Exit(1)
+		}
+	}()
+}

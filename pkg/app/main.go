@@ -1,0 +1,98 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/inlet-dev/inlet/events"
+)
+
+// Main runs one service until SIGINT/SIGTERM: a phase name, "projector",
+// "gateway", or "inlet" (everything in one process).
+func Main(service string) {
+	if err := run(service); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
+		os.Exit(1)
+	}
+}
+
+func run(service string) error {
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := New(ctx, cfg, service)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.Start(ctx, service); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	a.Log.Info().Msg("shutting down")
+	return nil
+}
+
+// Start runs service's handlers and HTTP server in the background.
+func (a *App) Start(ctx context.Context, service string) error {
+	var handler http.Handler
+	switch service {
+	case "inlet":
+		for _, p := range events.Phases {
+			if err := a.AddPhase(p); err != nil {
+				return err
+			}
+		}
+		a.runProjector(ctx)
+		handler = a.AllHTTP()
+	case "projector":
+		a.runProjector(ctx)
+		handler = a.ReadHTTP()
+	case "gateway":
+		handler = a.WriteHTTP()
+	default:
+		if err := a.AddPhase(service); err != nil {
+			return err
+		}
+	}
+	go func() {
+		err := a.RunRouter(ctx)
+		if ctx.Err() == nil {
+			// Every subscription ended without being asked to: exit so the
+			// supervisor restarts the process instead of leaving it idle.
+			a.Log.Error().Err(err).Msg("message router stopped unexpectedly")
+			os.Exit(1)
+		}
+	}()
+	select {
+	case <-a.RouterRunning():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if handler != nil {
+		srv := &http.Server{Addr: a.Cfg.HTTPAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shut)
+		}()
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.Log.Error().Err(err).Str("addr", a.Cfg.HTTPAddr).Msg("HTTP server stopped")
+			}
+		}()
+		a.Log.Info().Str("addr", a.Cfg.HTTPAddr).Msg("HTTP API listening")
+	}
+	a.Log.Info().Str("service", service).Str("nats", a.Broker.ClientURL()).Msg("started")
+	return nil
+}

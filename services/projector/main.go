@@ -1,0 +1,6 @@
+// Command projector is Inlet's projector service. Configuration: see pkg/app.
+package main
+
+import "github.com/inlet-dev/inlet/pkg/app"
+
+func main() { app.Main("projector") }

@@ -1,0 +1,7 @@
+// Command validation is the validation phase of the Inlet import pipeline: one durable
+// JetStream consumer shared by every replica. Configuration: see pkg/app.
+package main
+
+import "github.com/inlet-dev/inlet/pkg/app"
+
+func main() { app.Main("validation") }
