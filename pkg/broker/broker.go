@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -214,10 +214,13 @@ func (b *Broker) Publisher() message.Publisher { return b.pub }
 // Publish sends payload on subject; msgID, when set, is the Nats-Msg-Id that
 // makes a second publish of the same message a no-op within the duplicate window.
 func (b *Broker) Publish(subject, msgID string, payload []byte) error {
-	msg := message.NewMessage(watermill.NewUUID(), payload)
-	if msgID != "" {
-		msg.Metadata.Set(nats.MsgIdHdr, msgID)
+	// watermill-nats (TrackMsgId) sends the watermill UUID as Nats-Msg-Id,
+	// overriding any metadata: the deterministic id must be the UUID.
+	uuid := msgID
+	if uuid == "" {
+		uuid = watermill.NewUUID()
 	}
+	msg := message.NewMessage(uuid, payload)
 	if err := b.pub.Publish(subject, msg); err != nil {
 		return fmt.Errorf("publish %s (msg id %q): %w", subject, msgID, err)
 	}

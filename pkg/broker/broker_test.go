@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+)
+
+func embedded(t *testing.T) *Broker {
+	t.Helper()
+	b, err := Connect(context.Background(), Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Name: t.Name()}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func TestPublishWithMsgIDIsDeduplicated(t *testing.T) {
+	b := embedded(t)
+	for i := 0; i < 3; i++ {
+		if err := b.Publish(WorkSubject("x"), "imp_1:work:x:0", []byte("same")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Publish(WorkSubject("x"), "imp_1:work:x:1", []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	si, err := b.JS.StreamInfo(WorkStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 2 {
+		t.Fatalf("stream holds %d messages, want 2 (three publishes of one id count once)", si.State.Msgs)
+	}
+}
+
+func consume(t *testing.T, b *Broker, durable string, ctx context.Context, fn func(*message.Message)) {
+	t.Helper()
+	sub, err := b.Subscriber(SubscribeOptions{Durable: durable, AckWait: time.Second, MaxDeliver: 5, NakDelay: 50 * time.Millisecond, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := sub.Subscribe(ctx, WorkSubject("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for m := range msgs {
+			fn(m)
+		}
+	}()
+}
+
+// Replicas that share a durable split the messages: each is handled once.
+func TestReplicasShareOneDurable(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	byReplica := map[int]int{}
+	for r := 0; r < 3; r++ {
+		other, err := Connect(ctx, Config{URL: b.ClientURL()}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(other.Close)
+		consume(t, other, "share-v1", ctx, func(m *message.Message) {
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			seen[string(m.Payload)]++
+			byReplica[r]++
+			mu.Unlock()
+			m.Ack()
+		})
+	}
+	const n = 60
+	for i := 0; i < n; i++ {
+		if err := b.Publish(WorkSubject("y"), fmt.Sprintf("m%d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == n })
+	time.Sleep(1500 * time.Millisecond) // past AckWait: nothing may come back
+	mu.Lock()
+	defer mu.Unlock()
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("message %s handled %d times", k, c)
+		}
+	}
+	busy := 0
+	for _, c := range byReplica {
+		if c > 0 {
+			busy++
+		}
+	}
+	if busy < 2 {
+		t.Errorf("work was not shared: per replica %v", byReplica)
+	}
+}
+
+// A message whose process dies before acking comes back to another replica
+// after AckWait; ManualAck makes sure the client never acked it behind our back.
+func TestMessageOfDeadReplicaIsRedelivered(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	doomed, err := Connect(ctx, Config{URL: b.ClientURL()}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan uint64, 4)
+	consume(t, doomed, "crash-v1", ctx, func(m *message.Message) {
+		got <- Delivery(m)
+		doomed.Conn.Close() // the process dies holding the message
+	})
+	if err := b.Publish(WorkSubject("y"), "crash", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-got; d != 1 {
+		t.Fatalf("first delivery numbered %d", d)
+	}
+	survivor, err := Connect(ctx, Config{URL: b.ClientURL()}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(survivor.Close)
+	consume(t, survivor, "crash-v1", ctx, func(m *message.Message) {
+		got <- Delivery(m)
+		m.Ack()
+	})
+	select {
+	case d := <-got:
+		if d != 2 {
+			t.Fatalf("redelivery numbered %d, want 2", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dead replica's message was not redelivered")
+	}
+}
+
+func TestNackedMessageIsRedelivered(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	count := 0
+	consume(t, b, "nack-v1", ctx, func(m *message.Message) {
+		mu.Lock()
+		count++
+		c := count
+		mu.Unlock()
+		if c < 3 {
+			m.Nack()
+			return
+		}
+		m.Ack()
+	})
+	if err := b.Publish(WorkSubject("y"), "nack", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return count >= 3 })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 15s")
+}
