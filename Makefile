@@ -11,7 +11,7 @@ SERVICES := prevalidation preparsing transforming parsing validation processing 
 
 run: build
 	INLET_DATA_DIR=$${INLET_DATA_DIR:-$(CURDIR)/data} INLET_RESOURCES_DIR=$${INLET_RESOURCES_DIR:-$(CURDIR)/resources} \
-		$(BIN)/inlet -demo $(CURDIR)/deploy/samples/customers.csv
+		$(BIN)/inlet -demo $(CURDIR)/deploy/samples/companies.csv,$(CURDIR)/deploy/samples/customers.csv
 
 build:
 	@mkdir -p $(BIN)
@@ -40,7 +40,7 @@ bench: deps build
 	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench BenchmarkImport -benchtime 1x -timeout 30m ./services/e2e/
 
 lint:
-	gofmt -l events pkg services
+	@out=$$(gofmt -l events pkg services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
 
 clean:

@@ -139,7 +139,13 @@ func (h *Harness) WorkHandler(p Phase) message.NoPublishHandlerFunc {
 			h.Env.Log.Error().Err(err).Str("phase", p.Name()).Msg("dropping unreadable work message")
 			return nil
 		}
-		log := h.Env.Log.With().Str("import_id", wm.Options.ID).Str("phase", p.Name()).Int("batch", wm.Batch).Logger()
+		lc := h.Env.Log.With().Str("import_id", wm.Options.ID).Str("phase", p.Name())
+		if wm.Batch == AllBatches {
+			lc = lc.Str("batch", "all")
+		} else {
+			lc = lc.Int("batch", wm.Batch)
+		}
+		log := lc.Logger()
 		ctx := log.WithContext(msg.Context())
 		return h.guard(ctx, msg, wm.Options, log, func(ctx context.Context) error {
 			job, err := h.job(wm.Options, wm.Batches, log)
@@ -457,6 +463,7 @@ func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) 
 		if err != nil {
 			return fmt.Errorf("batch %d: %w", b, err)
 		}
+		out.logCommitted()
 		w.committed[b] = true
 	}
 	return nil
@@ -587,6 +594,12 @@ func (o *Output) commitStats(ctx context.Context) error {
 	o.Stats.CompletedAt = o.h.Env.now()
 	// The stats object is written last: its presence means the batch is committed.
 	return o.h.putJSON(ctx, imports.StatsKey(id, o.phase, o.batch), o.Stats)
+}
+
+func (o *Output) logCommitted() {
+	log := o.h.Env.Log.With().Str("import_id", o.job.ID()).Str("phase", o.phase).Int("batch", o.batch).Logger()
+	log.Info().Int64("rows_in", o.Stats.RowsIn).Int64("rows_out", o.Stats.RowsOut).
+		Int64("rows_failed", o.Stats.RowsFailed).Int64("skipped", o.Stats.Skipped).Msg("batch committed")
 }
 
 func (o *Output) upload(ctx context.Context, f *os.File, key string) error {

@@ -46,7 +46,7 @@ func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPubl
 		}
 		// Defaults fill the import object even when the options turn out invalid.
 		_ = imports.Normalize(&req.Options)
-		log = log.With().Str("import_id", req.ID).Logger()
+		log = log.With().Str("import_id", req.ID).Str("batch", "all").Logger()
 		ctx := log.WithContext(msg.Context())
 		return h.guard(ctx, msg, req.Options, log, func(ctx context.Context) error {
 			return h.intake(ctx, p, req)
@@ -305,6 +305,7 @@ func (s *Splitter) close(ctx context.Context) (int, error) {
 		if err := out.commitStats(ctx); err != nil {
 			return 0, err
 		}
+		out.logCommitted()
 	}
 	return len(s.done), nil
 }
