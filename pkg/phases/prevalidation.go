@@ -27,6 +27,9 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 	if err != nil {
 		return asFatal(err)
 	}
+	if h := dec.Header(); h != nil {
+		sp.SetHeader(decode.ImportColumns(h))
+	}
 	mapping, err := decode.NewMapping(dec.Header(), job.Options.ColumnMapping, job.Resource)
 	if err != nil {
 		return asFatal(err)

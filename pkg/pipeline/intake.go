@@ -232,6 +232,7 @@ func (h *Harness) begin(ctx context.Context, job *Job, src events.Source) (event
 // Splitter cuts the rows of the file into batches of BatchSize file rows as
 // they are read, so memory holds one row at a time.
 type Splitter struct {
+	header  []string
 	h       *Harness
 	job     *Job
 	phase   string
@@ -239,6 +240,10 @@ type Splitter struct {
 	inBatch int
 	done    []*Output
 }
+
+// SetHeader records the file's columns, so errors.csv can give rows back
+// under the file's own header.
+func (s *Splitter) SetHeader(cols []string) { s.header = cols }
 
 // Emit passes a prevalidated row on.
 func (s *Splitter) Emit(ctx context.Context, r *rows.Row) error {
@@ -299,6 +304,11 @@ func (s *Splitter) close(ctx context.Context) (int, error) {
 	}
 	if err := s.flush(ctx); err != nil {
 		return 0, err
+	}
+	if s.header != nil {
+		if err := s.h.putJSON(ctx, imports.HeaderKey(s.job.ID()), s.header); err != nil {
+			return 0, err
+		}
 	}
 	for _, out := range s.done {
 		out.Stats.BatchesTotal = len(s.done)
