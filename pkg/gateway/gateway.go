@@ -1,0 +1,517 @@
+// Package gateway is the write side of the HTTP API (spec §6): it takes an
+// import request with its file, stores the file in the blob store as it
+// streams in, and publishes the import-requested event the pipeline starts
+// from. It keeps no state of its own.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/httpapi"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/resources"
+)
+
+// Publisher publishes a CloudEvent on a public subject (*broker.Broker is one).
+type Publisher interface {
+	PublishEvent(subject string, ce events.CloudEvent) error
+}
+
+// Registry finds a resource type by name (*resources.Registry is one).
+type Registry interface {
+	Get(name string) (*resources.Resource, bool)
+}
+
+// DefaultMaxUpload bounds a request body when Config.MaxUpload is 0.
+const DefaultMaxUpload = 1 << 30
+
+// Source is the CloudEvents source of the events the gateway publishes.
+const Source = "/inlet/gateway"
+
+// Config wires the gateway.
+type Config struct {
+	Blobs     blob.Store
+	Publisher Publisher
+	Registry  Registry
+	Log       zerolog.Logger
+	// Now is the clock (tests pin it); nil is time.Now.
+	Now func() time.Time
+	// MaxUpload bounds the file (or inline inputs) of one request in bytes.
+	MaxUpload int64
+	// Ready lists /readyz checks; nil checks the blob store.
+	Ready []httpapi.Check
+}
+
+// Gateway serves the write routes. As an http.Handler it is the gateway
+// process's whole server (routes plus /healthz and /readyz); Mount puts only
+// the routes on a shared mux (the all-in-one server).
+type Gateway struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New returns the gateway.
+func New(cfg Config) *Gateway {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = []httpapi.Check{{Name: "blob", Fn: cfg.Blobs.Ping}}
+	}
+	g := &Gateway{cfg: cfg, mux: http.NewServeMux()}
+	g.Mount(g.mux)
+	g.mux.HandleFunc("GET /healthz", httpapi.Healthz)
+	g.mux.HandleFunc("GET /readyz", httpapi.Readyz(cfg.Ready...))
+	return g
+}
+
+// ServeHTTP serves the gateway process's routes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// Mount registers the write routes on mux.
+func (g *Gateway) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/imports", g.create)
+	mux.HandleFunc("POST /v1/imports/{id}/interrupt", g.interrupt)
+}
+
+func (g *Gateway) interrupt(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteError(w, http.StatusNotImplemented, "not_implemented",
+		"interrupting an import is not available yet", map[string]any{"id": r.PathValue("id")})
+}
+
+// apiError is a client-facing failure of a create request.
+type apiError struct {
+	status  int
+	code    string
+	message string
+	details map[string]any
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func fieldError(status int, code, field, message string) *apiError {
+	return &apiError{status: status, code: code, message: field + ": " + message, details: map[string]any{"field": field}}
+}
+
+func invalidOption(field, message string) *apiError {
+	return fieldError(http.StatusUnprocessableEntity, "invalid_option", field, message)
+}
+
+func malformedBody(message string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "malformed_body", message: message}
+}
+
+// upload is the stored file of a request.
+type upload struct {
+	key, name, contentType string
+	size                   int64
+	sum                    string
+}
+
+func (g *Gateway) create(w http.ResponseWriter, r *http.Request) {
+	now := g.cfg.Now().UTC()
+	id := imports.NewID(now)
+	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxUpload+1<<20) // options ride along the file
+	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var opts events.Options
+	var up *upload
+	switch {
+	case err != nil:
+		err = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			message: "Content-Type must be multipart/form-data or application/json"}
+	case ct == "multipart/form-data":
+		opts, up, err = g.readMultipart(r, params["boundary"], id)
+	case ct == "application/json":
+		opts, up, err = g.readJSON(r, id)
+	default:
+		err = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			message: fmt.Sprintf("Content-Type %q: use multipart/form-data (a file) or application/json (inline inputs)", ct)}
+	}
+	if err == nil {
+		err = g.validate(r, &opts, up)
+	}
+	if err != nil && up != nil {
+		// The file landed before the options turned out bad: nothing will
+		// ever read it.
+		if derr := g.cfg.Blobs.Delete(context.WithoutCancel(r.Context()), up.key); derr != nil {
+			g.cfg.Log.Warn().Err(derr).Str("key", up.key).Msg("gateway: could not remove the file of a refused request")
+		}
+	}
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	opts.ID, opts.CreatedBy = id, "api"
+	req := events.ImportRequested{Options: opts, Source: &events.Source{Key: up.key, Name: up.name, ContentType: up.contentType}}
+	ce, err := events.New("req:"+id, Source, events.EventRequested, id, req)
+	if err == nil {
+		ce.Time = now
+		err = g.cfg.Publisher.PublishEvent(events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested), ce)
+	}
+	if err != nil {
+		// The file stays: if the publish did land, the pipeline needs it.
+		g.cfg.Log.Error().Err(err).Str("import", id).Msg("gateway: publish import-requested failed")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed",
+			"the import request could not be handed to the pipeline: "+err.Error(), map[string]any{"id": id})
+		return
+	}
+	imp := imports.Initial(opts, now)
+	imp.File = events.File{Name: up.name, Size: up.size, ContentType: up.contentType, Checksum: "sha256:" + up.sum}
+	w.Header().Set("Location", imp.Links.Self)
+	httpapi.WriteJSON(w, http.StatusCreated, imp)
+}
+
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		httpapi.WriteError(w, ae.status, ae.code, ae.message, ae.details)
+		return
+	}
+	g.cfg.Log.Error().Err(err).Msg("gateway: create import failed")
+	httpapi.WriteError(w, http.StatusInternalServerError, "internal", err.Error(), nil)
+}
+
+// validate applies defaults and checks the options and the file's presence.
+func (g *Gateway) validate(r *http.Request, opts *events.Options, up *upload) error {
+	opts.OrganizationID = httpapi.Org(r, opts.OrganizationID)
+	if err := imports.Normalize(opts); err != nil {
+		var oe *imports.OptionError
+		if errors.As(err, &oe) {
+			return invalidOption(oe.Field, oe.Message)
+		}
+		return invalidOption("options", err.Error())
+	}
+	if _, ok := g.cfg.Registry.Get(opts.Resource); !ok {
+		return fieldError(http.StatusUnprocessableEntity, "unknown_resource", "resource",
+			fmt.Sprintf("%q is not a resource of the registry (GET /v1/resources lists them)", opts.Resource))
+	}
+	if up == nil {
+		return fieldError(http.StatusUnprocessableEntity, "upload_not_supported_yet", "file",
+			"send the file with the request (multipart/form-data with a file part, or JSON with inputs); "+
+				"creating an import first and uploading to a signed URL comes in a later release")
+	}
+	if up.size == 0 {
+		return fieldError(http.StatusUnprocessableEntity, "empty_file", "file", "the file is empty")
+	}
+	return nil
+}
+
+// formats by file extension and by content type, for requests that do not
+// name a format.
+var (
+	formatByExt = map[string]string{".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
+	formatByCT  = map[string]string{
+		"text/csv": "csv", "application/csv": "csv", "application/json": "json",
+		"application/x-ndjson": "jsonl", "application/ndjson": "jsonl", "application/jsonl": "jsonl",
+		"application/x-jsonlines": "jsonl", "application/jsonlines": "jsonl",
+		"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+	}
+)
+
+func inferFormat(name, contentType string) string {
+	if f, ok := formatByExt[strings.ToLower(path.Ext(name))]; ok {
+		return f
+	}
+	if ct, _, err := mime.ParseMediaType(contentType); err == nil {
+		return formatByCT[ct]
+	}
+	return ""
+}
+
+// maxField bounds one non-file form field: options are small, and a field is
+// read into memory.
+const maxField = 1 << 20
+
+func (g *Gateway) readMultipart(r *http.Request, boundary, id string) (events.Options, *upload, error) {
+	var opts events.Options
+	if boundary == "" {
+		return opts, nil, malformedBody("multipart/form-data without a boundary parameter")
+	}
+	mr := multipart.NewReader(r.Body, boundary)
+	fields := map[string]string{}
+	var order []string
+	var up *upload
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return opts, up, bodyError(err, "multipart body")
+		}
+		name := part.FormName()
+		switch {
+		case name == "file":
+			if up != nil {
+				return opts, up, fieldError(http.StatusBadRequest, "malformed_body", "file", "more than one file part")
+			}
+			up, err = g.store(r.Context(), id, part.FileName(), part.Header.Get("Content-Type"), part)
+			if err != nil {
+				return opts, up, err
+			}
+		case name == "":
+			return opts, up, malformedBody("a multipart part has no form name")
+		default:
+			if _, dup := fields[name]; dup {
+				return opts, up, fieldError(http.StatusBadRequest, "malformed_body", name, "given more than once")
+			}
+			b, err := io.ReadAll(io.LimitReader(part, maxField+1))
+			if err != nil {
+				return opts, up, bodyError(err, "form field "+name)
+			}
+			if len(b) > maxField {
+				return opts, up, fieldError(http.StatusBadRequest, "malformed_body", name, "longer than 1 MiB")
+			}
+			fields[name] = string(b)
+			order = append(order, name)
+		}
+	}
+	for _, name := range order {
+		if err := setOption(&opts, name, fields[name]); err != nil {
+			return opts, up, err
+		}
+	}
+	if up != nil && opts.Format == "" {
+		opts.Format = inferFormat(up.name, up.contentType)
+	}
+	return opts, up, nil
+}
+
+// setOption sets one option from its form field text.
+func setOption(o *events.Options, name, v string) error {
+	str := map[string]*string{
+		"organization_id": &o.OrganizationID, "mode": &o.Mode, "name": &o.Name, "resource": &o.Resource,
+		"format": &o.Format, "action": &o.Action, "duplicate_handling": &o.DuplicateHandling,
+		"upload_mode": &o.UploadMode, "reference": &o.Reference, "reference_origin": &o.ReferenceOrigin,
+	}
+	if p, ok := str[name]; ok {
+		*p = v
+		return nil
+	}
+	boolean := func(p *bool) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			*p = true
+		case "false", "":
+			*p = false
+		default:
+			return invalidOption(name, fmt.Sprintf("%q is not true or false", v))
+		}
+		return nil
+	}
+	switch name {
+	case "skip_errors":
+		return boolean(&o.SkipErrors)
+	case "dry_run":
+		return boolean(&o.DryRun)
+	case "error_threshold":
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return invalidOption(name, fmt.Sprintf("%q is not a number", v))
+		}
+		o.ErrorThreshold = &f
+	case "parent_resource_id":
+		if v != "" {
+			o.ParentResourceID = &v
+		}
+	case "column_mapping":
+		if err := json.Unmarshal([]byte(v), &o.ColumnMapping); err != nil {
+			return invalidOption(name, "must be a JSON object of field name → column header: "+err.Error())
+		}
+	case "metadata":
+		if err := json.Unmarshal([]byte(v), &o.Metadata); err != nil {
+			return invalidOption(name, "must be a JSON object: "+err.Error())
+		}
+	case "id", "created_by":
+		return serverAssigned(name)
+	default:
+		return fieldError(http.StatusUnprocessableEntity, "unknown_option", name, "is not an import option")
+	}
+	return nil
+}
+
+func serverAssigned(name string) error {
+	return invalidOption(name, "is assigned by the server (a client chooses the id by publishing an import-requested event)")
+}
+
+// bodyError classifies a failure to read the request body.
+func bodyError(err error, what string) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || errors.Is(err, errTooLarge) {
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "file_too_large", message: what + ": the request exceeds the upload limit"}
+	}
+	return malformedBody(fmt.Sprintf("%s: %v", what, err))
+}
+
+var errTooLarge = errors.New("upload exceeds the size limit")
+
+// meter hashes and counts what passes through and stops at the size limit.
+// It remembers its own error so a failed Put can be blamed on the client
+// (body) or on the blob store.
+type meter struct {
+	r     io.Reader
+	h     hash.Hash
+	n     int64
+	limit int64
+	err   error
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.h.Write(p[:n])
+	m.n += int64(n)
+	if m.n > m.limit {
+		m.err = errTooLarge
+		return n, errTooLarge
+	}
+	if err != nil && err != io.EOF {
+		m.err = err
+	}
+	return n, err
+}
+
+// store streams r into the blob store under the import's source key.
+func (g *Gateway) store(ctx context.Context, id, fileName, contentType string, r io.Reader) (*upload, error) {
+	name := sanitize(fileName)
+	key := imports.SourceKey(id, name)
+	m := &meter{r: r, h: sha256.New(), limit: g.cfg.MaxUpload}
+	if err := g.cfg.Blobs.Put(ctx, key, m, -1); err != nil {
+		if m.err != nil {
+			return nil, bodyError(m.err, "file")
+		}
+		return nil, fmt.Errorf("store upload at %s: %w", key, err)
+	}
+	display := path.Base(strings.ReplaceAll(fileName, `\`, "/"))
+	if display == "." || display == "/" {
+		display = name
+	}
+	return &upload{key: key, name: display, contentType: contentType, size: m.n, sum: hex.EncodeToString(m.h.Sum(nil))}, nil
+}
+
+// sanitize turns a client's file name into one safe blob key segment.
+func sanitize(name string) string {
+	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := strings.TrimLeft(b.String(), ".")
+	if len(s) > 128 {
+		s = s[len(s)-128:] // keep the extension
+	}
+	if s == "" {
+		s = "upload"
+	}
+	return s
+}
+
+// jsonRequest is the application/json body: options plus inline inputs.
+type jsonRequest struct {
+	events.Options
+	Inputs *[]json.RawMessage `json:"inputs"`
+}
+
+func (g *Gateway) readJSON(r *http.Request, id string) (events.Options, *upload, error) {
+	var req jsonRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return req.Options, nil, bodyError(err, "JSON body")
+		case errors.As(err, &te) && te.Field != "":
+			return req.Options, nil, invalidOption(te.Field, fmt.Sprintf("must be %s, not a JSON %s", jsonType(te.Type.Kind().String()), te.Value))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return req.Options, nil, fieldError(http.StatusUnprocessableEntity, "unknown_option", f, "is not an import option")
+		}
+		return req.Options, nil, malformedBody("the body is not a JSON object of import options: " + err.Error())
+	}
+	if dec.More() {
+		return req.Options, nil, malformedBody("the body holds more than one JSON value")
+	}
+	if req.ID != "" {
+		return req.Options, nil, serverAssigned("id")
+	}
+	if req.CreatedBy != "" {
+		return req.Options, nil, serverAssigned("created_by")
+	}
+	if req.Inputs == nil {
+		return req.Options, nil, nil // options alone: validate reports what is missing
+	}
+	switch req.Format {
+	case "", "json", "jsonl":
+		req.Format = "jsonl"
+	default:
+		return req.Options, nil, invalidOption("format", fmt.Sprintf("%q: inline inputs are JSON records (format jsonl)", req.Format))
+	}
+	inputs := *req.Inputs
+	if len(inputs) == 0 {
+		return req.Options, nil, fieldError(http.StatusUnprocessableEntity, "invalid_inputs", "inputs", "must hold at least one record")
+	}
+	// Inputs are in memory already (they came in the JSON body); JSONL is
+	// one record per line, so each is compacted onto one.
+	var buf bytes.Buffer
+	for i, in := range inputs {
+		t := bytes.TrimSpace(in)
+		if len(t) == 0 || t[0] != '{' {
+			return req.Options, nil, fieldError(http.StatusUnprocessableEntity, "invalid_inputs", fmt.Sprintf("inputs[%d]", i), "must be a JSON object (one record)")
+		}
+		if err := json.Compact(&buf, t); err != nil {
+			return req.Options, nil, malformedBody(fmt.Sprintf("inputs[%d]: %v", i, err))
+		}
+		buf.WriteByte('\n')
+	}
+	if int64(buf.Len()) > g.cfg.MaxUpload {
+		return req.Options, nil, bodyError(errTooLarge, "inputs")
+	}
+	up, err := g.store(r.Context(), id, "inputs.jsonl", "application/x-ndjson", &buf)
+	return req.Options, up, err
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "float64", "int", "int64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	case "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "ptr":
+		return "a value of another type"
+	}
+	return "a value of another type"
+}

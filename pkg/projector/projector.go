@@ -1,0 +1,485 @@
+// Package projector builds the import views from the public events and
+// serves them (the read side of spec §6). A view is a pure function of the
+// set of events seen for an import, so redeliveries, reordering, replicas
+// racing on one view and a rebuild from the stream all converge on the same
+// document.
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/oklog/ulid/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/broker"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// Durable is the JetStream consumer every projector replica shares. Bump
+// the version when its settings change (JetStream refuses some changes).
+const Durable = "projector-v1"
+
+// ErrMalformed marks an event that can never be applied (bad subject or
+// data). Retrying cannot cure it, so Run acknowledges it after logging.
+var ErrMalformed = errors.New("projector: malformed event")
+
+// maxBatch bounds the batch numbers a view tracks: the seen-set is a bitmap,
+// and a corrupt batch number must not blow a view up to megabytes.
+const maxBatch = 1 << 22
+
+// Projector applies events to the views in a ViewStore.
+type Projector struct {
+	views store.ViewStore
+	log   zerolog.Logger
+}
+
+// New returns a projector writing to views.
+func New(views store.ViewStore, log zerolog.Logger) *Projector {
+	return &Projector{views: views, log: log}
+}
+
+// Where a view's import object came from. A higher rank replaces a lower
+// one whatever the arrival order, so a late "queued" never undoes "started".
+const (
+	rankSkeleton  = 0 // only progress seen: built from the subject
+	rankRequested = 1
+	rankQueued    = 2
+	rankStarted   = 3
+	rankTerminal  = 4
+)
+
+// viewDoc is what the store keeps per import: the import object plus what is
+// needed to recompute its phases and stats, never the individual events.
+type viewDoc struct {
+	Import    events.Import           `json:"import"`
+	Rank      int                     `json:"rank"`
+	Phases    map[string]*phaseDoc    `json:"phases,omitempty"`
+	Completed map[string]completedDoc `json:"completed,omitempty"`
+}
+
+type phaseDoc struct {
+	imports.PhaseSums
+	// Seen is a bitmap of the batch numbers already counted: a redelivered
+	// progress event finds its bit set and changes nothing.
+	Seen []byte `json:"seen"`
+}
+
+func (p *phaseDoc) seen(b int) bool {
+	i := b / 8
+	return i < len(p.Seen) && p.Seen[i]&(1<<(b%8)) != 0
+}
+
+func (p *phaseDoc) mark(b int) {
+	i := b / 8
+	for len(p.Seen) <= i {
+		p.Seen = append(p.Seen, 0)
+	}
+	p.Seen[i] |= 1 << (b % 8)
+}
+
+type completedDoc struct {
+	BatchesTotal int       `json:"batches_total"`
+	CompletedAt  time.Time `json:"completed_at"`
+}
+
+// ImportOf decodes the import object of a stored view.
+func ImportOf(v store.View) (events.Import, error) {
+	var d viewDoc
+	if err := json.Unmarshal(v.Doc, &d); err != nil {
+		return events.Import{}, fmt.Errorf("view %s: decode: %w", v.ID, err)
+	}
+	d.Import.Normalize()
+	return d.Import, nil
+}
+
+// change is one event reduced to what it does to a view.
+type change struct {
+	id, org, resource string
+	rank              int // for events carrying an import object; -1 otherwise
+	imp               events.Import
+	progress          *events.BatchProgress
+	phaseDone         *events.PhaseCompleted
+	at                time.Time // event time, for a skeleton's created_at when the id is no ULID
+}
+
+// Apply folds one event into its import's view. It is idempotent and
+// tolerates any order; it returns an error wrapping ErrMalformed for events
+// that can never apply, and other errors (store failures) that a retry may cure.
+func (p *Projector) Apply(ctx context.Context, subject string, ce events.CloudEvent) error {
+	c, err := decodeChange(subject, ce)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return nil // an event the views do not show
+	}
+	return p.views.UpdateView(ctx, c.id, func(cur *store.View) (*store.View, error) {
+		var d viewDoc
+		if cur != nil {
+			if err := json.Unmarshal(cur.Doc, &d); err != nil {
+				return nil, fmt.Errorf("view %s: stored document unreadable: %w", c.id, err)
+			}
+		} else {
+			d = skeleton(c)
+		}
+		if d.Rank == rankTerminal || !fold(&d, c) {
+			return nil, nil // terminal views never change; repeats change nothing
+		}
+		if d.Rank != rankTerminal {
+			recompute(&d) // the terminal object is authoritative as published
+		} else {
+			d.Import.Normalize()
+		}
+		doc, err := json.Marshal(d)
+		if err != nil {
+			return nil, fmt.Errorf("view %s: encode: %w", c.id, err)
+		}
+		return &store.View{
+			ID:        c.id,
+			Org:       d.Import.OrganizationID,
+			Resource:  d.Import.Resource,
+			Status:    string(d.Import.Status),
+			CreatedAt: d.Import.CreatedAt,
+			Doc:       doc,
+		}, nil
+	})
+}
+
+func malformed(subject, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrMalformed, subject, fmt.Sprintf(format, args...))
+}
+
+func decodeChange(subject string, ce events.CloudEvent) (*change, error) {
+	org, resource, event, err := events.ParseSubject(subject)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	c := &change{org: org, resource: resource, rank: -1, at: ce.Time}
+	importObject := func(rank int) (*change, error) {
+		if err := json.Unmarshal(ce.Data, &c.imp); err != nil {
+			return nil, malformed(subject, "data is not an import object: %v", err)
+		}
+		if c.imp.ID == "" {
+			return nil, malformed(subject, "import object has no id")
+		}
+		c.id, c.rank = c.imp.ID, rank
+		return c, nil
+	}
+	switch event {
+	case events.EventRequested:
+		var req events.ImportRequested
+		if err := json.Unmarshal(ce.Data, &req); err != nil {
+			return nil, malformed(subject, "data is not an import request: %v", err)
+		}
+		if req.ID == "" {
+			// Intake derives the id; the queued event will carry it.
+			return nil, nil
+		}
+		o := req.Options
+		if o.OrganizationID == "" {
+			o.OrganizationID = org
+		}
+		if o.Resource == "" {
+			o.Resource = resource
+		}
+		if err := imports.Normalize(&o); err != nil {
+			return nil, nil // intake refuses it and reports that with a terminal event
+		}
+		at := ce.Time
+		if t, ok := idTime(o.ID); ok {
+			at = t
+		}
+		c.imp = imports.Initial(o, at)
+		c.imp.Status = events.StatusRequested
+		if req.Source != nil || len(req.Inputs) > 0 {
+			c.imp.Status = events.StatusQueued // the file is already there
+			if req.Source != nil {
+				c.imp.File.Name, c.imp.File.ContentType = req.Source.Name, req.Source.ContentType
+			}
+		}
+		c.id, c.rank = o.ID, rankRequested
+		return c, nil
+	case events.EventQueued:
+		return importObject(rankQueued)
+	case events.EventStarted:
+		return importObject(rankStarted)
+	case events.EventCompleted, events.EventFailed, events.EventInterrupted, events.EventTimedOut, events.EventExpired:
+		c, err := importObject(rankTerminal)
+		if err == nil && !c.imp.Status.Terminal() {
+			c.imp.Status = events.Status(event) // the subject is the publisher's word on the outcome
+		}
+		return c, err
+	case events.EventProgress:
+		var bp events.BatchProgress
+		if err := json.Unmarshal(ce.Data, &bp); err != nil {
+			return nil, malformed(subject, "data is not batch progress: %v", err)
+		}
+		if bp.ImportID == "" {
+			bp.ImportID = ce.Subject
+		}
+		if bp.ImportID == "" || bp.Phase == "" {
+			return nil, malformed(subject, "progress without import id or phase")
+		}
+		if bp.Batch < 0 || bp.Batch >= maxBatch {
+			return nil, malformed(subject, "batch %d out of range [0, %d)", bp.Batch, maxBatch)
+		}
+		c.id, c.progress = bp.ImportID, &bp
+		return c, nil
+	case events.EventPhaseCompleted:
+		var pc events.PhaseCompleted
+		if err := json.Unmarshal(ce.Data, &pc); err != nil {
+			return nil, malformed(subject, "data is not phase_completed: %v", err)
+		}
+		if pc.ImportID == "" {
+			pc.ImportID = ce.Subject
+		}
+		if pc.ImportID == "" || pc.Phase == "" {
+			return nil, malformed(subject, "phase_completed without import id or phase")
+		}
+		c.id, c.phaseDone = pc.ImportID, &pc
+		return c, nil
+	}
+	return nil, nil // an event added later: nothing of the view depends on it yet
+}
+
+// idTime is the creation time encoded in an imp_<ULID> id.
+func idTime(id string) (time.Time, bool) {
+	u, err := ulid.ParseStrict(strings.TrimPrefix(id, "imp_"))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return ulid.Time(u.Time()).UTC(), true
+}
+
+// skeleton is the view of an import whose import object has not arrived yet
+// (progress overtook queued): what the subject and id tell.
+func skeleton(c *change) viewDoc {
+	created, ok := idTime(c.id)
+	if !ok {
+		created = c.at.UTC()
+	}
+	imp := events.Import{
+		ID:             c.id,
+		OrganizationID: c.org,
+		Resource:       c.resource,
+		Status:         events.StatusProcessing,
+		CreatedAt:      created,
+		UpdatedAt:      created,
+		Links:          events.Links{Self: "/v1/imports/" + c.id},
+	}
+	imp.Normalize()
+	return viewDoc{Import: imp, Rank: rankSkeleton}
+}
+
+// fold adds c to d and reports whether anything changed.
+func fold(d *viewDoc, c *change) bool {
+	switch {
+	case c.rank == rankTerminal:
+		d.Import, d.Rank = c.imp, rankTerminal
+		d.Phases, d.Completed = nil, nil // never recomputed again
+		return true
+	case c.rank >= 0:
+		if c.rank < d.Rank || (c.rank == d.Rank && c.imp.UpdatedAt.Before(d.Import.UpdatedAt)) {
+			return false
+		}
+		d.Import, d.Rank = c.imp, c.rank
+		return true
+	case c.progress != nil:
+		bp := c.progress
+		if d.Phases == nil {
+			d.Phases = map[string]*phaseDoc{}
+		}
+		ph := d.Phases[bp.Phase]
+		if ph == nil {
+			ph = &phaseDoc{}
+			d.Phases[bp.Phase] = ph
+		}
+		if ph.seen(bp.Batch) {
+			return false
+		}
+		ph.mark(bp.Batch)
+		ph.Add(*bp)
+		return true
+	case c.phaseDone != nil:
+		if _, ok := d.Completed[c.phaseDone.Phase]; ok {
+			return false
+		}
+		if d.Completed == nil {
+			d.Completed = map[string]completedDoc{}
+		}
+		d.Completed[c.phaseDone.Phase] = completedDoc{BatchesTotal: c.phaseDone.BatchesTotal, CompletedAt: c.phaseDone.CompletedAt.UTC()}
+		return true
+	}
+	return false
+}
+
+// recompute derives the phases, stats, status and times of a non-terminal
+// view from its import object and sums, the way cleanup builds the final
+// object (imports.ApplySums), so the live view and the completion agree.
+func recompute(d *viewDoc) {
+	imp := &d.Import
+	sums := make(map[string]*imports.PhaseSums, len(d.Phases))
+	for name, ph := range d.Phases {
+		s := ph.PhaseSums
+		sums[name] = &s
+	}
+	done := make(map[string]bool, len(d.Completed))
+	for name := range d.Completed {
+		done[name] = true
+	}
+	imports.ApplySums(imp, sums, done)
+	latest := imp.UpdatedAt
+	var earliest *time.Time
+	for i := range imp.Phases {
+		ps := &imp.Phases[i]
+		if pc, ok := d.Completed[ps.Name]; ok {
+			// The phase_completed event knows the total even when the
+			// phase had no batch (or its last progress is still in flight).
+			if pc.BatchesTotal > ps.BatchesTotal {
+				ps.BatchesTotal = pc.BatchesTotal
+			}
+			if ps.CompletedAt == nil && !pc.CompletedAt.IsZero() {
+				t := pc.CompletedAt
+				ps.CompletedAt = &t
+			}
+		}
+		if ps.StartedAt != nil && (earliest == nil || ps.StartedAt.Before(*earliest)) {
+			earliest = ps.StartedAt
+		}
+		if ps.CompletedAt != nil && ps.CompletedAt.After(latest) {
+			latest = *ps.CompletedAt
+		}
+	}
+	imp.UpdatedAt = latest
+	if d.Rank >= rankStarted || len(d.Phases) > 0 || len(d.Completed) > 0 {
+		imp.Status = events.StatusProcessing
+		if imp.StartedAt == nil && earliest != nil {
+			t := *earliest
+			imp.StartedAt = &t
+		}
+	}
+	imp.Normalize()
+}
+
+// Run consumes the public events with the shared durable consumer until ctx
+// ends. A message is acked once applied; a store failure nacks it for
+// redelivery; a malformed event is logged and acked (it would fail forever).
+func (p *Projector) Run(ctx context.Context, b *broker.Broker) error {
+	const workers = 2
+	sub, err := b.Subscriber(broker.SubscribeOptions{Durable: Durable, Concurrency: workers})
+	if err != nil {
+		return fmt.Errorf("projector: %w", err)
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, events.AllSubjects)
+	if err != nil {
+		return fmt.Errorf("projector: subscribe %s: %w", events.AllSubjects, err)
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case msg, ok := <-msgs:
+					if !ok {
+						return
+					}
+					p.handle(ctx, msg)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (p *Projector) handle(ctx context.Context, msg *message.Message) {
+	subject := msg.Metadata.Get(broker.MetaSubject)
+	err := p.applyBody(ctx, subject, msg.Payload)
+	switch {
+	case err == nil:
+		msg.Ack()
+	case errors.Is(err, ErrMalformed):
+		p.log.Error().Err(err).Str("subject", subject).Msg("projector: dropping event that can never apply")
+		msg.Ack()
+	default:
+		p.log.Warn().Err(err).Str("subject", subject).Msg("projector: apply failed; will be redelivered")
+		msg.Nack()
+	}
+}
+
+// applyBody decodes a message body and applies it; an undecodable body is
+// malformed like a bad subject.
+func (p *Projector) applyBody(ctx context.Context, subject string, body []byte) error {
+	ce, err := events.Decode(body)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, subject, err)
+	}
+	return p.Apply(ctx, subject, ce)
+}
+
+// Rebuild replaces every view by replaying INLET_EVENTS from its first
+// message up to the last one present when Rebuild starts, through an
+// ordered ephemeral consumer (no state left on the server). Events published
+// meanwhile are the live projector's: it applies them, and as views do not
+// depend on order, both converge.
+func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext) error {
+	info, err := js.StreamInfo(broker.EventsStream, nats.Context(ctx))
+	if err != nil {
+		return fmt.Errorf("projector rebuild: stream %s: %w", broker.EventsStream, err)
+	}
+	if err := p.views.ResetViews(ctx); err != nil {
+		return fmt.Errorf("projector rebuild: reset views: %w", err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	sub, err := js.SubscribeSync(events.AllSubjects, nats.BindStream(broker.EventsStream), nats.OrderedConsumer(), nats.DeliverAll())
+	if err != nil {
+		return fmt.Errorf("projector rebuild: ordered consumer on %s: %w", broker.EventsStream, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	applied := 0
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return fmt.Errorf("projector rebuild: after %d events: %w", applied, err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("projector rebuild: message metadata: %w", err)
+		}
+		if md.Sequence.Stream > last {
+			break
+		}
+		err = p.applyBody(ctx, m.Subject, m.Data)
+		switch {
+		case err == nil:
+			applied++
+		case errors.Is(err, ErrMalformed):
+			p.log.Error().Err(err).Uint64("seq", md.Sequence.Stream).Msg("projector rebuild: skipping event that can never apply")
+		default:
+			return fmt.Errorf("projector rebuild: event %d on %s: %w", md.Sequence.Stream, m.Subject, err)
+		}
+		if md.Sequence.Stream >= last {
+			break
+		}
+	}
+	p.log.Info().Int("events", applied).Uint64("last_seq", last).Msg("projector rebuild done")
+	return nil
+}
