@@ -39,6 +39,10 @@ func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPubl
 	return func(msg *message.Message) error {
 		log := h.Env.Log.With().Str("phase", p.Name()).Logger()
 		req, err := h.decodeRequest(msg, info)
+		var transient *transientError
+		if errors.As(err, &transient) {
+			return transient.err // the blob store will answer on a redelivery
+		}
 		if err != nil {
 			// Without an id there is no import to fail; say why loudly and move on.
 			log.Error().Err(err).Str("subject", msg.Metadata.Get("Inlet-Subject")).Msg("dropping unreadable import request")
@@ -84,16 +88,49 @@ func (h *Harness) decodeRequest(msg *message.Message, info MessageInfo) (events.
 		}
 		// The same request must get the same id on every delivery, and a
 		// client's Nats-Msg-Id names the request across publishes.
-		seed := msg.Metadata.Get("Inlet-Msg-Id")
+		msgID := msg.Metadata.Get("Inlet-Msg-Id")
+		seed := msgID
 		if seed == "" {
 			seed = "seq:" + strconv.FormatUint(seq, 10)
 		}
 		req.ID = imports.DerivedID(published, subject+"\x00"+seed)
+		if msgID != "" {
+			// A Nats-Msg-Id names the request for good, not only within the
+			// stream's duplicate window: remember which import it created.
+			id, err := h.requestID(msg.Context(), req.OrganizationID, msgID, req.ID)
+			if err != nil {
+				return req, &transientError{err}
+			}
+			req.ID = id
+		}
 	}
 	if req.OrganizationID != org || req.Resource != resource {
 		return req, fmt.Errorf("request for %s/%s published on %s: organization and resource must match the subject", req.OrganizationID, req.Resource, subject)
 	}
 	return req, nil
+}
+
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+
+// requestID returns the import id a client's message id already created, or
+// records id for it.
+func (h *Harness) requestID(ctx context.Context, org, msgID, id string) (string, error) {
+	sum := sha256.Sum256([]byte(msgID))
+	key := "requests/" + org + "/" + hex.EncodeToString(sum[:16]) + ".json"
+	var known struct {
+		ImportID string `json:"import_id"`
+	}
+	err := h.getJSON(ctx, key, &known)
+	switch {
+	case err == nil && known.ImportID != "":
+		return known.ImportID, nil
+	case err != nil && !errors.Is(err, blob.ErrNotFound):
+		return "", err
+	}
+	known.ImportID = id
+	return id, h.putJSON(ctx, key, known)
 }
 
 func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRequested) error {
