@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -68,6 +69,10 @@ type Broker struct {
 	Conn   *nats.Conn
 	JS     nats.JetStreamContext
 	server *server.Server
+	url    string
+	name   string
+	mu     sync.Mutex
+	subs   []*nats.Conn
 	pub    *wmnats.Publisher
 	log    zerolog.Logger
 	wmlog  watermill.LoggerAdapter
@@ -106,6 +111,7 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, erro
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	b.Conn = nc
+	b.url, b.name = url, cfg.Name
 	js, err := nc.JetStream()
 	if err != nil {
 		b.Close()
@@ -281,7 +287,17 @@ func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
 	if o.Durable == "" {
 		return nil, errors.New("broker: a durable name is required")
 	}
-	sub, err := wmnats.NewSubscriberWithNatsConn(b.Conn, wmnats.SubscriberSubscriptionConfig{
+	// Each subscriber owns a connection: closing a watermill subscriber closes
+	// its connection, which must not take the publisher's down with it.
+	nc, err := nats.Connect(b.url, nats.Name(b.name+"/"+o.Durable), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return nil, fmt.Errorf("subscriber %s: connect: %w", o.Durable, err)
+	}
+	b.mu.Lock()
+	b.subs = append(b.subs, nc)
+	b.mu.Unlock()
+	sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
 		Unmarshaler:      unmarshaler{},
 		SubscribersCount: o.Concurrency,
 		// The client-side timer must not give up before the handler does:
@@ -306,6 +322,7 @@ func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
 		},
 	}, b.wmlog)
 	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("subscriber %s: %w", o.Durable, err)
 	}
 	return sub, nil
@@ -356,8 +373,15 @@ func (b *Broker) Ready() error {
 	return nil
 }
 
-// Close closes the connection and stops the embedded server, if any.
+// Close closes every connection and stops the embedded server, if any.
+// Messages in flight are not acked: JetStream redelivers them.
 func (b *Broker) Close() {
+	b.mu.Lock()
+	for _, nc := range b.subs {
+		nc.Close()
+	}
+	b.subs = nil
+	b.mu.Unlock()
 	if b.pub != nil {
 		_ = b.pub.Close()
 	} else if b.Conn != nil {

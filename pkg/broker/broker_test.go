@@ -119,7 +119,7 @@ func TestMessageOfDeadReplicaIsRedelivered(t *testing.T) {
 	got := make(chan uint64, 4)
 	consume(t, doomed, "crash-v1", ctx, func(m *message.Message) {
 		got <- Delivery(m)
-		doomed.Conn.Close() // the process dies holding the message
+		go doomed.Close() // the process dies holding the message
 	})
 	if err := b.Publish(WorkSubject("y"), "crash", []byte("x")); err != nil {
 		t.Fatal(err)
