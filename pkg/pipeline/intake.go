@@ -159,6 +159,13 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 	if err != nil {
 		return err
 	}
+	if n, err := h.committedBatches(ctx, opts.ID, p.Name()); err != nil {
+		return err
+	} else if n > 0 {
+		// An earlier delivery read the whole file: announce what it committed.
+		job.Batches = n
+		return h.announce(ctx, job, p.Name())
+	}
 	rc, err := h.Env.Blobs.Get(ctx, src.Key)
 	if err != nil {
 		if errors.Is(err, blob.ErrNotFound) {
@@ -188,12 +195,33 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 		return err
 	}
 	job.Batches = n
-	for b := 0; b < n; b++ {
-		if err := h.afterBatch(ctx, job, p.Name(), b); err != nil {
+	return h.announce(ctx, job, p.Name())
+}
+
+// committedBatches is the number of batches of a source phase when all of
+// them are committed (their stats are written together at the end), else 0.
+func (h *Harness) committedBatches(ctx context.Context, id, phase string) (int, error) {
+	list, err := h.Env.Blobs.List(ctx, imports.StatsPrefix(id, phase))
+	if err != nil || len(list) == 0 {
+		return 0, err
+	}
+	st, err := h.readStats(ctx, id, phase, 0)
+	if err != nil {
+		return 0, err
+	}
+	if st.BatchesTotal > 0 && len(list) >= st.BatchesTotal {
+		return st.BatchesTotal, nil
+	}
+	return 0, nil
+}
+
+func (h *Harness) announce(ctx context.Context, job *Job, phase string) error {
+	for b := 0; b < job.Batches; b++ {
+		if err := h.afterBatch(ctx, job, phase, b); err != nil {
 			return err
 		}
 	}
-	return h.afterPhaseIfDone(ctx, job, p.Name())
+	return h.afterPhaseIfDone(ctx, job, phase)
 }
 
 func sumOf(h hash.Hash) []byte { return h.Sum(nil) }
