@@ -8,21 +8,81 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
 
-func embedded(t *testing.T) *Broker {
-	t.Helper()
-	b, err := Connect(context.Background(), Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Name: t.Name()}, zerolog.Nop())
+// The broker adapter has two implementations behind one type: the embedded
+// server (INLET_NATS_URL empty) and a server it joins by URL. Every test of
+// the contract runs against both.
+var implementations = map[string]func(t *testing.T) *Broker{
+	"embedded": func(t *testing.T) *Broker {
+		b, err := Connect(context.Background(), Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Name: t.Name()}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		return b
+	},
+	"external": func(t *testing.T) *Broker {
+		srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Start()
+		if !srv.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats server not ready")
+		}
+		t.Cleanup(srv.Shutdown)
+		b, err := Connect(context.Background(), Config{URL: srv.ClientURL(), Name: t.Name()}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		return b
+	},
+}
+
+func TestBrokerContract(t *testing.T) {
+	for name, newBroker := range implementations {
+		t.Run(name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name string
+				fn   func(*testing.T, *Broker)
+			}{
+				{"PublishWithMsgIDIsDeduplicated", testPublishWithMsgIDIsDeduplicated},
+				{"ReplicasShareOneDurable", testReplicasShareOneDurable},
+				{"MessageOfDeadReplicaIsRedelivered", testMessageOfDeadReplicaIsRedelivered},
+				{"NackedMessageIsRedelivered", testNackedMessageIsRedelivered},
+				{"StreamsSurviveReconnectAndReprovision", testReprovision},
+			} {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBroker(t)) })
+			}
+		})
+	}
+}
+
+// Provisioning is idempotent: a second process connecting finds the streams
+// and keeps their messages.
+func testReprovision(t *testing.T, b *Broker) {
+	if err := b.Publish(WorkSubject("z"), "keep", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Connect(context.Background(), Config{URL: b.ClientURL()}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(b.Close)
-	return b
+	defer again.Close()
+	si, err := again.JS.StreamInfo(WorkStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 1 || si.Config.Duplicates != 30*time.Minute {
+		t.Fatalf("after reprovision: %d msgs, duplicate window %s", si.State.Msgs, si.Config.Duplicates)
+	}
 }
 
-func TestPublishWithMsgIDIsDeduplicated(t *testing.T) {
-	b := embedded(t)
+func testPublishWithMsgIDIsDeduplicated(t *testing.T, b *Broker) {
 	for i := 0; i < 3; i++ {
 		if err := b.Publish(WorkSubject("x"), "imp_1:work:x:0", []byte("same")); err != nil {
 			t.Fatal(err)
@@ -58,8 +118,7 @@ func consume(t *testing.T, b *Broker, durable string, ctx context.Context, fn fu
 }
 
 // Replicas that share a durable split the messages: each is handled once.
-func TestReplicasShareOneDurable(t *testing.T) {
-	b := embedded(t)
+func testReplicasShareOneDurable(t *testing.T, b *Broker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -108,8 +167,7 @@ func TestReplicasShareOneDurable(t *testing.T) {
 
 // A message whose process dies before acking comes back to another replica
 // after AckWait; ManualAck makes sure the client never acked it behind our back.
-func TestMessageOfDeadReplicaIsRedelivered(t *testing.T) {
-	b := embedded(t)
+func testMessageOfDeadReplicaIsRedelivered(t *testing.T, b *Broker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	doomed, err := Connect(ctx, Config{URL: b.ClientURL()}, zerolog.Nop())
@@ -146,8 +204,7 @@ func TestMessageOfDeadReplicaIsRedelivered(t *testing.T) {
 	}
 }
 
-func TestNackedMessageIsRedelivered(t *testing.T) {
-	b := embedded(t)
+func testNackedMessageIsRedelivered(t *testing.T, b *Broker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
