@@ -449,7 +449,8 @@ func (g *Gateway) readJSON(r *http.Request, id string) (events.Options, *upload,
 		case errors.As(err, &mbe):
 			return req.Options, nil, bodyError(err, "JSON body")
 		case errors.As(err, &te) && te.Field != "":
-			return req.Options, nil, invalidOption(te.Field, fmt.Sprintf("must be %s, not a JSON %s", jsonType(te.Type.Kind().String()), te.Value))
+			// Options is embedded: its Go name leads the path.
+			return req.Options, nil, invalidOption(strings.TrimPrefix(te.Field, "Options."), fmt.Sprintf("must be %s, not a JSON %s", jsonType(te.Type.Kind().String()), te.Value))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return req.Options, nil, fieldError(http.StatusUnprocessableEntity, "unknown_option", f, "is not an import option")

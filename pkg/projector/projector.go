@@ -65,6 +65,11 @@ type viewDoc struct {
 	Rank      int                     `json:"rank"`
 	Phases    map[string]*phaseDoc    `json:"phases,omitempty"`
 	Completed map[string]completedDoc `json:"completed,omitempty"`
+	// What recompute derives must not feed back into the next recompute,
+	// or the view would depend on arrival order: keep the import object's
+	// own updated_at, and whether started_at was derived from the phases.
+	BaseUpdatedAt  time.Time `json:"base_updated_at"`
+	StartedDerived bool      `json:"started_derived,omitempty"`
 }
 
 type phaseDoc struct {
@@ -278,7 +283,7 @@ func skeleton(c *change) viewDoc {
 		Links:          events.Links{Self: "/v1/imports/" + c.id},
 	}
 	imp.Normalize()
-	return viewDoc{Import: imp, Rank: rankSkeleton}
+	return viewDoc{Import: imp, Rank: rankSkeleton, BaseUpdatedAt: created}
 }
 
 // fold adds c to d and reports whether anything changed.
@@ -289,10 +294,11 @@ func fold(d *viewDoc, c *change) bool {
 		d.Phases, d.Completed = nil, nil // never recomputed again
 		return true
 	case c.rank >= 0:
-		if c.rank < d.Rank || (c.rank == d.Rank && c.imp.UpdatedAt.Before(d.Import.UpdatedAt)) {
+		if c.rank < d.Rank || (c.rank == d.Rank && c.imp.UpdatedAt.Before(d.BaseUpdatedAt)) {
 			return false
 		}
 		d.Import, d.Rank = c.imp, c.rank
+		d.BaseUpdatedAt, d.StartedDerived = c.imp.UpdatedAt, false
 		return true
 	case c.progress != nil:
 		bp := c.progress
@@ -338,7 +344,7 @@ func recompute(d *viewDoc) {
 		done[name] = true
 	}
 	imports.ApplySums(imp, sums, done)
-	latest := imp.UpdatedAt
+	latest := d.BaseUpdatedAt
 	var earliest *time.Time
 	for i := range imp.Phases {
 		ps := &imp.Phases[i]
@@ -363,9 +369,9 @@ func recompute(d *viewDoc) {
 	imp.UpdatedAt = latest
 	if d.Rank >= rankStarted || len(d.Phases) > 0 || len(d.Completed) > 0 {
 		imp.Status = events.StatusProcessing
-		if imp.StartedAt == nil && earliest != nil {
+		if (imp.StartedAt == nil || d.StartedDerived) && earliest != nil {
 			t := *earliest
-			imp.StartedAt = &t
+			imp.StartedAt, d.StartedDerived = &t, true
 		}
 	}
 	imp.Normalize()
@@ -380,7 +386,9 @@ func (p *Projector) Run(ctx context.Context, b *broker.Broker) error {
 	if err != nil {
 		return fmt.Errorf("projector: %w", err)
 	}
-	defer sub.Close()
+	// Cancelling ctx unsubscribes and then closes msgs; Close (after the
+	// workers have acked what they hold) drops the subscriber's connection.
+	defer func() { _ = sub.Close() }()
 	msgs, err := sub.Subscribe(ctx, events.AllSubjects)
 	if err != nil {
 		return fmt.Errorf("projector: subscribe %s: %w", events.AllSubjects, err)
@@ -390,16 +398,8 @@ func (p *Projector) Run(ctx context.Context, b *broker.Broker) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case msg, ok := <-msgs:
-					if !ok {
-						return
-					}
-					p.handle(ctx, msg)
-				}
+			for msg := range msgs {
+				p.handle(ctx, msg)
 			}
 		}()
 	}
