@@ -1,0 +1,943 @@
+// Package e2e runs Inlet the way production does: every phase, the projector
+// and the gateway as separate OS processes against a real NATS JetStream
+// server, MinIO and PostgreSQL, and checks imports end to end through the
+// public HTTP API. Cluster is the harness; tests and benchmarks share it.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/testenv"
+)
+
+// PhaseServices are the seven phase binaries, in pipeline order.
+var PhaseServices = events.Phases
+
+// HTTPServices are the binaries that serve HTTP.
+var HTTPServices = []string{"projector", "gateway"}
+
+// Bucket is the blob bucket every process uses.
+const Bucket = "inlet"
+
+// RepoRoot is the directory holding go.work.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// BinDir is where the service binaries are: $INLET_BIN_DIR or <repo>/bin.
+func BinDir() string {
+	if d := os.Getenv("INLET_BIN_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(), "bin")
+}
+
+var (
+	buildMu  sync.Mutex
+	built    = map[string]error{}
+	allBins  = append(append(append([]string{}, PhaseServices...), HTTPServices...), "inlet")
+	pollStep = 50 * time.Millisecond
+)
+
+// Binary returns the path of service's binary, building it (once per test
+// binary) when it is missing.
+func Binary(service string) (string, error) {
+	dir := BinDir()
+	p := filepath.Join(dir, service)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if err, done := built[service]; done {
+		return p, err
+	}
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+		built[service] = nil
+		return p, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return p, err
+	}
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./"+service)
+	cmd.Dir = filepath.Join(RepoRoot(), "services")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		err = fmt.Errorf("go build ./%s: %v\n%s", service, err, out)
+	}
+	built[service] = err
+	return p, err
+}
+
+// Options tune a cluster.
+type Options struct {
+	BatchSize int    // INLET_BATCH_SIZE; default 100
+	AckWait   string // INLET_ACK_WAIT; default 3s
+	LogLevel  string // INLET_LOG_LEVEL; default info
+	// Replicas per service (phases, projector, gateway); default 1 each.
+	Replicas map[string]int
+	// Quiet keeps log tails out of the output when the test fails.
+	Quiet bool
+}
+
+// Cluster is one running Inlet deployment.
+type Cluster struct {
+	T        testing.TB
+	Opts     Options
+	Dir      string
+	NATS     *server.Server
+	NATSURL  string
+	MinIO    testenv.MinIO
+	StoreURL string
+	NC       *nats.Conn
+
+	HTTP *http.Client
+
+	mu    sync.Mutex
+	procs map[string]*Proc
+	orgs  map[string]string // import id → organization
+
+	evMu     sync.Mutex
+	progress []events.BatchProgress
+	evCh     chan struct{} // closed and replaced on every progress event
+}
+
+// Proc is one service process.
+type Proc struct {
+	Service string
+	Replica int
+	Addr    string // HTTP address of projector/gateway
+	LogPath string
+	DataDir string
+	Starts  int // how many times it was started
+
+	cmd     *exec.Cmd
+	done    chan struct{}
+	waitErr error
+	// PeakRSSKiB is VmHWM of the last run, read just before it was stopped.
+	PeakRSSKiB int64
+}
+
+func procKey(service string, replica int) string { return service + "/" + strconv.Itoa(replica) }
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartNATS runs an embedded JetStream server for the test.
+func StartNATS(t testing.TB, dir string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true,
+		MaxPayload: 8 << 20,
+	})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		t.Fatal("nats server not ready after 20s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// NewCluster starts NATS, MinIO, PostgreSQL and every service process, and
+// waits until all of them are ready.
+func NewCluster(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.BatchSize == 0 {
+		opts.BatchSize = 100
+	}
+	if opts.AckWait == "" {
+		opts.AckWait = "3s"
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "info"
+	}
+	for _, s := range allBins[:len(allBins)-1] {
+		if _, err := Binary(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &Cluster{
+		T: t, Opts: opts, Dir: t.TempDir(), procs: map[string]*Proc{}, orgs: map[string]string{},
+		HTTP: &http.Client{Timeout: 30 * time.Second}, evCh: make(chan struct{}),
+	}
+	c.NATS = StartNATS(t, filepath.Join(c.Dir, "nats"))
+	c.NATSURL = c.NATS.ClientURL()
+	c.MinIO = testenv.StartMinIO(t)
+	c.StoreURL = testenv.StartPostgres(t)
+
+	nc, err := nats.Connect(c.NATSURL, nats.Name("e2e-observer"))
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	c.NC = nc
+	if _, err := nc.Subscribe(events.SubjectRoot+".*.*."+events.EventProgress, c.onProgress); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(c.StopAll)
+	t.Cleanup(func() {
+		if t.Failed() && !opts.Quiet {
+			c.DumpLogs()
+		}
+	})
+	// The projector first: it migrates the store and provisions the streams
+	// alone, so the rest start against a ready schema.
+	c.Start("projector", 0)
+	c.WaitReady("projector", 0)
+	var wg sync.WaitGroup
+	for _, s := range append(append([]string{}, PhaseServices...), HTTPServices...) {
+		n := opts.Replicas[s]
+		if n == 0 {
+			n = 1
+		}
+		for r := 0; r < n; r++ {
+			if s == "projector" && r == 0 {
+				continue
+			}
+			c.Start(s, r)
+			wg.Add(1)
+			go func() { defer wg.Done(); c.waitReady(s, r) }()
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return c
+}
+
+func (c *Cluster) onProgress(m *nats.Msg) {
+	ce, err := events.Decode(m.Data)
+	if err != nil {
+		return
+	}
+	var bp events.BatchProgress
+	if err := json.Unmarshal(ce.Data, &bp); err != nil {
+		return
+	}
+	c.evMu.Lock()
+	c.progress = append(c.progress, bp)
+	close(c.evCh)
+	c.evCh = make(chan struct{})
+	c.evMu.Unlock()
+}
+
+// Progress returns the distinct batches of phase that progress events
+// reported committed for import id.
+func (c *Cluster) Progress(id, phase string) map[int]bool {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	out := map[int]bool{}
+	for _, p := range c.progress {
+		if p.ImportID == id && p.Phase == phase {
+			out[p.Batch] = true
+		}
+	}
+	return out
+}
+
+// WaitProgress waits until phase has committed at least n batches of import
+// id (as its progress events say) and returns how many it had.
+func (c *Cluster) WaitProgress(id, phase string, n int, timeout time.Duration) int {
+	c.T.Helper()
+	deadline := time.After(timeout)
+	for {
+		c.evMu.Lock()
+		ch := c.evCh
+		c.evMu.Unlock()
+		if got := len(c.Progress(id, phase)); got >= n {
+			return got
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			c.T.Fatalf("import %s: phase %s committed %d batches, want ≥ %d within %s", id, phase, len(c.Progress(id, phase)), n, timeout)
+		}
+	}
+}
+
+func (c *Cluster) env(p *Proc) []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "INLET_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"INLET_NATS_URL="+c.NATSURL,
+		"INLET_BLOB_URL=s3://"+Bucket,
+		"INLET_S3_ENDPOINT="+c.MinIO.Endpoint,
+		"INLET_S3_ACCESS_KEY="+c.MinIO.AccessKey,
+		"INLET_S3_SECRET_KEY="+c.MinIO.SecretKey,
+		"INLET_STORE_URL="+c.StoreURL,
+		"INLET_RESOURCES_DIR="+filepath.Join(RepoRoot(), "resources"),
+		"INLET_DATA_DIR="+p.DataDir,
+		"INLET_LOG_FORMAT=json",
+		"INLET_LOG_LEVEL="+c.Opts.LogLevel,
+		"INLET_BATCH_SIZE="+strconv.Itoa(c.Opts.BatchSize),
+		"INLET_ACK_WAIT="+c.Opts.AckWait,
+		"INLET_HTTP_ADDR="+p.Addr,
+	)
+}
+
+// Proc returns the process of a service replica (nil if never started).
+func (c *Cluster) Proc(service string, replica int) *Proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[procKey(service, replica)]
+}
+
+// Procs lists every process, sorted by service and replica.
+func (c *Cluster) Procs() []*Proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Proc, 0, len(c.procs))
+	for _, p := range c.procs {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].Replica < out[j].Replica
+	})
+	return out
+}
+
+// Start starts (or restarts) a service replica; its log is appended to.
+// It does not wait for readiness: see WaitReady.
+func (c *Cluster) Start(service string, replica int) *Proc {
+	c.T.Helper()
+	c.mu.Lock()
+	p := c.procs[procKey(service, replica)]
+	if p == nil {
+		p = &Proc{Service: service, Replica: replica,
+			LogPath: filepath.Join(c.Dir, "logs", fmt.Sprintf("%s-%d.log", service, replica)),
+			DataDir: filepath.Join(c.Dir, "data", fmt.Sprintf("%s-%d", service, replica))}
+		c.procs[procKey(service, replica)] = p
+	}
+	c.mu.Unlock()
+	if p.running() {
+		c.T.Fatalf("%s/%d is already running", service, replica)
+	}
+	if p.Addr == "" && (service == "projector" || service == "gateway") {
+		p.Addr = fmt.Sprintf("127.0.0.1:%d", FreePort(c.T))
+	}
+	bin, err := Binary(service)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	if err := startProc(p, bin, c.env(p)); err != nil {
+		c.T.Fatal(err)
+	}
+	return p
+}
+
+func startProc(p *Proc, bin string, env []string) error {
+	for _, d := range []string{filepath.Dir(p.LogPath), p.DataDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	p.Starts++
+	fmt.Fprintf(logf, "{\"e2e\":\"start #%d of %s/%d at %s\"}\n", p.Starts, p.Service, p.Replica, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	p.cmd, p.done, p.waitErr = cmd, make(chan struct{}), nil
+	done := p.done
+	go func() {
+		p.waitErr = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	return nil
+}
+
+func (p *Proc) running() bool {
+	if p.done == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Pid is the process id of the current run.
+func (p *Proc) Pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// readPeakRSS records VmHWM of the running process.
+func (p *Proc) readPeakRSS() {
+	if !p.running() {
+		return
+	}
+	if kib := PeakRSSKiB(p.Pid()); kib > 0 {
+		p.PeakRSSKiB = kib
+	}
+}
+
+// PeakRSSKiB reads VmHWM (peak resident set) of pid from /proc, in KiB.
+func PeakRSSKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// Kill SIGKILLs a service replica and waits for it to be gone.
+func (c *Cluster) Kill(service string, replica int) {
+	c.T.Helper()
+	p := c.Proc(service, replica)
+	if p == nil || !p.running() {
+		c.T.Fatalf("kill %s/%d: not running", service, replica)
+	}
+	p.readPeakRSS()
+	_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop asks a replica to shut down (SIGTERM) and waits; SIGKILL after 15s.
+func (c *Cluster) Stop(service string, replica int) {
+	c.T.Helper()
+	p := c.Proc(service, replica)
+	if p == nil {
+		return
+	}
+	stopProc(p)
+}
+
+func stopProc(p *Proc) {
+	if !p.running() {
+		return
+	}
+	p.readPeakRSS()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Restart starts a stopped replica again and waits until it is ready.
+func (c *Cluster) Restart(service string, replica int) {
+	c.T.Helper()
+	c.Start(service, replica)
+	c.WaitReady(service, replica)
+}
+
+// StopAll stops every process (peak RSS is recorded first).
+func (c *Cluster) StopAll() {
+	var wg sync.WaitGroup
+	for _, p := range c.Procs() {
+		wg.Add(1)
+		go func() { defer wg.Done(); stopProc(p) }()
+	}
+	wg.Wait()
+}
+
+// WaitReady waits until a replica is ready: /readyz answers 200 for HTTP
+// services, the "started" log line of its current run for phase services.
+func (c *Cluster) WaitReady(service string, replica int) {
+	c.T.Helper()
+	c.waitReady(service, replica)
+	if c.T.Failed() {
+		c.T.FailNow()
+	}
+}
+
+// waitReady reports with Errorf so it can run in a goroutine.
+func (c *Cluster) waitReady(service string, replica int) {
+	p := c.Proc(service, replica)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if !p.running() {
+			c.T.Errorf("%s/%d exited before it was ready (%v); log tail:\n%s", service, replica, p.waitErr, Tail(p.LogPath, 40))
+			return
+		}
+		if p.Addr != "" {
+			if resp, err := c.HTTP.Get("http://" + p.Addr + "/readyz"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+		} else if startedInLastRun(p.LogPath) {
+			return
+		}
+		time.Sleep(pollStep * 2)
+	}
+	c.T.Errorf("%s/%d not ready after 60s; log tail:\n%s", service, replica, Tail(p.LogPath, 40))
+}
+
+// startedInLastRun reports whether the log's last run logged "started".
+func startedInLastRun(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndex(b, []byte(`{"e2e":"start #`)); i >= 0 {
+		b = b[i:]
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var l struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Message == "started" {
+			return true
+		}
+	}
+	return false
+}
+
+// Tail returns the last n lines of a file.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// DumpLogs prints the tail of every process's log.
+func (c *Cluster) DumpLogs() {
+	for _, p := range c.Procs() {
+		c.T.Logf("==== %s/%d (%s) ====\n%s", p.Service, p.Replica, p.LogPath, Tail(p.LogPath, 30))
+	}
+}
+
+// LogLine is one JSON log line of a service.
+type LogLine struct {
+	Level    string `json:"level"`
+	Message  string `json:"message"`
+	ImportID string `json:"import_id"`
+	Phase    string `json:"phase"`
+	Batch    *int   `json:"batch"`
+	Service  string `json:"service"`
+	Raw      string `json:"-"`
+}
+
+// Logs parses every JSON line of a replica's log (all its runs).
+func (c *Cluster) Logs(service string, replica int) []LogLine {
+	p := c.Proc(service, replica)
+	if p == nil {
+		return nil
+	}
+	f, err := os.Open(p.LogPath)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []LogLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var l LogLine
+		// A key given twice (zerolog allows it) decodes as its last value.
+		if json.Unmarshal(sc.Bytes(), &l) == nil {
+			l.Raw = sc.Text()
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// ---- HTTP API helpers ----
+
+func (c *Cluster) url(service, path string) string {
+	p := c.Proc(service, 0)
+	if p == nil || p.Addr == "" {
+		c.T.Fatalf("no %s to call", service)
+	}
+	return "http://" + p.Addr + path
+}
+
+// GatewayURL and ProjectorURL are the base URLs of replica 0.
+func (c *Cluster) GatewayURL() string   { return c.url("gateway", "") }
+func (c *Cluster) ProjectorURL() string { return c.url("projector", "") }
+
+// Upload creates an import through the gateway with a multipart request
+// (file part plus option fields) and returns its id.
+func (c *Cluster) Upload(org, resource, filename, content string, opts map[string]string) string {
+	c.T.Helper()
+	id, err := UploadTo(c.HTTP, c.GatewayURL(), org, resource, filename, content, opts)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	c.mu.Lock()
+	c.orgs[id] = org
+	c.mu.Unlock()
+	return id
+}
+
+// UploadTo posts a multipart import request to base (a gateway or the
+// all-in-one server).
+func UploadTo(client *http.Client, base, org, resource, filename, content string, opts map[string]string) (string, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fields := map[string]string{"organization_id": org, "resource": resource}
+	for k, v := range opts {
+		fields[k] = v
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := mw.WriteField(k, fields[k]); err != nil {
+			return "", err
+		}
+	}
+	fw, err := mw.CreateFormFile("file", filename)
+	if err != nil {
+		return "", err
+	}
+	io.WriteString(fw, content)
+	mw.Close()
+	resp, err := client.Post(base+"/v1/imports", mw.FormDataContentType(), &body)
+	if err != nil {
+		return "", fmt.Errorf("POST /v1/imports: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("POST /v1/imports %s (%s): %s %s", filename, resource, resp.Status, b)
+	}
+	var imp events.Import
+	if err := json.Unmarshal(b, &imp); err != nil || imp.ID == "" {
+		return "", fmt.Errorf("POST /v1/imports: no import id in %s (%v)", b, err)
+	}
+	return imp.ID, nil
+}
+
+func (c *Cluster) orgOf(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.orgs[id]; ok {
+		return o
+	}
+	return "default"
+}
+
+// get fetches a projector path for the import's organization.
+func (c *Cluster) get(path string, q url.Values) (int, []byte, error) {
+	u := c.ProjectorURL() + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	resp, err := c.HTTP.Get(u)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// Import reads the import object (ok false on 404).
+func (c *Cluster) Import(id string) (events.Import, bool) {
+	c.T.Helper()
+	imp, ok, err := GetImport(c.HTTP, c.ProjectorURL(), c.orgOf(id), id)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	return imp, ok
+}
+
+// GetImport reads GET /v1/imports/{id} from base.
+func GetImport(client *http.Client, base, org, id string) (events.Import, bool, error) {
+	var imp events.Import
+	resp, err := client.Get(base + "/v1/imports/" + id + "?organization_id=" + url.QueryEscape(org))
+	if err != nil {
+		return imp, false, nil // the projector may be restarting: not found yet
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if err := json.Unmarshal(b, &imp); err != nil {
+			return imp, false, fmt.Errorf("GET import %s: %v in %s", id, err, b)
+		}
+		return imp, true, nil
+	case http.StatusNotFound, http.StatusServiceUnavailable, http.StatusBadGateway:
+		return imp, false, nil
+	default:
+		return imp, false, fmt.Errorf("GET import %s: %s %s", id, resp.Status, b)
+	}
+}
+
+// WaitTerminal polls the projector until the import reaches a terminal
+// status (2 minutes at most) and returns it.
+func (c *Cluster) WaitTerminal(id string) events.Import {
+	c.T.Helper()
+	return c.WaitTerminalFor(id, 2*time.Minute)
+}
+
+// WaitTerminalFor is WaitTerminal with a chosen timeout.
+func (c *Cluster) WaitTerminalFor(id string, timeout time.Duration) events.Import {
+	c.T.Helper()
+	imp, err := PollTerminal(c.HTTP, c.ProjectorURL(), c.orgOf(id), id, timeout)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	return imp
+}
+
+// PollTerminal polls base's GET /v1/imports/{id} until a terminal status.
+func PollTerminal(client *http.Client, base, org, id string, timeout time.Duration) (events.Import, error) {
+	deadline := time.Now().Add(timeout)
+	var last events.Import
+	seen := false
+	for time.Now().Before(deadline) {
+		imp, ok, err := GetImport(client, base, org, id)
+		if err != nil {
+			return imp, err
+		}
+		if ok {
+			last, seen = imp, true
+			if imp.Status.Terminal() {
+				return imp, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !seen {
+		return last, fmt.Errorf("import %s never appeared in the projector within %s", id, timeout)
+	}
+	b, _ := json.MarshalIndent(last, "", "  ")
+	return last, fmt.Errorf("import %s not terminal after %s; last seen:\n%s", id, timeout, b)
+}
+
+// ErrorsCSV returns the bytes of GET /v1/imports/{id}/errors.csv.
+func (c *Cluster) ErrorsCSV(id string) string {
+	c.T.Helper()
+	code, b, err := c.get("/v1/imports/"+id+"/errors.csv", url.Values{"organization_id": {c.orgOf(id)}})
+	if err != nil || code != http.StatusOK {
+		c.T.Fatalf("errors.csv of %s: %d %v %s", id, code, err, b)
+	}
+	return string(b)
+}
+
+// RowError is one entry of errors.json.
+type RowError struct {
+	Row     int64          `json:"row"`
+	Phase   string         `json:"phase"`
+	Code    string         `json:"code"`
+	Field   string         `json:"field"`
+	Message string         `json:"message"`
+	Data    map[string]any `json:"data"`
+}
+
+// ErrorsJSON returns the entries of GET /v1/imports/{id}/errors.json.
+func (c *Cluster) ErrorsJSON(id string) []RowError {
+	c.T.Helper()
+	code, b, err := c.get("/v1/imports/"+id+"/errors.json", url.Values{"organization_id": {c.orgOf(id)}})
+	if err != nil || code != http.StatusOK {
+		c.T.Fatalf("errors.json of %s: %d %v %s", id, code, err, b)
+	}
+	var out []RowError
+	if err := json.Unmarshal(b, &out); err != nil {
+		// Accept a {"data": [...]} envelope too.
+		var page struct {
+			Data []RowError `json:"data"`
+		}
+		if err2 := json.Unmarshal(b, &page); err2 != nil {
+			c.T.Fatalf("errors.json of %s: %v in %s", id, err, b)
+		}
+		out = page.Data
+	}
+	return out
+}
+
+// Record is a stored record as the records API shows it.
+type Record struct {
+	ID        string          `json:"id"`
+	ParentID  *string         `json:"parent_id"`
+	Data      json.RawMessage `json:"data"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Fields decodes the record's data.
+func (r Record) Fields() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(r.Data, &m)
+	return m
+}
+
+// Records lists every stored record of a resource in an organization
+// (following the cursor through every page).
+func (c *Cluster) Records(org, resource string) []Record {
+	c.T.Helper()
+	recs, err := ListRecords(c.HTTP, c.ProjectorURL(), org, resource)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	return recs
+}
+
+// ListRecords pages through GET /v1/resources/{resource}/records.
+func ListRecords(client *http.Client, base, org, resource string) ([]Record, error) {
+	var out []Record
+	cursor := ""
+	for {
+		q := url.Values{"organization_id": {org}, "limit": {"100"}}
+		if cursor != "" {
+			q.Set("starting_after", cursor)
+		}
+		resp, err := client.Get(base + "/v1/resources/" + resource + "/records?" + q.Encode())
+		if err != nil {
+			return nil, err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("records of %s/%s: %s %s", org, resource, resp.Status, b)
+		}
+		var page struct {
+			Data       []Record `json:"data"`
+			HasMore    bool     `json:"has_more"`
+			NextCursor *string  `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return nil, fmt.Errorf("records of %s/%s: %v", org, resource, err)
+		}
+		out = append(out, page.Data...)
+		if !page.HasMore || page.NextCursor == nil || *page.NextCursor == "" {
+			return out, nil
+		}
+		if *page.NextCursor == cursor {
+			return nil, errors.New("records: cursor does not advance")
+		}
+		cursor = *page.NextCursor
+	}
+}
+
+// RecordByKey finds one record by its primary key (?key=); ok is false when none.
+func (c *Cluster) RecordByKey(org, resource, key string) (Record, bool) {
+	c.T.Helper()
+	code, b, err := c.get("/v1/resources/"+resource+"/records", url.Values{"organization_id": {org}, "key": {key}})
+	if err != nil || code != http.StatusOK {
+		c.T.Fatalf("record %s=%s: %d %v %s", resource, key, code, err, b)
+	}
+	var page struct {
+		Data []Record `json:"data"`
+	}
+	if err := json.Unmarshal(b, &page); err != nil {
+		c.T.Fatal(err)
+	}
+	switch len(page.Data) {
+	case 0:
+		return Record{}, false
+	case 1:
+		return page.Data[0], true
+	}
+	c.T.Fatalf("record %s=%s: %d matches", resource, key, len(page.Data))
+	return Record{}, false
+}
+
+// DataSet is records' data keyed by a field, canonical JSON as values:
+// comparable across organizations (ids and timestamps left out).
+func DataSet(recs []Record, keyField string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, r := range recs {
+		m := r.Fields()
+		k, _ := m[keyField].(string)
+		if k == "" {
+			return nil, fmt.Errorf("record %s has no %s: %s", r.ID, keyField, r.Data)
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("two records with %s %q", keyField, k)
+		}
+		b, _ := json.Marshal(m) // map keys sorted: canonical
+		out[k] = string(b)
+	}
+	return out, nil
+}
+
+// WaitFor polls cond until it holds or timeout passes.
+func WaitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pollStep):
+		}
+	}
+	return cond()
+}
