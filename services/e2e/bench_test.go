@@ -47,7 +47,7 @@ func BenchmarkImport100k(b *testing.B) {
 		printRSS(b, "embedded", []*Proc{proc})
 	})
 	b.Run("distributed", func(b *testing.B) {
-		c := NewCluster(b, Options{BatchSize: 2000, LogLevel: "warn", AckWait: "30s"})
+		c := NewCluster(b, Options{BatchSize: 2000, AckWait: "30s"})
 		benchLoop(b, body, func(org, resource, name, content string) (events.Import, error) {
 			id, err := UploadTo(c.HTTP, c.GatewayURL(), org, resource, name, content, nil)
 			if err != nil {

@@ -96,7 +96,9 @@ func Binary(service string) (string, error) {
 type Options struct {
 	BatchSize int    // INLET_BATCH_SIZE; default 100
 	AckWait   string // INLET_ACK_WAIT; default 3s
-	LogLevel  string // INLET_LOG_LEVEL; default info
+	// LogLevel is INLET_LOG_LEVEL (default info). Phase services are ready
+	// when they log "started" at info: keep it at info or debug.
+	LogLevel string
 	// Replicas per service (phases, projector, gateway); default 1 each.
 	Replicas map[string]int
 	// Quiet keeps log tails out of the output when the test fails.
@@ -182,8 +184,12 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	if opts.AckWait == "" {
 		opts.AckWait = "3s"
 	}
-	if opts.LogLevel == "" {
+	switch opts.LogLevel {
+	case "":
 		opts.LogLevel = "info"
+	case "info", "debug", "trace":
+	default:
+		t.Fatalf("e2e: LogLevel %q hides the \"started\" line readiness waits for", opts.LogLevel)
 	}
 	for _, s := range allBins[:len(allBins)-1] {
 		if _, err := Binary(s); err != nil {
