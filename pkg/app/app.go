@@ -113,21 +113,23 @@ func (a *App) subscribeOptions(durable string) broker.SubscribeOptions {
 // AddPhase routes the phase's subject to its handler; every replica joins the
 // same durable consumer, so replicas share the work.
 func (a *App) AddPhase(name string) error {
+	var handler message.NoPublishHandlerFunc
+	topic := broker.WorkSubject(name)
+	if name == events.PhasePrevalidation {
+		topic = events.Subject("*", "*", events.EventRequested)
+		handler = a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position)
+	} else if p, ok := a.Phases()[name]; ok {
+		handler = a.Harness.WorkHandler(p)
+	} else {
+		return fmt.Errorf("no phase %q", name)
+	}
 	opts := a.subscribeOptions(name + "-v1")
+	opts.Subject = topic
 	sub, err := a.Broker.Subscriber(opts)
 	if err != nil {
 		return err
 	}
-	if name == events.PhasePrevalidation {
-		topic := events.Subject("*", "*", events.EventRequested)
-		a.router.AddConsumerHandler(name, topic, sub, a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position))
-		return nil
-	}
-	p, ok := a.Phases()[name]
-	if !ok {
-		return fmt.Errorf("no phase %q", name)
-	}
-	a.router.AddConsumerHandler(name, broker.WorkSubject(name), sub, a.Harness.WorkHandler(p))
+	a.router.AddConsumerHandler(name, topic, sub, handler)
 	return nil
 }
 

@@ -51,7 +51,7 @@ func (a *App) AllHTTP() http.Handler {
 func (a *App) runProjector(ctx context.Context) {
 	p := projector.New(a.Store, a.Log)
 	go func() {
-		err := p.Run(ctx, a.Broker)
+		err := p.Run(ctx, a.Broker, a.subscribeOptions(projector.Durable))
 		if ctx.Err() == nil {
 			a.Log.Error().Err(err).Msg("projector stopped unexpectedly")
 			os.Exit(1)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -245,6 +246,9 @@ func (b *Broker) PublishEvent(subject string, ce events.CloudEvent) error {
 
 // SubscribeOptions tune one durable consumer.
 type SubscribeOptions struct {
+	// Subject the consumer takes from its stream (wildcards allowed); the
+	// subscriber must Subscribe to exactly this subject.
+	Subject string
 	// Durable names the consumer every replica shares. Version it (…-v1)
 	// when its settings change: JetStream refuses to change a durable's AckWait.
 	Durable string
@@ -280,12 +284,16 @@ func (o *SubscribeOptions) defaults() {
 	}
 }
 
-// Subscriber builds a subscriber whose Subscribe(subject) joins the durable
+// Subscriber builds a subscriber whose Subscribe(o.Subject) joins the durable
 // consumer o.Durable: every replica using the same durable shares the messages.
 func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
 	o.defaults()
-	if o.Durable == "" {
-		return nil, errors.New("broker: a durable name is required")
+	if o.Durable == "" || o.Subject == "" {
+		return nil, errors.New("broker: a durable name and a subject are required")
+	}
+	stream, err := b.ensureConsumer(o)
+	if err != nil {
+		return nil, err
 	}
 	// Each subscriber owns a connection: closing a watermill subscriber closes
 	// its connection, which must not take the publisher's down with it.
@@ -311,13 +319,14 @@ func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
 			AutoProvision: false,
 			SubscribeOptions: []nats.SubOpt{
 				nats.ManualAck(), // without it nats.go acks whatever watermill did with the message
-				nats.AckExplicit(),
-				nats.AckWait(o.AckWait),
-				nats.MaxDeliver(o.MaxDeliver),
-				nats.MaxAckPending(o.MaxAckPending),
-				nats.DeliverAll(),
+				// Bound, not created: nats.go deletes a consumer it created when
+				// the subscription closes, even a durable one — one replica's
+				// shutdown would cut off every other replica.
+				nats.Bind(stream, o.Durable),
 			},
-			AckAsync:      false, // synchronous acks survive a server restart (nats-server #6036)
+			AckAsync: false, // synchronous acks survive a server restart (nats-server #6036)
+			// Without a durable name watermill-nats adds BindStream(""), which
+			// clashes with Bind; the name matches the bound consumer.
 			DurablePrefix: o.Durable,
 		},
 	}, b.wmlog)
@@ -326,6 +335,51 @@ func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
 		return nil, fmt.Errorf("subscriber %s: %w", o.Durable, err)
 	}
 	return sub, nil
+}
+
+// ensureConsumer creates or updates the durable push consumer every replica
+// binds to, and returns its stream.
+func (b *Broker) ensureConsumer(o SubscribeOptions) (string, error) {
+	stream := WorkStream
+	if strings.HasPrefix(o.Subject, events.SubjectRoot+".") {
+		stream = EventsStream
+	}
+	want := &nats.ConsumerConfig{
+		Durable:        o.Durable,
+		DeliverSubject: "_INLET.deliver." + o.Durable,
+		DeliverGroup:   o.Durable,
+		FilterSubject:  o.Subject,
+		DeliverPolicy:  nats.DeliverAllPolicy,
+		AckPolicy:      nats.AckExplicitPolicy,
+		AckWait:        o.AckWait,
+		MaxDeliver:     o.MaxDeliver,
+		MaxAckPending:  o.MaxAckPending,
+	}
+	info, err := b.JS.ConsumerInfo(stream, o.Durable)
+	switch {
+	case errors.Is(err, nats.ErrConsumerNotFound):
+		if _, err := b.JS.AddConsumer(stream, want); err == nil {
+			return stream, nil
+		}
+		// Another replica may have created it meanwhile: fall through to compare.
+		if info, err = b.JS.ConsumerInfo(stream, o.Durable); err != nil {
+			return "", fmt.Errorf("create consumer %s on %s: %w", o.Durable, stream, err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("consumer %s on %s: %w", o.Durable, stream, err)
+	}
+	c := info.Config
+	if c.FilterSubject != want.FilterSubject || c.DeliverGroup != want.DeliverGroup {
+		return "", fmt.Errorf("consumer %s on %s filters %q for group %q, want %q for %q: give the durable a new version",
+			o.Durable, stream, c.FilterSubject, c.DeliverGroup, want.FilterSubject, want.DeliverGroup)
+	}
+	if c.AckWait != want.AckWait || c.MaxDeliver != want.MaxDeliver || c.MaxAckPending != want.MaxAckPending {
+		c.AckWait, c.MaxDeliver, c.MaxAckPending = want.AckWait, want.MaxDeliver, want.MaxAckPending
+		if _, err := b.JS.UpdateConsumer(stream, &c); err != nil {
+			return "", fmt.Errorf("update consumer %s on %s: %w", o.Durable, stream, err)
+		}
+	}
+	return stream, nil
 }
 
 // Heartbeat tells the server the handler of msg is still working, resetting

@@ -55,10 +55,46 @@ func TestBrokerContract(t *testing.T) {
 				{"MessageOfDeadReplicaIsRedelivered", testMessageOfDeadReplicaIsRedelivered},
 				{"NackedMessageIsRedelivered", testNackedMessageIsRedelivered},
 				{"StreamsSurviveReconnectAndReprovision", testReprovision},
+				{"ClosingOneReplicaKeepsTheConsumer", testClosingOneReplicaKeepsTheConsumer},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBroker(t)) })
 			}
 		})
+	}
+}
+
+// nats.go deletes a consumer its subscription created when that subscription
+// closes; ours are created apart and bound, so a replica shutting down leaves
+// the others (and the consumer's position) in place.
+func testClosingOneReplicaKeepsTheConsumer(t *testing.T, b *Broker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := SubscribeOptions{Subject: WorkSubject("y"), Durable: "keep-v1", AckWait: time.Second, Concurrency: 1}
+	first, err := b.Subscriber(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Subscribe(ctx, opts.Subject); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	consume(t, b, "keep-v1", ctx, func(m *message.Message) { m.Ack(); got <- string(m.Payload) })
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JS.ConsumerInfo(WorkStream, "keep-v1"); err != nil {
+		t.Fatalf("consumer gone after one replica closed: %v", err)
+	}
+	if err := b.Publish(WorkSubject("y"), "after-close", []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p != "still here" {
+			t.Fatalf("got %q", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the remaining replica got nothing after the other closed")
 	}
 }
 
@@ -102,7 +138,7 @@ func testPublishWithMsgIDIsDeduplicated(t *testing.T, b *Broker) {
 
 func consume(t *testing.T, b *Broker, durable string, ctx context.Context, fn func(*message.Message)) {
 	t.Helper()
-	sub, err := b.Subscriber(SubscribeOptions{Durable: durable, AckWait: time.Second, MaxDeliver: 5, NakDelay: 50 * time.Millisecond, Concurrency: 1})
+	sub, err := b.Subscriber(SubscribeOptions{Subject: WorkSubject("y"), Durable: durable, AckWait: time.Second, MaxDeliver: 5, NakDelay: 50 * time.Millisecond, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

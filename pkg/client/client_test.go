@@ -76,7 +76,7 @@ func TestClientProjectorRebuild(t *testing.T) {
 	live := openStore(t, "live.db")
 	runCtx, stop := context.WithCancel(ctx)
 	runDone := make(chan error, 1)
-	go func() { runDone <- projector.New(live, log).Run(runCtx, b) }()
+	go func() { runDone <- projector.New(live, log).Run(runCtx, b, broker.SubscribeOptions{}) }()
 	defer func() {
 		stop()
 		<-runDone

@@ -380,9 +380,12 @@ func recompute(d *viewDoc) {
 // Run consumes the public events with the shared durable consumer until ctx
 // ends. A message is acked once applied; a store failure nacks it for
 // redelivery; a malformed event is logged and acked (it would fail forever).
-func (p *Projector) Run(ctx context.Context, b *broker.Broker) error {
+// opts tunes the consumer (AckWait, MaxDeliver…); its subject and durable
+// are the projector's own.
+func (p *Projector) Run(ctx context.Context, b *broker.Broker, opts broker.SubscribeOptions) error {
 	const workers = 2
-	sub, err := b.Subscriber(broker.SubscribeOptions{Durable: Durable, Concurrency: workers})
+	opts.Subject, opts.Durable, opts.Concurrency = events.AllSubjects, Durable, workers
+	sub, err := b.Subscriber(opts)
 	if err != nil {
 		return fmt.Errorf("projector: %w", err)
 	}
