@@ -22,11 +22,15 @@ func repoRoot() string {
 }
 
 // startEmbedded runs every phase in one process on the embedded default.
-func startEmbedded(t *testing.T) *App {
+func startEmbedded(t *testing.T) *App { return startWith(t, 3) }
+
+func startEmbeddedB(b *testing.B) *App { return startWith(b, 2000) }
+
+func startWith(t testing.TB, batchSize int) *App {
 	t.Helper()
 	cfg := Config{
 		NATSListen: "127.0.0.1:-1", DataDir: t.TempDir(), ResourcesDir: filepath.Join(repoRoot(), "resources"),
-		LogLevel: "warn", LogFormat: "console", BatchSize: 3, AckWait: 5 * time.Second, MaxDeliver: 5, Concurrency: 2,
+		LogLevel: "warn", LogFormat: "console", BatchSize: batchSize, AckWait: 30 * time.Second, MaxDeliver: 5, Concurrency: 2,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, cfg, "test")
@@ -45,7 +49,11 @@ func startEmbedded(t *testing.T) *App {
 }
 
 // runImport stores body as the import's file, requests it and waits for its terminal event.
-func runImport(t *testing.T, a *App, opts events.Options, name, body string) events.Import {
+func runImportB(b *testing.B, a *App, opts events.Options, name, body string) events.Import {
+	return runImport(b, a, opts, name, body)
+}
+
+func runImport(t testing.TB, a *App, opts events.Options, name, body string) events.Import {
 	t.Helper()
 	ctx := context.Background()
 	if opts.ID == "" {
@@ -84,7 +92,7 @@ func runImport(t *testing.T, a *App, opts events.Options, name, body string) eve
 	select {
 	case imp := <-done:
 		return imp
-	case <-time.After(60 * time.Second):
+	case <-time.After(5 * time.Minute):
 		t.Fatalf("import %s did not finish", opts.ID)
 	}
 	return events.Import{}
@@ -130,5 +138,50 @@ func TestEmbeddedPipelineEveryRowFate(t *testing.T) {
 		if p.Status != "completed" {
 			t.Errorf("phase %s is %s", p.Name, p.Status)
 		}
+	}
+}
+
+// A client needs nothing but NATS: a bare body on the requested subject is an
+// import (organization and resource from the subject), and the same
+// Nats-Msg-Id published twice is one import.
+func TestBareRequestOnNATSIsOneImport(t *testing.T) {
+	a := startEmbedded(t)
+	completed := make(chan events.Import, 4)
+	sub, err := a.Broker.Conn.Subscribe("imports.acme.companies.completed", func(m *nats.Msg) {
+		ce, err := events.Decode(m.Data)
+		if err != nil {
+			return
+		}
+		var imp events.Import
+		if json.Unmarshal(ce.Data, &imp) == nil {
+			completed <- imp
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for i := 0; i < 2; i++ {
+		msg := nats.NewMsg("imports.acme.companies.requested")
+		msg.Header.Set(nats.MsgIdHdr, "client-req-1")
+		msg.Data = []byte(`{"inputs":[{"code":"X1","name":"Ex One"},{"code":"X2","name":"Ex Two"},{"code":"","name":"No code"}]}`)
+		if _, err := a.Broker.JS.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var imp events.Import
+	select {
+	case imp = <-completed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no completion event")
+	}
+	want := events.Stats{Total: 3, Processed: 3, Created: 2, Failed: 1}
+	if imp.Stats != want || imp.OrganizationID != "acme" || imp.Format != "jsonl" {
+		t.Fatalf("got %s/%s %+v", imp.OrganizationID, imp.Format, imp.Stats)
+	}
+	select {
+	case other := <-completed:
+		t.Fatalf("a second import %s was created for the same Nats-Msg-Id", other.ID)
+	case <-time.After(2 * time.Second):
 	}
 }

@@ -32,6 +32,9 @@ type Config struct {
 	MaxDeliver int // INLET_MAX_DELIVER
 	// Concurrency is how many messages one process handles at once per phase (INLET_CONCURRENCY).
 	Concurrency int
+	// RebuildViews makes the projector rebuild every view from the event
+	// stream at start-up (INLET_PROJECTOR_REBUILD).
+	RebuildViews bool
 }
 
 // ConfigFromEnv reads the configuration; unset variables take defaults.
@@ -52,6 +55,9 @@ func ConfigFromEnv() (Config, error) {
 	}
 	var err error
 	if c.S3UseSSL, err = boolEnv("INLET_S3_USE_SSL", false); err != nil {
+		return c, err
+	}
+	if c.RebuildViews, err = boolEnv("INLET_PROJECTOR_REBUILD", false); err != nil {
 		return c, err
 	}
 	if c.BatchSize, err = intEnv("INLET_BATCH_SIZE", 2000); err != nil {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 
@@ -48,8 +49,16 @@ func (a *App) AllHTTP() http.Handler {
 }
 
 // runProjector consumes the public events into the views until ctx ends.
-func (a *App) runProjector(ctx context.Context) {
+func (a *App) runProjector(ctx context.Context) error {
 	p := projector.New(a.Store, a.Log)
+	if a.Cfg.RebuildViews {
+		// Before consuming: the rebuild replays the stream into fresh views,
+		// then the durable consumer goes on from where it was (idempotent).
+		if err := p.Rebuild(ctx, a.Broker.JS); err != nil {
+			return fmt.Errorf("rebuild views: %w", err)
+		}
+		a.Log.Info().Msg("views rebuilt from the event stream")
+	}
 	go func() {
 		err := p.Run(ctx, a.Broker, a.subscribeOptions(projector.Durable))
 		if ctx.Err() == nil {
@@ -57,4 +66,5 @@ func (a *App) runProjector(ctx context.Context) {
 			os.Exit(1)
 		}
 	}()
+	return nil
 }

@@ -52,10 +52,14 @@ func (a *App) Start(ctx context.Context, service string) error {
 				return err
 			}
 		}
-		a.runProjector(ctx)
+		if err := a.runProjector(ctx); err != nil {
+			return err
+		}
 		handler = a.AllHTTP()
 	case "projector":
-		a.runProjector(ctx)
+		if err := a.runProjector(ctx); err != nil {
+			return err
+		}
 		handler = a.ReadHTTP()
 	case "gateway":
 		handler = a.WriteHTTP()
@@ -93,6 +97,6 @@ func (a *App) Start(ctx context.Context, service string) error {
 		}()
 		a.Log.Info().Str("addr", a.Cfg.HTTPAddr).Msg("HTTP API listening")
 	}
-	a.Log.Info().Str("service", service).Str("nats", a.Broker.ClientURL()).Msg("started")
+	a.Log.Info().Str("nats", a.Broker.ClientURL()).Msg("started")
 	return nil
 }

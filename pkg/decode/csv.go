@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -117,6 +118,11 @@ func (s *csvSource) Next() (Record, error) {
 		recNum.Cells, recNum.Raw = s.cells(rec)
 		if len(rec) != len(s.header) {
 			msg := fmt.Sprintf("has %d fields, the header has %d", len(rec), len(s.header))
+			if extra := rec[min(len(rec), len(s.header)):]; len(extra) > 0 {
+				// errors.csv has no column for them: keep them in the message
+				// so the user can still put the row back together.
+				msg += fmt.Sprintf("; cells beyond the header: %s", strings.Join(quoteAll(extra), ","))
+			}
 			recNum.Cells = nil
 			recNum.Err = &RowError{Row: s.num, Line: int64(line), Code: CodeParseCSV, Message: msg}
 		}
@@ -171,4 +177,12 @@ func invalidUTF8(rec []string) int {
 		}
 	}
 	return -1
+}
+
+func quoteAll(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = strconv.Quote(c)
+	}
+	return out
 }

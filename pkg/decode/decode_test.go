@@ -80,7 +80,7 @@ func TestCSV(t *testing.T) {
 			header: []string{"email", "name"},
 			rows: []row{
 				{1, 2, nil, "row 1 (line 2): has 1 fields, the header has 2"},
-				{2, 3, nil, "row 2 (line 3): has 3 fields, the header has 2"},
+				{2, 3, nil, "row 2 (line 3): has 3 fields, the header has 2; cells beyond the header: \"extra\""},
 				{3, 4, map[string]string{"email": "c@x.io", "name": "Cy"}, ""},
 				{4, 5, map[string]string{"email": "d@x.io", "name": "Di"}, ""},
 			},

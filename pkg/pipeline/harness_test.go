@@ -277,3 +277,33 @@ func maxCount(m map[string]int) int {
 	}
 	return best
 }
+
+// The same client message id published again after JetStream forgot it (past
+// the duplicate window: another sequence, another time) still names one import.
+func TestClientMessageIDNamesOneImportForGood(t *testing.T) {
+	f := newFixture(t)
+	body := []byte(`{"inputs":[{"code":"X1","name":"Ex"}]}`)
+	seq := uint64(0)
+	info := func(*message.Message) (uint64, time.Time) {
+		seq++
+		return seq, time.Now().Add(time.Duration(seq) * time.Hour)
+	}
+	for i := 0; i < 2; i++ {
+		msg := message.NewMessage("m", body)
+		msg.Metadata.Set("Inlet-Subject", "imports.acme.companies.requested")
+		msg.Metadata.Set("Inlet-Msg-Id", "client-42")
+		if err := f.h.RequestHandler(phases.Prevalidation{}, info)(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := map[string]bool{}
+	for _, m := range f.pub.take("imports.") {
+		if strings.HasSuffix(m.subject, ".queued") {
+			ce, _ := events.Decode(m.body)
+			ids[ce.Subject] = true
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("want one import for one client message id, got %v", ids)
+	}
+}
