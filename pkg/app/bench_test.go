@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,7 +15,10 @@ import (
 // profile the harness and phases with (-cpuprofile); make bench measures the
 // binaries on 100k rows.
 func BenchmarkEmbeddedPipeline(b *testing.B) {
-	const n = 20_000
+	n := 20_000
+	if v, err := strconv.Atoi(os.Getenv("INLET_BENCH_ROWS")); err == nil && v > 0 {
+		n = v
+	}
 	var sb strings.Builder
 	sb.WriteString("email,external_id,name,age,vip\n")
 	for i := 0; i < n; i++ {
@@ -24,7 +29,7 @@ func BenchmarkEmbeddedPipeline(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		imp := runImportB(b, a, events.Options{OrganizationID: fmt.Sprintf("bench%d", i), Resource: "customers"}, "b.csv", body)
-		if imp.Stats.Created != n {
+		if imp.Stats.Created != int64(n) {
 			b.Fatalf("created %d of %d: %+v", imp.Stats.Created, n, imp.Stats)
 		}
 	}

@@ -90,6 +90,10 @@ func Open(path string) (*Store, error) {
 	// NORMAL is durable across application crashes in WAL mode; only an OS
 	// crash can lose the last transactions, and batches are re-derivable.
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// The default 2 MiB page cache makes every key lookup of a large table a
+	// disk read (profiled: half of an embedded import's time); 32 MiB keeps
+	// the key indexes of a few million records hot.
+	q.Add("_pragma", "cache_size(-32768)")
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails half-way with SQLITE_BUSY when it upgrades from read to write.
 	q.Set("_txlock", "immediate")
