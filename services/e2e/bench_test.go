@@ -87,6 +87,7 @@ func benchLoop(b *testing.B, body string, run importFn) {
 		if imp.Status != events.StatusCompleted || imp.Stats != want {
 			b.Fatalf("100k import: %s %v\n got %+v\nwant %+v", imp.Status, imp.Reason, imp.Stats, want)
 		}
+		printPhases(b, imp)
 	}
 	secs := total.Seconds() / float64(b.N)
 	b.ReportMetric(float64(benchRows)/secs, "rows/s")
@@ -157,4 +158,19 @@ func printRSS(b *testing.B, mode string, procs []*Proc) {
 	tw.Flush()
 	fmt.Print(sb.String())
 	b.ReportMetric(float64(sum)/1024, "MiB-peak-RSS-total")
+}
+
+// printPhases shows where an import's time went: each phase's span from its
+// first batch started to its last batch committed (phases overlap).
+func printPhases(b *testing.B, imp events.Import) {
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "  phase\tbatches\tstart (s)\tend (s)\t\n")
+	for _, p := range imp.Phases {
+		if p.StartedAt == nil || p.CompletedAt == nil || imp.StartedAt == nil {
+			continue
+		}
+		fmt.Fprintf(w, "  %s\t%d\t%.2f\t%.2f\t\n", p.Name, p.BatchesDone,
+			p.StartedAt.Sub(*imp.StartedAt).Seconds(), p.CompletedAt.Sub(*imp.StartedAt).Seconds())
+	}
+	w.Flush()
 }
