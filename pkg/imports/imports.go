@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -107,7 +108,7 @@ func Normalize(o *events.Options) error {
 		t := DefaultErrorThreshold
 		o.ErrorThreshold = &t
 	}
-	if *o.ErrorThreshold < 0 || *o.ErrorThreshold > 1 {
+	if t := *o.ErrorThreshold; math.IsNaN(t) || t < 0 || t > 1 {
 		return &OptionError{"error_threshold", fmt.Sprintf("%v is not between 0 and 1", *o.ErrorThreshold)}
 	}
 	return nil

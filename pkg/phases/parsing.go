@@ -109,7 +109,9 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]store.Record) er
 		return nil
 	}
 	var old map[string]any
-	if err := json.Unmarshal(cur.Data, &old); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(cur.Data))
+	dec.UseNumber()
+	if err := dec.Decode(&old); err != nil {
 		return fmt.Errorf("stored record %s is not a JSON object: %w", row.ID, err)
 	}
 	// An empty cell means "not given": the stored value is kept (spec §5).

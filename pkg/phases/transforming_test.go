@@ -32,10 +32,10 @@ func TestTransformingInjectsIDs(t *testing.T) {
 	seedCustomers(t, f, o)
 	f.input(t, o, events.PhaseTransforming,
 		[]rows.Row{
-			row(1, cust(" ANN@x.io", "", "Ann")),            // primary key, other case/space → rec_ann
-			row(2, cust("zed@x.io", "e2 ", "Bob as Zed")),   // alternate key → rec_bob
-			row(3, cust("ann@x.io", "E2", "Both")),          // ann's email, bob's external id → ambiguous
-			row(4, cust("new@x.io", "E50", "New")),          // only exists in another org → create
+			row(1, cust(" ANN@x.io", "", "Ann")),          // primary key, other case/space → rec_ann
+			row(2, cust("zed@x.io", "e2 ", "Bob as Zed")), // alternate key → rec_bob
+			row(3, cust("ann@x.io", "E2", "Both")),        // ann's email, bob's external id → ambiguous
+			row(4, cust("new@x.io", "E50", "New")),        // only exists in another org → create
 		},
 		[]rows.Row{
 			row(10, cust("new2@x.io", "E51", "New too")), // only exists in test mode → create
@@ -133,7 +133,7 @@ func TestTransformingDelete(t *testing.T) {
 	f.input(t, o, events.PhaseTransforming, []rows.Row{
 		row(1, cust("nobody@x.io", "", "")),
 		row(2, cust("BOB@x.io", "", "")),
-		row(3, cust("", "E1", "")), // a delete may identify its record by an alternate key alone
+		row(3, cust("", "E1", "")),       // a delete may identify its record by an alternate key alone
 		row(4, cust("new@x.io", "", "")), // exists only in another org
 	})
 	f.run(t, o, events.PhaseTransforming, 1)

@@ -5,6 +5,7 @@ package rows
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,7 +108,11 @@ func (d *Decoder) Decode(v any) error {
 		if len(b) == 0 {
 			continue
 		}
-		if err := json.Unmarshal(b, v); err != nil {
+		// UseNumber: numbers cross phases as written (json.Number), so an
+		// integer beyond 2^53 or a long decimal is stored exactly.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(v); err != nil {
 			return fmt.Errorf("batch line %d: %w", d.line, err)
 		}
 		return nil

@@ -186,7 +186,7 @@ func TestDecoderErrorNamesLine(t *testing.T) {
 	}{
 		{"{\"n\":1}\n{\"n\":2}\n{not json}\n", "line 3", 2},
 		{"\n\n{\"n\":\"one\"}\n", "line 3", 0}, // blank lines still count as lines
-		{"{\"n\":1}\n{\"n\":2", "line 2", 1},  // truncated last line
+		{"{\"n\":1}\n{\"n\":2", "line 2", 1},   // truncated last line
 	}
 	for _, c := range cases {
 		dec := rows.NewDecoder(strings.NewReader(c.input))
