@@ -79,6 +79,10 @@ type RecordStore interface {
 	Get(ctx context.Context, scope Scope, id string) (Record, error)
 	// List pages through records ordered by id; after is the last id of the previous page.
 	List(ctx context.Context, scope Scope, after string, limit int) ([]Record, error)
+	// ListIDs pages through the ids of records in scope ordered by id; a
+	// non-empty parentID keeps only that parent's records (what an overwrite
+	// import may remove).
+	ListIDs(ctx context.Context, scope Scope, parentID, after string, limit int) ([]string, error)
 	// Apply performs ops in one transaction together with marking batchID applied.
 	// An upsert replaces the record's data and its keys. Applying a batchID that
 	// was applied before changes nothing and returns the stored result.

@@ -241,6 +241,27 @@ func (s *Store) List(ctx context.Context, scope store.Scope, after string, limit
 	return out, rows.Err()
 }
 
+// ListIDs pages through record ids, optionally of one parent.
+func (s *Store) ListIDs(ctx context.Context, scope store.Scope, parentID, after string, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM records
+		WHERE org = $1 AND mode = $2 AND resource = $3 AND id > $4 AND ($5::text = '' OR parent_id = $5::text)
+		ORDER BY id LIMIT $6`,
+		scope.Org, scope.Mode, scope.Resource, after, parentID, batchplan.ClampLimit(limit, 1000, 10000))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list ids of %s: %w", scopeName(scope), err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // retryable reports errors after which the whole transaction may simply be
 // run again: deadlocks between batches that touch the same records in
 // different orders, and serialization failures.

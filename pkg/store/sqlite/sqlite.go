@@ -284,6 +284,27 @@ func (s *Store) List(ctx context.Context, scope store.Scope, after string, limit
 	return out, rows.Err()
 }
 
+// ListIDs pages through record ids, optionally of one parent.
+func (s *Store) ListIDs(ctx context.Context, scope store.Scope, parentID, after string, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM records
+		WHERE org = ? AND mode = ? AND resource = ? AND id > ? AND (? = '' OR parent_id = ?)
+		ORDER BY id LIMIT ?`,
+		scope.Org, scope.Mode, scope.Resource, after, parentID, parentID, batchplan.ClampLimit(limit, 1000, 10000))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list ids of %s/%s/%s: %w", scope.Org, scope.Mode, scope.Resource, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // Apply writes the batch and marks it applied in one transaction.
 func (s *Store) Apply(ctx context.Context, scope store.Scope, batchID string, ops []store.Op) (store.BatchResult, error) {
 	if batchID == "" {

@@ -44,6 +44,7 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentUpdateView", testConcurrentUpdateView},
 		{"ListViews", testListViews},
 		{"ResetViews", testResetViews},
+		{"ListIDsByParent", testListIDs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -827,4 +828,51 @@ func BenchmarkApply(b *testing.B, s store.Store, batchSize int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*batchSize)/time.Since(start).Seconds(), "records/s")
+}
+
+// ListIDs pages through ids in order, within the scope, and by parent when asked.
+func testListIDs(t *testing.T, s store.Store) {
+	var ops []store.Op
+	for i := 0; i < 25; i++ {
+		r := rec(fmt.Sprintf("r%02d", i), fmt.Sprintf("u%02d@x.io", i))
+		if i%2 == 0 {
+			r.ParentID = "p1"
+		}
+		ops = append(ops, store.Op{Kind: store.OpUpsert, Record: r})
+	}
+	mustApply(t, s, scopeA, "ids-1", ops)
+	other := scopeA
+	other.Mode = "test"
+	mustApply(t, s, other, "ids-2", up(rec("r99", "z@x.io")))
+
+	page := func(parent string) []string {
+		var all []string
+		after := ""
+		for {
+			ids, err := s.ListIDs(ctx(t), scopeA, parent, after, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ids) == 0 {
+				return all
+			}
+			all = append(all, ids...)
+			after = ids[len(ids)-1]
+		}
+	}
+	all := page("")
+	if len(all) != 25 || all[0] != "r00" || all[24] != "r24" {
+		t.Fatalf("all ids: %v", all)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i-1] >= all[i] {
+			t.Fatalf("ids out of order: %v", all)
+		}
+	}
+	if kids := page("p1"); len(kids) != 13 || kids[1] != "r02" {
+		t.Fatalf("ids of parent p1: %v", kids)
+	}
+	if none := page("nobody"); len(none) != 0 {
+		t.Fatalf("ids of an unknown parent: %v", none)
+	}
 }
