@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -23,12 +24,6 @@ type Error struct {
 	Message string         `json:"message"`
 	Details map[string]any `json:"details"`
 }
-
-// OrgHeader carries the organization until API keys exist.
-const OrgHeader = "X-Organization-Id"
-
-// DefaultOrg is the organization of a request that names none.
-const DefaultOrg = "default"
 
 // WriteJSON writes v with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
@@ -53,9 +48,71 @@ func NotFound(w http.ResponseWriter, message string) {
 	WriteError(w, http.StatusNotFound, "not_found", message, nil)
 }
 
-// Org resolves the request's organization: the explicit value (a body field
-// or query parameter) wins, then the X-Organization-Id header, then "default".
+// OrgHeader names the organization of a request made without an API key
+// (the embedded default); with a key it may only repeat the key's own.
+const OrgHeader = "X-Organization-Id"
+
+// OrgParam is the query parameter (and body field) naming the organization.
+const OrgParam = "organization_id"
+
+// DefaultOrg is the organization of a request that names none.
+const DefaultOrg = "default"
+
+// DefaultPrincipal is who a request without an API key acts as: the
+// created_by/updated_by of what it does.
+const DefaultPrincipal = "api"
+
+// CodeForbiddenOrg is the error code of a request that names an organization
+// its API key does not belong to.
+const CodeForbiddenOrg = "forbidden_organization"
+
+// Identity is who an authenticated request acts as: the API key's id and the
+// one organization the key belongs to.
+type Identity struct {
+	KeyID string
+	Org   string
+}
+
+type identityKey struct{}
+
+// WithIdentity returns ctx carrying id (the auth middleware sets it).
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// IdentityFrom returns the identity of an authenticated request; ok is false
+// when the request carries none (API keys off).
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok && id.Org != ""
+}
+
+// Principal is who the request acts as: the API key's id, or
+// DefaultPrincipal ("api") when API keys are off. Handlers record it as
+// created_by / updated_by.
+func Principal(r *http.Request) string {
+	if id, ok := IdentityFrom(r.Context()); ok && id.KeyID != "" {
+		return id.KeyID
+	}
+	return DefaultPrincipal
+}
+
+// Org resolves the request's organization.
+//
+// With an API key (an Identity in the context) it is always the key's
+// organization: an explicit value is never honoured, so nothing a client
+// writes can reach another tenant. A request that names a different
+// organization is refused before it gets here when the name is in the
+// X-Organization-Id header or the organization_id query parameter (the auth
+// middleware answers 403 forbidden_organization, see ForeignOrg); for a name
+// in a request body use ResolveOrg, which reports the mismatch.
+//
+// Without a key (the embedded default): the explicit value (a body field or
+// query parameter) wins, then the X-Organization-Id header, then "default".
 func Org(r *http.Request, explicit string) string {
+	if id, ok := IdentityFrom(r.Context()); ok {
+		return id.Org
+	}
 	if explicit != "" {
 		return explicit
 	}
@@ -63,6 +120,66 @@ func Org(r *http.Request, explicit string) string {
 		return h
 	}
 	return DefaultOrg
+}
+
+// ForeignOrgError is a request naming an organization other than its API
+// key's.
+type ForeignOrgError struct {
+	Named string // the organization the request named
+	Own   string // the key's organization
+}
+
+func (e *ForeignOrgError) Error() string {
+	return fmt.Sprintf("organization_id: this API key acts for organization %q only, not %q", e.Own, e.Named)
+}
+
+// Details is the details object of the 403 body.
+func (e *ForeignOrgError) Details() map[string]any {
+	return map[string]any{"field": OrgParam, "organization_id": e.Named}
+}
+
+// ResolveOrg is Org that also reports a request naming another organization
+// than its API key's (in explicit, e.g. a body field, or in the
+// X-Organization-Id header); answer it with WriteForeignOrg, or as 403
+// CodeForbiddenOrg with its Error() and Details(). Naming the key's own
+// organization is allowed. Without a key it never fails.
+func ResolveOrg(r *http.Request, explicit string) (string, *ForeignOrgError) {
+	id, ok := IdentityFrom(r.Context())
+	if !ok {
+		return Org(r, explicit), nil
+	}
+	for _, named := range []string{explicit, r.Header.Get(OrgHeader)} {
+		if named != "" && named != id.Org {
+			return "", &ForeignOrgError{Named: named, Own: id.Org}
+		}
+	}
+	return id.Org, nil
+}
+
+// ForeignOrg checks the organization a request names outside its body (the
+// X-Organization-Id header, the organization_id query parameter) against its
+// API key; nil when they agree, when none is named, or without a key. The
+// auth middleware calls it for every request.
+func ForeignOrg(r *http.Request) *ForeignOrgError {
+	id, ok := IdentityFrom(r.Context())
+	if !ok {
+		return nil
+	}
+	named := []string{r.Header.Get(OrgHeader)}
+	named = append(named, r.URL.Query()[OrgParam]...)
+	for _, n := range named {
+		if n != "" && n != id.Org {
+			return &ForeignOrgError{Named: n, Own: id.Org}
+		}
+	}
+	return nil
+}
+
+// WriteForeignOrg answers 403 forbidden_organization. The answer is the same
+// whatever the request asked for and whether or not the other organization
+// exists, so it reveals nothing about another tenant.
+func WriteForeignOrg(w http.ResponseWriter, e *ForeignOrgError) {
+	WriteError(w, http.StatusForbidden, CodeForbiddenOrg, e.Error(), e.Details())
 }
 
 // Check is one readiness dependency.

@@ -1,0 +1,315 @@
+package auth_test
+
+// The NATS side of tenant isolation: the configuration block of
+// events/README.md ("Confining a tenant on NATS"), run on an embedded
+// server, confines each tenant's client to its own organization's subjects.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/inlet-dev/inlet/events"
+)
+
+// readmeConfigs are the ```conf blocks of the README's confinement section:
+// the server configuration, then acme's publish permission for a durable
+// consumer.
+func readmeConfigs(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "## Confining a tenant on NATS")
+	if i < 0 {
+		t.Fatal(`events/README.md has no "## Confining a tenant on NATS" section`)
+	}
+	s = s[i+1:]
+	if j := strings.Index(s, "\n## "); j >= 0 {
+		s = s[:j]
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```conf\n(.*?)```").FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	if len(out) != 2 {
+		t.Fatalf("the confinement section has %d ```conf blocks, want 2 (server configuration, durable consumer permission)", len(out))
+	}
+	return out
+}
+
+func startConfinedServer(t *testing.T, conf string) *server.Server {
+	t.Helper()
+	dir := t.TempDir()
+	conf += fmt.Sprintf("\nhost: 127.0.0.1\nport: -1\njetstream {store_dir: %q}\n", filepath.Join(dir, "js"))
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("README configuration: %v", err)
+	}
+	opts.NoSigs, opts.NoLog = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	return srv
+}
+
+// tenantConn is a client that collects its asynchronous errors (permission
+// violations arrive that way).
+type tenantConn struct {
+	nc   *nats.Conn
+	mu   sync.Mutex
+	errs []string
+}
+
+func connectAs(t *testing.T, srv *server.Server, user, password string, opts ...nats.Option) *tenantConn {
+	t.Helper()
+	tc := &tenantConn{}
+	opts = append(opts, nats.UserInfo(user, password), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		tc.mu.Lock()
+		tc.errs = append(tc.errs, err.Error())
+		tc.mu.Unlock()
+	}))
+	nc, err := nats.Connect(srv.ClientURL(), opts...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	tc.nc = nc
+	return tc
+}
+
+// violation waits for an asynchronous error naming want.
+func (tc *tenantConn) violation(t *testing.T, want string) {
+	t.Helper()
+	_ = tc.nc.Flush()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		tc.mu.Lock()
+		for _, e := range tc.errs {
+			if strings.Contains(e, want) {
+				tc.mu.Unlock()
+				return
+			}
+		}
+		tc.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("no %q error; got %q", want, tc.errs)
+}
+
+func (tc *tenantConn) noErrors(t *testing.T) {
+	t.Helper()
+	if err := tc.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if len(tc.errs) > 0 {
+		t.Errorf("unexpected errors: %q", tc.errs)
+	}
+}
+
+func TestNATSPermissionsConfineTenant(t *testing.T) {
+	srv := startConfinedServer(t, readmeConfigs(t)[0])
+
+	inlet := connectAs(t, srv, "inlet", "inlet-service-password")
+	ijs, err := inlet.nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ijs.AddStream(&nats.StreamConfig{Name: "INLET_EVENTS", Subjects: []string{events.AllSubjects}}); err != nil {
+		t.Fatal(err)
+	}
+	streamMsgs := func() uint64 {
+		t.Helper()
+		si, err := ijs.StreamInfo("INLET_EVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return si.State.Msgs
+	}
+
+	acme := connectAs(t, srv, "acme", "acme-password", nats.CustomInboxPrefix("_INBOX_acme"))
+	own, err := acme.nc.SubscribeSync("imports.acme.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := acme.nc.SubscribeSync(events.Subject("acme", "customers", events.EventCompleted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme.noErrors(t)
+
+	// acme requests an import on its own subject, with JetStream's ack.
+	ajs, err := acme.nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := ajs.Publish(events.Subject("acme", "customers", events.EventRequested), []byte(`{"organization_id":"acme","resource":"customers","inputs":[{"email":"a@acme.io"}]}`),
+		nats.MsgId("req-acme-1"))
+	if err != nil || ack.Stream != "INLET_EVENTS" {
+		t.Fatalf("acme's own request: %+v %v", ack, err)
+	}
+	// acme sees its own events, never other's.
+	if err := inlet.nc.Publish(events.Subject("other", "customers", events.EventCompleted), []byte(`{"organization_id":"other"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := inlet.nc.Publish(events.Subject("acme", "customers", events.EventCompleted), []byte(`{"organization_id":"acme"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = inlet.nc.Flush()
+	for _, want := range []string{"imports.acme.customers.requested", "imports.acme.customers.completed"} {
+		m, err := own.NextMsg(2 * time.Second)
+		if err != nil || m.Subject != want {
+			t.Fatalf("acme's imports.acme.> subscription: %v %v, want %s", m, err, want)
+		}
+	}
+	if m, err := done.NextMsg(2 * time.Second); err != nil || m.Subject != "imports.acme.customers.completed" {
+		t.Fatalf("acme's completed subscription: %v %v", m, err)
+	}
+	if m, err := own.NextMsg(100 * time.Millisecond); err == nil {
+		t.Fatalf("acme received %s", m.Subject)
+	}
+	acme.noErrors(t)
+	before := streamMsgs()
+
+	// Another organization's request, and a forged completion event.
+	for _, subject := range []string{"imports.other.customers.requested", "imports.acme.customers.completed", "imports.other.customers.completed"} {
+		if err := acme.nc.Publish(subject, []byte(`{"organization_id":"other","resource":"customers","inputs":[{"email":"x@acme.io"}]}`)); err != nil {
+			t.Fatal(err)
+		}
+		acme.violation(t, fmt.Sprintf("Permissions Violation for Publish to %q", subject))
+	}
+	if _, err := ajs.Publish("imports.other.customers.requested", []byte(`{}`), nats.AckWait(300*time.Millisecond)); err == nil {
+		t.Error("a JetStream publish on imports.other.* was acked")
+	}
+	if n := streamMsgs(); n != before {
+		t.Errorf("the stream took %d message(s) acme was not allowed to publish", n-before)
+	}
+
+	// Subscriptions wider than the organization are refused, not filtered.
+	for _, subject := range []string{"imports.other.>", "imports.*.*.completed", "imports.>", ">", "_INBOX.>", "_INBOX_other.>"} {
+		if _, err := acme.nc.SubscribeSync(subject); err != nil {
+			t.Fatal(err)
+		}
+		acme.violation(t, fmt.Sprintf("Permissions Violation for Subscription to %q", subject))
+	}
+
+	// The other tenant is confined the same way.
+	other := connectAs(t, srv, "other", "other-password", nats.CustomInboxPrefix("_INBOX_other"))
+	if _, err := other.nc.SubscribeSync("imports.acme.>"); err != nil {
+		t.Fatal(err)
+	}
+	other.violation(t, `Permissions Violation for Subscription to "imports.acme.>"`)
+	if err := other.nc.Publish("imports.acme.customers.requested", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	other.violation(t, `Permissions Violation for Publish to "imports.acme.customers.requested"`)
+
+	// A wrong password is no tenant at all.
+	if nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("acme", "other-password")); err == nil {
+		nc.Close()
+		t.Error("acme connected with another's password")
+	}
+}
+
+func TestNATSTenantDurableConsumer(t *testing.T) {
+	confs := readmeConfigs(t)
+	const plain = `publish: {allow: ["imports.acme.*.requested"]}`
+	if !strings.Contains(confs[0], plain) {
+		t.Fatalf("the README configuration no longer holds %s", plain)
+	}
+	srv := startConfinedServer(t, strings.Replace(confs[0], plain, strings.TrimSpace(confs[1]), 1))
+
+	inlet := connectAs(t, srv, "inlet", "inlet-service-password")
+	ijs, err := inlet.nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ijs.AddStream(&nats.StreamConfig{Name: "INLET_EVENTS", Subjects: []string{events.AllSubjects}}); err != nil {
+		t.Fatal(err)
+	}
+	for org, name := range map[string]string{"acme": "acme-events", "other": "other-events"} {
+		if _, err := ijs.AddConsumer("INLET_EVENTS", &nats.ConsumerConfig{Durable: name, FilterSubject: "imports." + org + ".>",
+			AckPolicy: nats.AckExplicitPolicy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, org := range []string{"other", "acme", "other"} {
+		if _, err := ijs.Publish(events.Subject(org, "customers", events.EventCompleted), []byte(`{"organization_id":"`+org+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	acme := connectAs(t, srv, "acme", "acme-password", nats.CustomInboxPrefix("_INBOX_acme"))
+	ajs, err := acme.nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ajs.PullSubscribe("imports.acme.>", "acme-events", nats.Bind("INLET_EVENTS", "acme-events"))
+	if err != nil {
+		t.Fatalf("acme binds its consumer: %v", err)
+	}
+	msgs, err := sub.Fetch(5, nats.MaxWait(time.Second))
+	if err != nil && len(msgs) == 0 {
+		t.Fatalf("acme pulls: %v", err)
+	}
+	if len(msgs) != 1 || msgs[0].Subject != "imports.acme.customers.completed" {
+		t.Fatalf("acme pulled %d message(s): %v", len(msgs), msgs)
+	}
+	if err := msgs[0].AckSync(); err != nil {
+		t.Fatalf("acme acks: %v", err)
+	}
+	ci, err := ijs.ConsumerInfo("INLET_EVENTS", "acme-events")
+	if err != nil || ci.NumAckPending != 0 || ci.AckFloor.Consumer != 1 {
+		t.Fatalf("acme-events after the ack: %+v %v", ci, err)
+	}
+	acme.noErrors(t)
+
+	// Another tenant's consumer, and making consumers of its own.
+	quick, err := acme.nc.JetStream(nats.MaxWait(300 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := quick.ConsumerInfo("INLET_EVENTS", "other-events"); err == nil {
+		t.Error("acme looked up other's consumer")
+	}
+	acme.violation(t, `Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.INLET_EVENTS.other-events"`)
+	if sub, err := quick.PullSubscribe("imports.other.>", "other-events", nats.Bind("INLET_EVENTS", "other-events")); err == nil {
+		if msgs, _ := sub.Fetch(1, nats.MaxWait(300*time.Millisecond)); len(msgs) > 0 {
+			t.Errorf("acme pulled %s from other's consumer", msgs[0].Subject)
+		}
+	}
+	if err := acme.nc.Publish("$JS.API.CONSUMER.MSG.NEXT.INLET_EVENTS.other-events", []byte(`{"batch":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	acme.violation(t, `Permissions Violation for Publish to "$JS.API.CONSUMER.MSG.NEXT.INLET_EVENTS.other-events"`)
+	if err := acme.nc.Publish("$JS.API.CONSUMER.CREATE.INLET_EVENTS.mine.imports.other.>", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	acme.violation(t, `Permissions Violation for Publish to "$JS.API.CONSUMER.CREATE.INLET_EVENTS.mine.imports.other.>"`)
+	if ci, err := ijs.ConsumerInfo("INLET_EVENTS", "other-events"); err != nil || ci.NumPending != 2 || ci.NumAckPending != 0 {
+		t.Errorf("other-events was touched: %+v %v", ci, err)
+	}
+}
