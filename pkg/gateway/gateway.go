@@ -1,7 +1,16 @@
 // Package gateway is the write side of the HTTP API (spec §6): it takes an
 // import request with its file, stores the file in the blob store as it
 // streams in, and publishes the import-requested event the pipeline starts
-// from. It keeps no state of its own.
+// from. What it keeps lives in the blob store: the request of an import that
+// waits for its file (upload.go) and Idempotency-Key records (idempotency.go).
+//
+// Three ways to create an import:
+//   - multipart/form-data with a file part, or JSON with inline inputs: the
+//     file is stored and the import queued at once. With upload_mode sync the
+//     file is prevalidated inside the request first (sync.go).
+//   - JSON options alone: the import is "requested" with links.upload, a
+//     presigned PUT URL (S3) or PUT /v1/imports/{id}/upload (local store);
+//     the file's arrival starts it (package uploads).
 package gateway
 
 import (
@@ -29,6 +38,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/httpapi"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/resources"
+	"github.com/inlet-dev/inlet/pkg/store"
 )
 
 // Publisher publishes a CloudEvent on a public subject (*broker.Broker is one).
@@ -41,8 +51,20 @@ type Registry interface {
 	Get(name string) (*resources.Resource, bool)
 }
 
-// DefaultMaxUpload bounds a request body when Config.MaxUpload is 0.
-const DefaultMaxUpload = 1 << 30
+// Defaults of the Config limits.
+const (
+	// DefaultMaxUpload bounds a request body when Config.MaxUpload is 0.
+	DefaultMaxUpload = 1 << 30
+	// DefaultSyncMaxBytes bounds the file of an upload_mode sync request
+	// when Config.SyncMaxBytes is 0 (INLET_SYNC_MAX_BYTES).
+	DefaultSyncMaxBytes = 10 << 20
+	// DefaultUploadTTL is how long an import created without its file waits
+	// for it when Config.UploadTTL is 0 (INLET_UPLOAD_TTL).
+	DefaultUploadTTL = 24 * time.Hour
+	// MaxPresignTTL is the longest an S3 presigned URL can live; a longer
+	// UploadTTL is cut to it on a store that presigns.
+	MaxPresignTTL = 7 * 24 * time.Hour
+)
 
 // Source is the CloudEvents source of the events the gateway publishes.
 const Source = "/inlet/gateway"
@@ -57,6 +79,16 @@ type Config struct {
 	Now func() time.Time
 	// MaxUpload bounds the file (or inline inputs) of one request in bytes.
 	MaxUpload int64
+	// SyncMaxBytes bounds the file of an upload_mode sync request: larger
+	// ones are refused with 413 sync_too_large (use async).
+	SyncMaxBytes int64
+	// UploadTTL is how long an import created from options alone waits for
+	// its file (expires_at, and the life of the presigned URL).
+	UploadTTL time.Duration
+	// Views, when set, answers a repeated Idempotency-Key with the import's
+	// current object; without it (or before the projector has the import)
+	// the repeat gets the stored create response.
+	Views store.ViewStore
 	// Ready lists /readyz checks; nil checks the blob store.
 	Ready []httpapi.Check
 }
@@ -77,6 +109,15 @@ func New(cfg Config) *Gateway {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = DefaultMaxUpload
 	}
+	if cfg.SyncMaxBytes <= 0 {
+		cfg.SyncMaxBytes = DefaultSyncMaxBytes
+	}
+	if cfg.UploadTTL <= 0 {
+		cfg.UploadTTL = DefaultUploadTTL
+	}
+	if _, ok := cfg.Blobs.(presigner); ok && cfg.UploadTTL > MaxPresignTTL {
+		cfg.UploadTTL = MaxPresignTTL
+	}
 	if cfg.Ready == nil {
 		cfg.Ready = []httpapi.Check{{Name: "blob", Fn: cfg.Blobs.Ping}}
 	}
@@ -93,6 +134,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // Mount registers the write routes on mux.
 func (g *Gateway) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/imports", g.create)
+	mux.HandleFunc("PUT /v1/imports/{id}/upload", g.upload)
 	mux.HandleFunc("POST /v1/imports/{id}/interrupt", g.interrupt)
 }
 
@@ -130,57 +172,132 @@ type upload struct {
 	sum                    string
 }
 
+// createInput is a parsed create request.
+type createInput struct {
+	opts events.Options
+	up   *upload
+	// optionsOnly: a JSON body without inputs, which asks for an upload link.
+	optionsOnly bool
+}
+
 func (g *Gateway) create(w http.ResponseWriter, r *http.Request) {
 	now := g.cfg.Now().UTC()
 	id := imports.NewID(now)
 	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxUpload+1<<20) // options ride along the file
-	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var opts events.Options
-	var up *upload
-	switch {
-	case err != nil:
-		err = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
-			message: "Content-Type must be multipart/form-data or application/json"}
-	case ct == "multipart/form-data":
-		opts, up, err = g.readMultipart(r, params["boundary"], id)
-	case ct == "application/json":
-		opts, up, err = g.readJSON(r, id)
-	default:
-		err = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
-			message: fmt.Sprintf("Content-Type %q: use multipart/form-data (a file) or application/json (inline inputs)", ct)}
-	}
+	in, err := g.readCreate(r, id)
+	var res *resources.Resource
 	if err == nil {
-		err = g.validate(r, &opts, up)
+		res, err = g.validate(r, in)
 	}
-	if err != nil && up != nil {
-		// The file landed before the options turned out bad: nothing will
+	var idem *idemState
+	if err == nil {
+		in.opts.ID, in.opts.CreatedBy = id, httpapi.Principal(r)
+		idem, err = g.idempotency(r, in)
+	}
+	if err == nil && idem != nil && idem.found != nil {
+		g.discard(r, in.up) // a repeat creates nothing
+		g.repeat(w, r, idem.found)
+		return
+	}
+	var pv *Prevalidation
+	if err == nil && in.opts.UploadMode == "sync" {
+		pv, err = g.prevalidate(r.Context(), in, res)
+	}
+	if err != nil {
+		// The file landed before the request turned out bad: nothing will
 		// ever read it.
-		if derr := g.cfg.Blobs.Delete(context.WithoutCancel(r.Context()), up.key); derr != nil {
-			g.cfg.Log.Warn().Err(derr).Str("key", up.key).Msg("gateway: could not remove the file of a refused request")
-		}
+		g.discard(r, in.up)
+		g.fail(w, r, err)
+		return
 	}
+	if in.optionsOnly {
+		g.createRequested(w, r, in.opts, idem, now)
+		return
+	}
+	up := in.up
+	req := events.ImportRequested{Options: in.opts, Source: &events.Source{Key: up.key, Name: up.name, ContentType: up.contentType}}
+	ce, err := events.New("req:"+id, Source, events.EventRequested, id, req)
 	if err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	opts.ID, opts.CreatedBy = id, "api"
-	req := events.ImportRequested{Options: opts, Source: &events.Source{Key: up.key, Name: up.name, ContentType: up.contentType}}
-	ce, err := events.New("req:"+id, Source, events.EventRequested, id, req)
-	if err == nil {
-		ce.Time = now
-		err = g.cfg.Publisher.PublishEvent(events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested), ce)
+	ce.Time = now
+	imp := imports.Initial(in.opts, now)
+	imp.File = events.File{Name: up.name, Size: up.size, ContentType: up.contentType, Checksum: "sha256:" + up.sum}
+	withUploadLinks(&imp)
+	g.finishCreate(w, r, idem, published{subject: events.Subject(in.opts.OrganizationID, in.opts.Resource, events.EventRequested), event: ce},
+		createResponse{Import: imp, Prevalidation: pv})
+}
+
+// createResponse is the body of a create: the import object, plus the
+// prevalidation result of an upload_mode sync request.
+type createResponse struct {
+	events.Import
+	Prevalidation *Prevalidation `json:"prevalidation,omitempty"`
+}
+
+// published is an event to publish (and, under an Idempotency-Key, to
+// publish again on a repeat).
+type published struct {
+	subject string
+	event   events.CloudEvent
+}
+
+// finishCreate records the Idempotency-Key (if any), publishes the request
+// and answers 201. The record is written first: a repeat after a failed
+// publish publishes the same event again (same id, so at most one lands).
+func (g *Gateway) finishCreate(w http.ResponseWriter, r *http.Request, idem *idemState, p published, resp createResponse) {
+	id := resp.ID
+	if idem != nil {
+		if err := g.remember(r.Context(), idem, p, resp); err != nil {
+			g.fail(w, r, err)
+			return
+		}
 	}
-	if err != nil {
+	if err := g.cfg.Publisher.PublishEvent(p.subject, p.event); err != nil {
 		// The file stays: if the publish did land, the pipeline needs it.
 		g.cfg.Log.Error().Err(err).Str("import", id).Msg("gateway: publish import-requested failed")
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed",
 			"the import request could not be handed to the pipeline: "+err.Error(), map[string]any{"id": id})
 		return
 	}
-	imp := imports.Initial(opts, now)
-	imp.File = events.File{Name: up.name, Size: up.size, ContentType: up.contentType, Checksum: "sha256:" + up.sum}
-	w.Header().Set("Location", imp.Links.Self)
-	httpapi.WriteJSON(w, http.StatusCreated, imp)
+	w.Header().Set("Location", resp.Links.Self)
+	httpapi.WriteJSON(w, http.StatusCreated, resp)
+}
+
+// withUploadLinks adds the links to the import's file converted (served by
+// the projector's source routes).
+func withUploadLinks(imp *events.Import) {
+	imp.Links.UploadCSV = imp.Links.Self + "/upload.csv"
+	imp.Links.UploadJSON = imp.Links.Self + "/upload.json"
+}
+
+// discard removes the stored file of a request that will not go on.
+func (g *Gateway) discard(r *http.Request, up *upload) {
+	if up == nil {
+		return
+	}
+	if err := g.cfg.Blobs.Delete(context.WithoutCancel(r.Context()), up.key); err != nil {
+		g.cfg.Log.Warn().Err(err).Str("key", up.key).Msg("gateway: could not remove the file of a refused request")
+	}
+}
+
+func (g *Gateway) readCreate(r *http.Request, id string) (*createInput, error) {
+	in := &createInput{}
+	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case err != nil:
+		err = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			message: "Content-Type must be multipart/form-data or application/json"}
+	case ct == "multipart/form-data":
+		in.opts, in.up, err = g.readMultipart(r, params["boundary"], id)
+	case ct == "application/json":
+		in.opts, in.up, in.optionsOnly, err = g.readJSON(r, id)
+	default:
+		err = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			message: fmt.Sprintf("Content-Type %q: use multipart/form-data (a file) or application/json (inline inputs, or options alone for an upload link)", ct)}
+	}
+	return in, err
 }
 
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -194,28 +311,49 @@ func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // validate applies defaults and checks the options and the file's presence.
-func (g *Gateway) validate(r *http.Request, opts *events.Options, up *upload) error {
-	opts.OrganizationID = httpapi.Org(r, opts.OrganizationID)
+func (g *Gateway) validate(r *http.Request, in *createInput) (*resources.Resource, error) {
+	opts, up := &in.opts, in.up
+	org, foreign := httpapi.ResolveOrg(r, opts.OrganizationID)
+	if foreign != nil {
+		// An API key may create imports in its own organization only.
+		return nil, &apiError{status: http.StatusForbidden, code: httpapi.CodeForbiddenOrg, message: foreign.Error(), details: foreign.Details()}
+	}
+	opts.OrganizationID = org
 	if err := imports.Normalize(opts); err != nil {
 		var oe *imports.OptionError
 		if errors.As(err, &oe) {
-			return invalidOption(oe.Field, oe.Message)
+			return nil, invalidOption(oe.Field, oe.Message)
 		}
-		return invalidOption("options", err.Error())
+		return nil, invalidOption("options", err.Error())
 	}
-	if _, ok := g.cfg.Registry.Get(opts.Resource); !ok {
-		return fieldError(http.StatusUnprocessableEntity, "unknown_resource", "resource",
+	res, ok := g.cfg.Registry.Get(opts.Resource)
+	if !ok {
+		return nil, fieldError(http.StatusUnprocessableEntity, "unknown_resource", "resource",
 			fmt.Sprintf("%q is not a resource of the registry (GET /v1/resources lists them)", opts.Resource))
 	}
-	if up == nil {
-		return fieldError(http.StatusUnprocessableEntity, "upload_not_supported_yet", "file",
-			"send the file with the request (multipart/form-data with a file part, or JSON with inputs); "+
-				"creating an import first and uploading to a signed URL comes in a later release")
+	switch {
+	case in.optionsOnly && opts.UploadMode == "sync":
+		return nil, invalidOption("upload_mode", "sync prevalidates the file inside the create request: send the file with it "+
+			"(multipart/form-data with a file part, or JSON with inputs), or use async to upload it later")
+	case in.optionsOnly:
+		return res, nil
+	case up == nil:
+		return nil, fieldError(http.StatusUnprocessableEntity, "missing_file", "file",
+			"add a file part to the multipart/form-data request, or send JSON options alone (application/json) "+
+				"to get an upload link (links.upload) for the file")
+	case up.size == 0:
+		return nil, fieldError(http.StatusUnprocessableEntity, "empty_file", "file", "the file is empty")
+	case opts.UploadMode == "sync" && up.size > g.cfg.SyncMaxBytes:
+		return nil, g.syncTooLarge()
 	}
-	if up.size == 0 {
-		return fieldError(http.StatusUnprocessableEntity, "empty_file", "file", "the file is empty")
-	}
-	return nil
+	return res, nil
+}
+
+func (g *Gateway) syncTooLarge() *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: "sync_too_large",
+		message: fmt.Sprintf("upload_mode sync prevalidates files of up to %d bytes inside the request; "+
+			"use upload_mode async (the default) for larger files: prevalidation then runs in the pipeline", g.cfg.SyncMaxBytes),
+		details: map[string]any{"field": "upload_mode", "max_bytes": g.cfg.SyncMaxBytes}}
 }
 
 // formats by file extension and by content type, for requests that do not
@@ -267,7 +405,10 @@ func (g *Gateway) readMultipart(r *http.Request, boundary, id string) (events.Op
 			if up != nil {
 				return opts, up, fieldError(http.StatusBadRequest, "malformed_body", "file", "more than one file part")
 			}
-			up, err = g.store(r.Context(), id, part.FileName(), part.Header.Get("Content-Type"), part)
+			// With upload_mode sync given before the file, a file over the
+			// sync limit is refused as it streams in, not after.
+			up, err = g.store(r.Context(), id, part.FileName(), part.Header.Get("Content-Type"), part,
+				strings.TrimSpace(fields["upload_mode"]) == "sync")
 			if err != nil {
 				return opts, up, err
 			}
@@ -392,12 +533,19 @@ func (m *meter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// store streams r into the blob store under the import's source key.
-func (g *Gateway) store(ctx context.Context, id, fileName, contentType string, r io.Reader) (*upload, error) {
+// store streams r into the blob store under the import's source key; sync
+// bounds it by the sync limit instead of the upload limit.
+func (g *Gateway) store(ctx context.Context, id, fileName, contentType string, r io.Reader, sync bool) (*upload, error) {
 	name := sanitize(fileName)
 	key := imports.SourceKey(id, name)
 	m := &meter{r: r, h: sha256.New(), limit: g.cfg.MaxUpload}
+	if sync && g.cfg.SyncMaxBytes < m.limit {
+		m.limit = g.cfg.SyncMaxBytes
+	}
 	if err := g.cfg.Blobs.Put(ctx, key, m, -1); err != nil {
+		if errors.Is(m.err, errTooLarge) && sync && m.limit == g.cfg.SyncMaxBytes {
+			return nil, g.syncTooLarge()
+		}
 		if m.err != nil {
 			return nil, bodyError(m.err, "file")
 		}
@@ -438,7 +586,12 @@ type jsonRequest struct {
 	Inputs *[]json.RawMessage `json:"inputs"`
 }
 
-func (g *Gateway) readJSON(r *http.Request, id string) (events.Options, *upload, error) {
+func (g *Gateway) readJSON(r *http.Request, id string) (events.Options, *upload, bool, error) {
+	opts, up, err := g.readJSONBody(r, id)
+	return opts, up, err == nil && up == nil, err
+}
+
+func (g *Gateway) readJSONBody(r *http.Request, id string) (events.Options, *upload, error) {
 	var req jsonRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -467,7 +620,7 @@ func (g *Gateway) readJSON(r *http.Request, id string) (events.Options, *upload,
 		return req.Options, nil, serverAssigned("created_by")
 	}
 	if req.Inputs == nil {
-		return req.Options, nil, nil // options alone: validate reports what is missing
+		return req.Options, nil, nil // options alone: an upload link
 	}
 	switch req.Format {
 	case "", "json", "jsonl":
@@ -495,7 +648,7 @@ func (g *Gateway) readJSON(r *http.Request, id string) (events.Options, *upload,
 	if int64(buf.Len()) > g.cfg.MaxUpload {
 		return req.Options, nil, bodyError(errTooLarge, "inputs")
 	}
-	up, err := g.store(r.Context(), id, "inputs.jsonl", "application/x-ndjson", &buf)
+	up, err := g.store(r.Context(), id, "inputs.jsonl", "application/x-ndjson", &buf, false)
 	return req.Options, up, err
 }
 

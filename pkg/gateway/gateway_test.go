@@ -58,18 +58,30 @@ type env struct {
 
 func newEnv(t *testing.T, maxUpload int64) *env {
 	t.Helper()
+	return newEnvWith(t, func(c *gateway.Config) { c.MaxUpload = maxUpload })
+}
+
+// newEnvWith builds the gateway over a local store; tune changes its Config
+// (Blobs may be replaced).
+func newEnvWith(t *testing.T, tune func(*gateway.Config)) *env {
+	t.Helper()
 	blobs, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg, err := resources.Load(map[string][]byte{"customers.json": []byte(`{"name":"customers","key":["email"],
-		"schema":{"type":"object","properties":{"email":{"type":"string"},"name":{"type":"string"}}}}`)})
+		"schema":{"type":"object","additionalProperties":false,
+		"properties":{"email":{"type":"string"},"name":{"type":"string"},"age":{"type":"integer","minimum":0}}}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := &recorder{}
-	g := gateway.New(gateway.Config{Blobs: blobs, Publisher: pub, Registry: reg, Log: zerolog.Nop(),
-		Now: func() time.Time { return now }, MaxUpload: maxUpload})
+	cfg := gateway.Config{Blobs: blobs, Publisher: pub, Registry: reg, Log: zerolog.Nop(),
+		Now: func() time.Time { return now }}
+	if tune != nil {
+		tune(&cfg)
+	}
+	g := gateway.New(cfg)
 	return &env{blobs: blobs, pub: pub, h: g}
 }
 
@@ -281,7 +293,9 @@ func TestRefusals(t *testing.T) {
 		{"bad organization", func(*testing.T) *http.Request {
 			return jsonReq(`{"resource":"customers","organization_id":"a.b","inputs":[{}]}`)
 		}, 422, "invalid_option", "organization_id"},
-		{"options alone", func(*testing.T) *http.Request { return jsonReq(`{"resource":"customers"}`) }, 422, "upload_not_supported_yet", "file"},
+		{"options alone in sync mode", func(*testing.T) *http.Request {
+			return jsonReq(`{"resource":"customers","upload_mode":"sync"}`)
+		}, 422, "invalid_option", "upload_mode"},
 		{"empty inputs", func(*testing.T) *http.Request { return jsonReq(`{"resource":"customers","inputs":[]}`) }, 422, "invalid_inputs", "inputs"},
 		{"non-object input", func(*testing.T) *http.Request { return jsonReq(`{"resource":"customers","inputs":[{},[1]]}`) }, 422, "invalid_inputs", "inputs[1]"},
 		{"inputs as CSV", func(*testing.T) *http.Request {
@@ -298,7 +312,7 @@ func TestRefusals(t *testing.T) {
 			r.Body = io.NopCloser(bytes.NewReader(b[:len(b)-20]))
 			return r
 		}, 400, "malformed_body", ""},
-		{"multipart without file", func(t *testing.T) *http.Request { return multipartReq(t, res) }, 422, "upload_not_supported_yet", "file"},
+		{"multipart without file", func(t *testing.T) *http.Request { return multipartReq(t, res) }, 422, "missing_file", "file"},
 		{"two files", func(t *testing.T) *http.Request { return multipartReq(t, res, file, file) }, 400, "malformed_body", "file"},
 		{"empty file", func(t *testing.T) *http.Request {
 			return multipartReq(t, res, part{name: "file", file: "a.csv"})

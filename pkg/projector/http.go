@@ -51,6 +51,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/imports/{id}", a.getImport)
 	mux.HandleFunc("GET /v1/imports/{id}/errors.csv", a.errorsCSV)
 	mux.HandleFunc("GET /v1/imports/{id}/errors.json", a.errorsJSON)
+	a.mountSource(mux) // upload.csv, upload.json: source.go
 	mux.HandleFunc("GET /v1/resources", a.listResources)
 	mux.HandleFunc("GET /v1/resources/{name}/records", a.listRecords)
 	mux.HandleFunc("GET /v1/resources/{name}/records/{id}", a.getRecord)

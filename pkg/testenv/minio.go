@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,24 @@ const minioReadyTimeout = 60 * time.Second
 // a missing server must not turn the S3 tests silently green.
 func StartMinIO(t testing.TB) MinIO {
 	t.Helper()
-	m, stop, err := StartMinIOProcess(t.TempDir())
+	return StartMinIOWith(t, nil)
+}
+
+// StartMinIOWith is StartMinIO with extra environment for the server, e.g.
+// a bucket notification target:
+//
+//	MINIO_NOTIFY_NATS_ENABLE_INLET=on
+//	MINIO_NOTIFY_NATS_ADDRESS_INLET=127.0.0.1:4222
+//	MINIO_NOTIFY_NATS_SUBJECT_INLET=inlet.work.uploads
+//	MINIO_NOTIFY_NATS_JETSTREAM_INLET=on
+//
+// (target ARN arn:minio:sqs::INLET:nats). MinIO connects to such a target
+// at start-up and refuses to start when it cannot; with JetStream on it
+// publishes with a JetStream ack, so the stream holding the subject must
+// exist before an object is written.
+func StartMinIOWith(t testing.TB, env map[string]string) MinIO {
+	t.Helper()
+	m, stop, err := StartMinIOProcessWith(t.TempDir(), env)
 	if errors.Is(err, ErrMinIOBinaryNotFound) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%v; CI=true requires it", err)
@@ -55,6 +73,12 @@ func StartMinIO(t testing.TB) MinIO {
 // a stop function that kills it and waits for it to exit. The server's output
 // goes to dir/minio.log, and is quoted in the error if it does not start.
 func StartMinIOProcess(dir string) (MinIO, func(), error) {
+	return StartMinIOProcessWith(dir, nil)
+}
+
+// StartMinIOProcessWith is StartMinIOProcess with extra environment (see
+// StartMinIOWith).
+func StartMinIOProcessWith(dir string, env map[string]string) (MinIO, func(), error) {
 	bin, err := minioBinary()
 	if err != nil {
 		return MinIO{}, nil, err
@@ -63,7 +87,7 @@ func StartMinIOProcess(dir string) (MinIO, func(), error) {
 	// Free ports are found by binding and releasing, so another process can
 	// take one before MinIO binds it; a few attempts make that race harmless.
 	for attempt := range 3 {
-		m, stop, err := minioStartOnce(bin, filepath.Join(dir, fmt.Sprintf("minio-%d", attempt)))
+		m, stop, err := minioStartOnce(bin, filepath.Join(dir, fmt.Sprintf("minio-%d", attempt)), env)
 		if err == nil {
 			return m, stop, nil
 		}
@@ -77,7 +101,7 @@ func StartMinIOProcess(dir string) (MinIO, func(), error) {
 
 var errMinIOExited = errors.New("minio exited before it was ready")
 
-func minioStartOnce(bin, dir string) (MinIO, func(), error) {
+func minioStartOnce(bin, dir string, env map[string]string) (MinIO, func(), error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return MinIO{}, nil, fmt.Errorf("testenv: minio data dir: %w", err)
@@ -114,6 +138,14 @@ func minioStartOnce(bin, dir string) (MinIO, func(), error) {
 		// drive, which MinIO otherwise refuses outside CI/CD mode.
 		"MINIO_CI_CD=on",
 	)
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/notification"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/inlet-dev/inlet/pkg/blob"
@@ -321,6 +322,41 @@ func (s *Store) PresignGet(ctx context.Context, key string, expiry time.Duration
 		return "", s.errf("presign get", key, err)
 	}
 	return u.String(), nil
+}
+
+// UploadFormats are the extensions of the upload keys
+// (imports/<id>/source/upload.<ext>) EnableUploadNotifications covers.
+var UploadFormats = []string{"csv", "json", "jsonl", "xlsx"}
+
+// EnableUploadNotifications asks the server to publish an event to the
+// notification target arn (e.g. "arn:minio:sqs::INLET:nats" for MinIO's
+// MINIO_NOTIFY_NATS_*_INLET target) whenever an import's file is uploaded:
+// s3:ObjectCreated:* under the prefix "imports/", one rule per upload
+// extension (suffix "/source/upload.<ext>"), so the pipeline's own batch
+// objects under imports/ send no notifications. Other notification rules of
+// the bucket are kept; earlier rules for arn are replaced, so calling it at
+// every start-up is safe.
+func (s *Store) EnableUploadNotifications(ctx context.Context, arn string) error {
+	a, err := notification.NewArnFromString(arn)
+	if err != nil {
+		return fmt.Errorf("blob/s3: notification target %q: %w", arn, err)
+	}
+	cfg, err := s.client.GetBucketNotification(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("blob/s3: get notifications of bucket %q: %w", s.bucket, err)
+	}
+	cfg.RemoveQueueByArn(a)
+	for _, ext := range UploadFormats {
+		qc := notification.NewConfig(a)
+		qc.AddEvents(notification.ObjectCreatedAll)
+		qc.AddFilterPrefix("imports/")
+		qc.AddFilterSuffix("/source/upload." + ext)
+		cfg.AddQueue(qc)
+	}
+	if err := s.client.SetBucketNotification(ctx, s.bucket, cfg); err != nil {
+		return fmt.Errorf("blob/s3: set notifications of bucket %q to %s: %w", s.bucket, arn, err)
+	}
+	return nil
 }
 
 // errf names the operation, key and bucket, and maps a missing key to
