@@ -101,7 +101,7 @@ func (a *App) Phases() map[string]pipeline.Phase {
 		events.PhaseParsing:      phases.Parsing{Records: a.Store},
 		events.PhaseValidation:   phases.Validation{Records: a.Store},
 		events.PhaseProcessing:   phases.Processing{Records: a.Store},
-		events.PhaseCleanup:      phases.Cleanup{Records: a.Store},
+		events.PhaseCleanup:      phases.Cleanup{Records: a.Store, Blobs: a.Blobs},
 	}
 }
 

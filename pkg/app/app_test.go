@@ -70,7 +70,7 @@ func runImport(t testing.TB, a *App, opts events.Options, name, body string) eve
 			return
 		}
 		_, _, ev, _ := events.ParseSubject(m.Subject)
-		if ev == events.EventCompleted || ev == events.EventFailed {
+		if events.Status(ev).Terminal() || ev == events.EventTimedOut {
 			var imp events.Import
 			if err := json.Unmarshal(ce.Data, &imp); err == nil {
 				done <- imp
@@ -113,7 +113,7 @@ func TestEmbeddedPipelineEveryRowFate(t *testing.T) {
 	if first.Status != events.StatusCompleted || first.Stats.Created != 3 || first.Stats.Total != 3 {
 		t.Fatalf("first import: %s %+v %v", first.Status, first.Stats, first.Reason)
 	}
-	second := runImport(t, a, events.Options{OrganizationID: "acme", Resource: "customers"}, "c2.csv",
+	second := runImport(t, a, events.Options{OrganizationID: "acme", Resource: "customers", SkipErrors: true}, "c2.csv",
 		"email,external_id,name,age,company_code\n"+
 			"a@x.io,,Ann,30,\n"+ // unchanged (empty cells keep the stored values)
 			"B@X.io,,Bobby,41,\n"+ // updated (key matched case-insensitively)
@@ -164,7 +164,7 @@ func TestBareRequestOnNATSIsOneImport(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		msg := nats.NewMsg("imports.acme.companies.requested")
 		msg.Header.Set(nats.MsgIdHdr, "client-req-1")
-		msg.Data = []byte(`{"inputs":[{"code":"X1","name":"Ex One"},{"code":"X2","name":"Ex Two"},{"code":"","name":"No code"}]}`)
+		msg.Data = []byte(`{"skip_errors":true,"inputs":[{"code":"X1","name":"Ex One"},{"code":"X2","name":"Ex Two"},{"code":"","name":"No code"}]}`)
 		if _, err := a.Broker.JS.PublishMsg(msg); err != nil {
 			t.Fatal(err)
 		}

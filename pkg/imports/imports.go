@@ -119,6 +119,8 @@ func Normalize(o *events.Options) error {
 func Prefix(id string) string             { return "imports/" + id + "/" }
 func ImportKey(id string) string          { return Prefix(id) + "import.json" }
 func TerminalKey(id string) string        { return Prefix(id) + "terminal.json" }
+func InterruptKey(id string) string       { return Prefix(id) + "interrupt.json" }
+func RequestKey(id string) string         { return Prefix(id) + "request.json" }
 func HeaderKey(id string) string          { return Prefix(id) + "header.json" }
 func SourceKey(id, name string) string    { return Prefix(id) + "source/" + name }
 func PhasePrefix(id, phase string) string { return Prefix(id) + phase + "/" }

@@ -3,9 +3,14 @@ package phases
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
 	"github.com/inlet-dev/inlet/pkg/rows"
 	"github.com/inlet-dev/inlet/pkg/store"
@@ -42,9 +47,12 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 				ops = append(ops, store.Op{Kind: store.OpDelete, Record: store.Record{ID: row.ID}})
 			}
 		}
-		res, err := p.Records.Apply(ctx, job.Scope(), fmt.Sprintf("%s:%06d", job.ID(), b), ops)
-		if err != nil {
-			return fmt.Errorf("apply batch %d: %w", b, err)
+		var res store.BatchResult
+		if !job.Options.DryRun {
+			res, err = p.Records.Apply(ctx, job.Scope(), fmt.Sprintf("%s:%06d", job.ID(), b), ops)
+			if err != nil {
+				return fmt.Errorf("apply batch %d: %w", b, err)
+			}
 		}
 		missing := map[string]bool{}
 		for _, id := range res.MissingIDs {
@@ -68,6 +76,9 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 				}
 				out.Stats.Deleted++
 			}
+			if err := out.Warn(row); err != nil {
+				return err
+			}
 			// Only the id and outcome go on: cleanup needs to know what the file touched.
 			if err := out.Emit(&rows.Row{Num: row.Num, ID: row.ID, Op: row.Op}); err != nil {
 				return err
@@ -84,12 +95,144 @@ func parentOf(job *pipeline.Job) string {
 	return ""
 }
 
-// Cleanup ends the import. Overwrite's removal of untouched records is the
-// next step of the roadmap; for merge and delete there is nothing to remove.
-type Cleanup struct{ Records store.RecordStore }
+// Cleanup ends the import. For overwrite it removes every record of the
+// scope (and parent) that the file did not contain — unless the import was
+// interrupted, when the file was not wholly applied. A dry run counts what it
+// would remove.
+type Cleanup struct {
+	Records store.RecordStore
+	Blobs   blob.Store
+}
 
 func (Cleanup) Name() string { return events.PhaseCleanup }
 
-func (Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
-	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error { return nil })
+// cleanupChunk bounds one delete transaction.
+const cleanupChunk = 1000
+
+func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+	overwrite := job.Options.Action == "overwrite"
+	if overwrite {
+		if stopped, err := w.Interrupted(ctx); err != nil {
+			return err
+		} else if stopped {
+			overwrite = false
+		}
+	}
+	keep := map[keyHash]bool{}
+	if overwrite {
+		// Every record a row of the file resolved to stays, whatever its outcome.
+		var row rows.Row
+		err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
+			for {
+				if err := in.Next(&row); err != nil {
+					if errors.Is(err, io.EOF) {
+						return nil
+					}
+					return err
+				}
+				keep[hashKey("id", row.ID)] = true
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+		if !overwrite || b != 0 {
+			return nil
+		}
+		n, err := c.overwrite(ctx, job, keep, c.Blobs)
+		out.Stats.Overwritten = n
+		return err
+	})
+}
+
+// overwrite removes the scope's records not in keep. The ids to remove are
+// listed once into the blob store; chunks of that list are applied with batch
+// ids by position, so a re-run after a crash replays the chunks already done
+// (same result, nothing deleted twice) and the count stays exact.
+func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep map[keyHash]bool, blobs blob.Store) (int64, error) {
+	key := imports.PhasePrefix(job.ID(), events.PhaseCleanup) + "remove.ndjson"
+	if _, err := blobs.Stat(ctx, key); errors.Is(err, blob.ErrNotFound) {
+		n, err := c.listRemovals(ctx, job, keep, blobs, key)
+		if err != nil || job.Options.DryRun {
+			return n, err
+		}
+	} else if err != nil {
+		return 0, err
+	}
+	rc, err := blobs.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	dec := rows.NewDecoder(rc)
+	var removed int64
+	for chunk := 0; ; chunk++ {
+		var ops []store.Op
+		for len(ops) < cleanupChunk {
+			var id string
+			if err := dec.Decode(&id); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return removed, err
+			}
+			ops = append(ops, store.Op{Kind: store.OpDelete, Record: store.Record{ID: id}})
+		}
+		if len(ops) == 0 {
+			return removed, nil
+		}
+		res, err := c.Records.Apply(ctx, job.Scope(), fmt.Sprintf("%s:cleanup:%06d", job.ID(), chunk), ops)
+		if err != nil {
+			return removed, fmt.Errorf("overwrite: %w", err)
+		}
+		removed += res.Deleted
+	}
+}
+
+// listRemovals writes the ids of the scope's records not in keep to key (one
+// JSON string per line) and returns how many; a dry run only counts.
+func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep map[keyHash]bool, blobs blob.Store, key string) (int64, error) {
+	f, err := os.CreateTemp("", "inlet-remove-*.ndjson")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	enc := rows.NewEncoder(f)
+	var n int64
+	after := ""
+	for {
+		ids, err := c.Records.ListIDs(ctx, job.Scope(), parentOf(job), after, cleanupChunk)
+		if err != nil {
+			return 0, fmt.Errorf("list records to overwrite: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		after = ids[len(ids)-1]
+		for _, id := range ids {
+			if keep[hashKey("id", id)] {
+				continue
+			}
+			n++
+			if err := enc.Encode(id); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if job.Options.DryRun {
+		return n, nil
+	}
+	if err := enc.Flush(); err != nil {
+		return 0, err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return n, blobs.Put(ctx, key, f, size)
 }

@@ -46,9 +46,23 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 				found[ref.Field] = m
 			}
 		}
+		parentOK := true
+		if pid := parentOf(job); pid != "" && job.Options.Action != "delete" {
+			scope := job.Scope()
+			scope.Resource = job.Resource.Parent
+			got, err := v.Records.GetMany(ctx, scope, []string{pid})
+			if err != nil {
+				return fmt.Errorf("look up parent %s: %w", pid, err)
+			}
+			_, parentOK = got[pid]
+		}
 		for i := range batch {
 			row := &batch[i]
 			var problems []rows.Problem
+			if !parentOK {
+				problems = append(problems, rows.Problem{Code: "reference.not_found", Field: "parent_resource_id",
+					Message: fmt.Sprintf("parent_resource_id: no %s record with id %q", job.Resource.Parent, parentOf(job))})
+			}
 			if job.Options.Action != "delete" {
 				for _, ref := range refs {
 					val, ok := resources.NormalizeValue(row.Record[ref.Field])

@@ -277,12 +277,26 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) 
 	}
 	nextPhase, entry, ok := next(phase)
 	if !ok {
+		reason, err := h.interruptReason(ctx, job.ID())
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			return h.Finish(ctx, job.Options, events.StatusInterrupted, reason)
+		}
 		return h.Finish(ctx, job.Options, events.StatusCompleted, "")
 	}
 	switch entry {
 	case Barrier:
 		return h.publishWork(job, nextPhase, AllBatches)
 	case Gated:
+		stop, reason, err := h.gate(ctx, job)
+		if err != nil {
+			return err
+		}
+		if stop {
+			return h.Finish(ctx, job.Options, events.StatusInterrupted, reason)
+		}
 		for b := 0; b < job.Batches; b++ {
 			if err := h.publishWork(job, nextPhase, b); err != nil {
 				return err
@@ -408,6 +422,14 @@ type Work struct {
 	phase     string
 	batches   []int
 	committed map[int]bool
+	stopped   bool // an interrupt was requested: remaining batches are skipped
+}
+
+// Interrupted reports whether the import was asked to stop (phases that act
+// on the whole import, like overwrite cleanup, must then do nothing).
+func (w *Work) Interrupted(ctx context.Context) (bool, error) {
+	req, err := w.h.interruption(ctx, w.job.ID())
+	return req != nil, err
 }
 
 // Batches lists the batch numbers of this work.
@@ -444,13 +466,32 @@ func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) 
 		} else if !errors.Is(err, blob.ErrNotFound) {
 			return err
 		}
-		in, err := w.open(ctx, b)
-		if err != nil {
-			return err
+		if !w.stopped {
+			req, err := w.h.interruption(ctx, w.job.ID())
+			if err != nil {
+				return err
+			}
+			w.stopped = req != nil
 		}
 		out, err := w.h.newOutput(w.job, w.phase, b)
 		if err != nil {
-			in.Close()
+			return err
+		}
+		if w.stopped {
+			// Interrupted: the batch boundary is here. The batch is committed
+			// empty so the import still flows to its end, where it is finished
+			// as interrupted with what was applied before.
+			err = out.commit(ctx)
+			out.discard()
+			if err != nil {
+				return err
+			}
+			w.committed[b] = true
+			continue
+		}
+		in, err := w.open(ctx, b)
+		if err != nil {
+			out.discard()
 			return err
 		}
 		err = fn(b, in, out)
@@ -537,10 +578,20 @@ func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
 // Emit passes r on to the next phase.
 func (o *Output) Emit(r *rows.Row) error {
 	o.Stats.RowsOut++
-	if len(r.Warnings) > 0 && o.phase == events.PhaseProcessing {
-		o.Stats.Warnings++
-	}
 	return o.rowsEnc.Encode(r)
+}
+
+// Warn records that r was imported with warnings: counted in stats.warnings
+// and listed in the errors files with their own codes. Processing calls it
+// for the rows it applied.
+func (o *Output) Warn(r *rows.Row) error {
+	if len(r.Warnings) == 0 {
+		return nil
+	}
+	o.Stats.Warnings++
+	rej := o.reject(r, r.Warnings, false)
+	rej.Warning = true
+	return o.rejEnc.Encode(rej)
 }
 
 // Reject takes r out of the import as failed, with its first problem as the

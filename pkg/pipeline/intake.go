@@ -138,17 +138,26 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 	if err := imports.Normalize(&opts); err != nil {
 		return Fatal("invalid import options: %v", err)
 	}
-	switch {
-	case opts.Action == "overwrite":
-		return Fatal("action overwrite is not available yet")
-	case opts.DryRun:
-		return Fatal("dry_run is not available yet")
-	case opts.Format == "xlsx":
+	if opts.Format == "xlsx" {
 		return Fatal("format xlsx is not available yet")
 	}
 	job, err := h.job(opts, 0, h.Env.Log.With().Str("import_id", opts.ID).Str("phase", p.Name()).Logger())
 	if err != nil {
 		return err
+	}
+	if opts.ParentResourceID != nil && *opts.ParentResourceID != "" && job.Resource.Parent == "" {
+		return Fatal("parent_resource_id: resource %s has no parent resource", opts.Resource)
+	}
+	if req.Source == nil && len(req.Inputs) == 0 {
+		// Options alone: the import waits (status requested) for its file,
+		// whose arrival publishes the request again with a source.
+		job.Log.Info().Msg("import requested; waiting for its file")
+		return nil
+	}
+	if reason, err := h.interruptReason(ctx, opts.ID); err != nil {
+		return err
+	} else if reason != "" {
+		return h.Finish(ctx, opts, events.StatusInterrupted, reason)
 	}
 	src, err := h.source(ctx, &opts, req)
 	if err != nil {

@@ -1,0 +1,193 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/imports"
+)
+
+// InterruptRequest is what a user asked, stored at imports.InterruptKey: its
+// presence makes every phase stop at its next batch boundary.
+type InterruptRequest struct {
+	ImportID    string    `json:"import_id"`
+	RequestedAt time.Time `json:"requested_at"`
+	By          string    `json:"by,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+// EventInterrupt is the command a client publishes on
+// imports.<org>.<resource>.interrupt (body: InterruptRequest, or a bare
+// {"import_id": …}) to stop an import.
+const EventInterrupt = "interrupt"
+
+// ErrFinished says the import had already ended.
+var ErrFinished = errors.New("the import has already ended")
+
+// RequestInterrupt asks import opts.ID to stop. An import that has not started
+// processing ends at once; a running one stops at its next batch boundary and
+// its stats count what was applied.
+func (h *Harness) RequestInterrupt(ctx context.Context, opts events.Options, req InterruptRequest) error {
+	if _, err := h.Env.Blobs.Stat(ctx, imports.TerminalKey(opts.ID)); err == nil {
+		return ErrFinished
+	}
+	req.ImportID = opts.ID
+	if req.RequestedAt.IsZero() {
+		req.RequestedAt = h.Env.now()
+	}
+	if cur, err := h.interruption(ctx, opts.ID); err != nil {
+		return err
+	} else if cur == nil {
+		if err := h.putJSON(ctx, imports.InterruptKey(opts.ID), req); err != nil {
+			return err
+		}
+	}
+	var imp events.Import
+	err := h.getJSON(ctx, imports.ImportKey(opts.ID), &imp)
+	if errors.Is(err, blob.ErrNotFound) || (err == nil && imp.Status != events.StatusProcessing) {
+		// Nothing is running that would notice the request: end it here.
+		reason, _ := h.interruptReason(ctx, opts.ID)
+		return h.Finish(ctx, opts, events.StatusInterrupted, reason)
+	}
+	return err
+}
+
+// interruption returns the stored interrupt request, or nil.
+func (h *Harness) interruption(ctx context.Context, id string) (*InterruptRequest, error) {
+	var req InterruptRequest
+	err := h.getJSON(ctx, imports.InterruptKey(id), &req)
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &req, nil
+}
+
+func (h *Harness) interruptReason(ctx context.Context, id string) (string, error) {
+	req, err := h.interruption(ctx, id)
+	if err != nil || req == nil {
+		return "", err
+	}
+	reason := "interrupted on request"
+	if req.By != "" {
+		reason += " of " + req.By
+	}
+	if req.Reason != "" {
+		reason += ": " + req.Reason
+	}
+	return reason, nil
+}
+
+// InterruptHandler consumes the interrupt commands clients publish.
+func (h *Harness) InterruptHandler() message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		subject := msg.Metadata.Get("Inlet-Subject")
+		org, resource, _, err := events.ParseSubject(subject)
+		if err != nil {
+			h.Env.Log.Error().Err(err).Msg("dropping interrupt on a malformed subject")
+			return nil
+		}
+		ce, err := events.Decode(msg.Payload)
+		var req InterruptRequest
+		if err == nil {
+			err = json.Unmarshal(ce.Data, &req)
+		}
+		if err == nil && req.ImportID == "" {
+			req.ImportID = ce.Subject
+		}
+		if err != nil || req.ImportID == "" {
+			h.Env.Log.Error().Err(err).Str("subject", subject).Msg("dropping interrupt without an import id")
+			return nil
+		}
+		opts, err := h.optionsOf(msg.Context(), req.ImportID, org, resource)
+		if err != nil {
+			return err
+		}
+		if opts == nil {
+			h.Env.Log.Warn().Str("import_id", req.ImportID).Str("subject", subject).Msg("interrupt for an unknown import (or another organization's) ignored")
+			return nil
+		}
+		err = h.RequestInterrupt(msg.Context(), *opts, req)
+		if errors.Is(err, ErrFinished) {
+			return nil
+		}
+		return err
+	}
+}
+
+// optionsOf finds the options of an import of org/resource; nil when there is
+// no such import (an id of another organization counts as none).
+func (h *Harness) optionsOf(ctx context.Context, id, org, resource string) (*events.Options, error) {
+	var imp events.Import
+	err := h.getJSON(ctx, imports.ImportKey(id), &imp)
+	if err == nil {
+		if imp.OrganizationID != org || imp.Resource != resource {
+			return nil, nil
+		}
+		return optionsFromImport(imp), nil
+	}
+	if !errors.Is(err, blob.ErrNotFound) {
+		return nil, err
+	}
+	// Not started yet: the stored request (signed-upload path) knows it.
+	var req events.ImportRequested
+	err = h.getJSON(ctx, imports.RequestKey(id), &req)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if req.OrganizationID != org || req.Resource != resource {
+		return nil, nil
+	}
+	o := req.Options
+	o.ID = id
+	_ = imports.Normalize(&o)
+	return &o, nil
+}
+
+func optionsFromImport(imp events.Import) *events.Options {
+	t := imp.ErrorThreshold
+	return &events.Options{
+		ID: imp.ID, OrganizationID: imp.OrganizationID, Mode: imp.Mode, Name: imp.Name, Resource: imp.Resource,
+		Format: imp.Format, Action: imp.Action, DuplicateHandling: imp.DuplicateHandling, UploadMode: imp.UploadMode,
+		ColumnMapping: imp.ColumnMapping, ParentResourceID: imp.ParentResourceID, ErrorThreshold: &t,
+		SkipErrors: imp.SkipErrors, DryRun: imp.DryRun, Reference: imp.Reference, ReferenceOrigin: imp.ReferenceOrigin,
+		Metadata: imp.Metadata, CreatedBy: imp.CreatedBy,
+	}
+}
+
+// gate decides, once every row has been checked and before anything is
+// written, whether the import may go on to processing.
+func (h *Harness) gate(ctx context.Context, job *Job) (stop bool, reason string, err error) {
+	if reason, err := h.interruptReason(ctx, job.ID()); err != nil || reason != "" {
+		return reason != "", reason, err
+	}
+	if job.Options.SkipErrors {
+		return false, "", nil
+	}
+	imp, err := h.Build(ctx, job.Options)
+	if err != nil {
+		return false, "", err
+	}
+	threshold := imports.DefaultErrorThreshold
+	if job.Options.ErrorThreshold != nil {
+		threshold = *job.Options.ErrorThreshold
+	}
+	st := imp.Stats
+	if st.Total > 0 && float64(st.Failed) > threshold*float64(st.Total) {
+		return true, fmt.Sprintf("error threshold exceeded: %d of %d rows failed (%.1f%%), more than the %.1f%% allowed; nothing was written (fix the rows in errors.csv, or set skip_errors to import the valid ones)",
+			st.Failed, st.Total, 100*float64(st.Failed)/float64(st.Total), 100*threshold), nil
+	}
+	return false, "", nil
+}
