@@ -15,16 +15,15 @@ type csvSource struct {
 	header []string
 	cols   []int // indexes of ImportColumns(header)
 	num    int64
+	det    *Detected
 }
 
-func openCSV(r io.Reader, opts Options) (*csvSource, error) {
+func openCSV(r io.Reader, delim rune, det *Detected) (*csvSource, error) {
 	cr := csv.NewReader(r)
-	if opts.Delimiter != 0 {
-		cr.Comma = opts.Delimiter
-	}
+	cr.Comma = delim
 	cr.FieldsPerRecord = -1 // ragged rows are row errors, not the end of the file
 	cr.ReuseRecord = true
-	s := &csvSource{r: cr}
+	s := &csvSource{r: cr, det: det}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -36,7 +35,7 @@ func openCSV(r io.Reader, opts Options) (*csvSource, error) {
 				return nil, &FileError{Code: CodeParseCSV, Line: int64(pe.StartLine), Message: "header row: " + pe.Err.Error()}
 			}
 			if strings.Contains(err.Error(), "invalid field or comment delimiter") {
-				return nil, fmt.Errorf("decode: invalid CSV delimiter %q", opts.Delimiter)
+				return nil, fmt.Errorf("decode: invalid CSV delimiter %q", delim)
 			}
 			return nil, fmt.Errorf("decode: reading CSV header: %w", err)
 		}
@@ -73,9 +72,15 @@ func openCSV(r io.Reader, opts Options) (*csvSource, error) {
 	}
 }
 
-const notUTF8 = "file is not valid UTF-8 (save it as \"CSV UTF-8\"; Latin-1/Windows-1252 files are not supported)"
+// notUTF8 is a CSV whose text started as UTF-8 (its first non-ASCII
+// characters were) and later is not: a file of mixed encodings.
+const notUTF8 = "file is not valid UTF-8 here though it is before (mixed encodings?); save it as \"CSV UTF-8\""
 
 func (s *csvSource) Header() []string { return s.header }
+
+func (s *csvSource) Detected() Detected { return *s.det }
+
+func (s *csvSource) Close() error { return nil }
 
 func (s *csvSource) Next() (Record, error) {
 	for {

@@ -1,11 +1,7 @@
-// Package decode reads one import file (CSV, JSON array, JSONL) as a stream of
-// records and prevalidates them (spec §4, phase 1). Memory is bounded by one
-// record: nothing holds the whole file.
 package decode
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +13,7 @@ import (
 const (
 	CodeParseCSV  = "parse.csv"
 	CodeParseJSON = "parse.json"
+	CodeParseXLSX = "parse.xlsx"
 )
 
 // Formats Open understands.
@@ -24,24 +21,55 @@ const (
 	FormatCSV   = "csv"
 	FormatJSON  = "json"
 	FormatJSONL = "jsonl"
+	FormatXLSX  = "xlsx"
 )
 
 // Options tune decoding.
 type Options struct {
-	// Delimiter separates CSV fields; 0 means ','.
+	// Delimiter separates CSV fields; 0 means detect it (one of , ; tab | :,
+	// see Detected).
 	Delimiter rune
+	// Sheet names the XLSX worksheet to read (exact name, or a unique
+	// case-insensitive match); "" reads the first sheet.
+	Sheet string
+	// TempDir is where an XLSX upload is spooled (it needs random access)
+	// and where the XLSX reader extracts large parts; "" is os.TempDir().
+	TempDir string
 	// MaxRecordBytes bounds one JSON element or JSONL line (0 = 64 MiB), so
 	// one absurd record cannot exhaust memory.
 	MaxRecordBytes int
 }
 
-// Source streams the records of one file.
+// Source streams the records of one file. Close it when done (an XLSX
+// source holds a temporary file; it also cleans up by itself once Next has
+// returned io.EOF or a *FileError).
 type Source interface {
-	// Header is the CSV header row, cells trimmed (nil for JSON formats).
+	// Header is the CSV/XLSX header row, cells trimmed (nil for JSON formats).
 	Header() []string
 	// Next returns the next record, io.EOF after the last one, or a
 	// *FileError when the rest of the file cannot be read.
 	Next() (Record, error)
+	// Detected says how the file was read. For CSV the encoding can change
+	// from "utf-8" to "windows-1252" while reading, when the first
+	// non-ASCII byte comes late in the file: it is final once Next has
+	// returned io.EOF.
+	Detected() Detected
+	// Close releases what the source holds. It does not close the reader
+	// given to Open. It may be called more than once.
+	Close() error
+}
+
+// Detected is what Open found out about a file: the import's `file` object
+// (spec §1) reports it.
+type Detected struct {
+	// Encoding: "utf-8", "utf-8-bom", "utf-16le", "utf-16be" or
+	// "windows-1252" (CSV, JSON, JSONL); "" for XLSX, which is a zip of XML.
+	Encoding string
+	// Delimiter is the CSV field delimiter ("," ";" "\t" "|" ":" or
+	// Options.Delimiter); "" for other formats.
+	Delimiter string
+	// HasHeader: CSV and XLSX read their first non-blank row as the header.
+	HasHeader bool
 }
 
 // Record is one data row of the file.
@@ -107,42 +135,37 @@ func (e *FileError) Error() string {
 	return e.Message
 }
 
-// Open starts reading r as format (csv, json or jsonl). A byte-order mark is
-// handled: UTF-8's is dropped, UTF-16 (what Excel's "Unicode text" writes) is
-// rejected with a message saying so. CSV reads its header here, so a file
-// without one fails at Open.
+// Open starts reading r as format (csv, json, jsonl or xlsx).
+//
+// Text formats are decoded to UTF-8 first (see Detected.Encoding): a UTF-8
+// byte-order mark is dropped, UTF-16 LE/BE with a byte-order mark is
+// transcoded, and a CSV whose bytes are not valid UTF-8 is read as
+// Windows-1252. A CSV's delimiter is detected unless opts.Delimiter is set.
+// CSV and XLSX read their header here, so a file without one fails at Open.
+// An XLSX upload is spooled to a temporary file in opts.TempDir (the format
+// needs random access); Close removes it.
 func Open(format string, r io.Reader, opts Options) (Source, error) {
 	if opts.MaxRecordBytes <= 0 {
 		opts.MaxRecordBytes = 64 << 20
 	}
-	code := CodeParseJSON
-	if format == FormatCSV {
-		code = CodeParseCSV
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	if err := skipBOM(br, code); err != nil {
-		return nil, err
-	}
+	det := &Detected{}
 	switch format {
 	case FormatCSV:
-		return openCSV(br, opts)
+		br := bufio.NewReaderSize(decodeText(r, true, det), 64<<10)
+		delim := opts.Delimiter
+		if delim == 0 {
+			delim = sniffDelimiter(br)
+		}
+		det.Delimiter, det.HasHeader = string(delim), true
+		return openCSV(br, delim, det)
 	case FormatJSON:
-		return openJSON(br, opts)
+		return openJSON(decodeText(r, false, det), det)
 	case FormatJSONL:
-		return openJSONL(br, opts), nil
+		return openJSONL(decodeText(r, false, det), opts, det), nil
+	case FormatXLSX:
+		return openXLSX(r, opts)
 	}
-	return nil, fmt.Errorf("decode: unsupported format %q (want csv, json or jsonl)", format)
-}
-
-func skipBOM(br *bufio.Reader, code string) error {
-	b, _ := br.Peek(3)
-	switch {
-	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
-		_, _ = br.Discard(3)
-	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}), bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
-		return &FileError{Code: code, Message: "file is UTF-16 encoded; save it as UTF-8"}
-	}
-	return nil
+	return nil, fmt.Errorf("decode: unsupported format %q (want csv, json, jsonl or xlsx)", format)
 }
 
 // ImportColumns returns the header columns that carry data on import, in file

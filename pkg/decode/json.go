@@ -67,11 +67,12 @@ type jsonSource struct {
 	dec *json.Decoder
 	num int64
 	eof bool
+	det *Detected
 }
 
-func openJSON(r io.Reader, opts Options) (*jsonSource, error) {
+func openJSON(r io.Reader, det *Detected) (*jsonSource, error) {
 	lc := &lineCounter{r: r, lastNL: -1}
-	s := &jsonSource{lc: lc, dec: json.NewDecoder(lc)}
+	s := &jsonSource{lc: lc, dec: json.NewDecoder(lc), det: det}
 	tok, err := s.dec.Token()
 	if err == io.EOF {
 		return nil, &FileError{Code: CodeParseJSON, Message: "file is empty: a JSON import is an array of objects"}
@@ -104,6 +105,10 @@ func describeToken(tok any) string {
 }
 
 func (s *jsonSource) Header() []string { return nil }
+
+func (s *jsonSource) Detected() Detected { return *s.det }
+
+func (s *jsonSource) Close() error { return nil }
 
 func (s *jsonSource) Next() (Record, error) {
 	if s.eof {
@@ -220,15 +225,20 @@ type jsonlSource struct {
 	max  int
 	line int64
 	num  int64
+	det  *Detected
 }
 
-func openJSONL(r io.Reader, opts Options) *jsonlSource {
+func openJSONL(r io.Reader, opts Options, det *Detected) *jsonlSource {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, min(64<<10, opts.MaxRecordBytes)), opts.MaxRecordBytes)
-	return &jsonlSource{sc: sc, max: opts.MaxRecordBytes}
+	return &jsonlSource{sc: sc, max: opts.MaxRecordBytes, det: det}
 }
 
 func (s *jsonlSource) Header() []string { return nil }
+
+func (s *jsonlSource) Detected() Detected { return *s.det }
+
+func (s *jsonlSource) Close() error { return nil }
 
 func (s *jsonlSource) Next() (Record, error) {
 	for s.sc.Scan() {

@@ -12,6 +12,16 @@ import (
 // Code of a FileError about column_mapping or the file's columns.
 const CodeMapping = "mapping.invalid"
 
+// Warning codes: notes on rows that are still imported (rows.Row.Warnings).
+// See README.md for the table.
+const (
+	// WarnTrimmed: a string value had surrounding whitespace, removed.
+	WarnTrimmed = resources.WarnTrimmed
+	// WarnUnknownColumn: a column (CSV, XLSX) or key (JSON) that maps to no
+	// field of a schema that allows unknown fields; its value is ignored.
+	WarnUnknownColumn = "warning.unknown_column"
+)
+
 // Mapping ties a file's columns (CSV) or keys (JSON) to resource fields.
 // Build it once per import; Apply and MapJSON are then safe for concurrent use.
 type Mapping struct {
@@ -34,7 +44,8 @@ type pair struct{ column, field string }
 // on one field, and — when the schema forbids additional properties — every
 // column that maps to no field (spec §5: reported, not silently dropped).
 // When the schema allows them, such columns are ignored and listed by
-// Ignored so the caller can warn.
+// Ignored; each row with a value in one gets a warning.unknown_column
+// warning from Prepare (ApplyCells).
 func NewMapping(header []string, columnMapping map[string]string, res *resources.Resource) (*Mapping, error) {
 	m := &Mapping{res: res}
 	var errs []string
@@ -170,37 +181,71 @@ func (m *Mapping) Fields() map[string]string {
 // Apply turns the cells of one CSV row into field data, coercing each
 // non-blank cell to its field's type. Blank cells are "not given" and left
 // out. A cell that cannot be coerced is a problem and its field is left out.
+// Apply is ApplyCells without the warnings.
 func (m *Mapping) Apply(cells map[string]string) (map[string]any, []rows.Problem) {
-	data := make(map[string]any, len(m.pairs))
-	var probs []rows.Problem
+	data, _, probs := m.ApplyCells(cells)
+	return data, probs
+}
+
+// ApplyCells is Apply that also returns the row's warnings: a string value
+// trimmed of surrounding whitespace (resources.WarnTrimmed) and, when the
+// schema allows unknown fields, each ignored column (Ignored) in which this
+// row has a non-blank cell (WarnUnknownColumn).
+func (m *Mapping) ApplyCells(cells map[string]string) (data map[string]any, warnings, problems []rows.Problem) {
+	data = make(map[string]any, len(m.pairs))
 	for _, p := range m.pairs {
 		cell, ok := cells[p.column]
 		if !ok {
 			continue
 		}
-		v, prob := m.res.Coerce(p.field, cell)
+		v, warn, prob := m.res.CoerceCell(p.field, cell)
 		if prob != nil {
 			if p.column != p.field {
 				prob.Message = fmt.Sprintf("column %q: %s", p.column, prob.Message)
 			}
-			probs = append(probs, *prob)
+			problems = append(problems, *prob)
 			continue
+		}
+		if warn != nil {
+			if p.column != p.field {
+				warn.Message = fmt.Sprintf("column %q: %s", p.column, warn.Message)
+			}
+			warnings = append(warnings, *warn)
 		}
 		if v != nil {
 			data[p.field] = v
 		}
 	}
-	return data, probs
+	for _, col := range m.ignored {
+		if strings.TrimSpace(cells[col]) != "" {
+			warnings = append(warnings, m.unknownColumn(col, "column"))
+		}
+	}
+	return data, warnings, problems
+}
+
+func (m *Mapping) unknownColumn(name, what string) rows.Problem {
+	return rows.Problem{Code: WarnUnknownColumn, Field: name,
+		Message: fmt.Sprintf("%s: %s is not a field of %s; its value was not imported", name, what, m.res.Name)}
 }
 
 // MapJSON is Apply for a JSON record: keys map to fields like CSV columns
 // (column_mapping first, then the field of the same name, case-insensitive),
 // values go through CoerceJSON. Keys starting with "_" are ignored; other
 // keys that map to no field are a schema.additional_properties problem when
-// the schema forbids them and ignored otherwise.
+// the schema forbids them and ignored otherwise. MapJSON is MapValues
+// without the warnings.
 func (m *Mapping) MapJSON(values map[string]any) (map[string]any, []rows.Problem) {
-	data := make(map[string]any, len(values))
-	var probs []rows.Problem
+	data, _, probs := m.MapValues(values)
+	return data, probs
+}
+
+// MapValues is MapJSON that also returns the row's warnings: a string value
+// trimmed of surrounding whitespace (resources.WarnTrimmed) and, when the
+// schema allows unknown fields, each ignored key whose value is not null or
+// a blank string (WarnUnknownColumn).
+func (m *Mapping) MapValues(values map[string]any) (data map[string]any, warnings, problems []rows.Problem) {
+	data = make(map[string]any, len(values))
 	from := map[string]string{} // field → key it came from
 	keys := make([]string, 0, len(values))
 	for k := range values {
@@ -219,27 +264,44 @@ func (m *Mapping) MapJSON(values map[string]any) (map[string]any, []rows.Problem
 		}
 		if fields == nil {
 			if !m.res.AllowsUnknownFields() {
-				probs = append(probs, rows.Problem{Code: resources.CodeAdditionalProperties, Field: k,
+				problems = append(problems, rows.Problem{Code: resources.CodeAdditionalProperties, Field: k,
 					Message: fmt.Sprintf("%s: is not a field of %s", k, m.res.Name)})
+			} else if given(values[k]) {
+				warnings = append(warnings, m.unknownColumn(k, "key"))
 			}
 			continue
 		}
 		for _, f := range fields {
 			if prev, dup := from[f]; dup {
-				probs = append(probs, rows.Problem{Code: resources.CodeInvalid, Field: f,
+				problems = append(problems, rows.Problem{Code: resources.CodeInvalid, Field: f,
 					Message: fmt.Sprintf("%s: keys %q and %q both map to this field", f, prev, k)})
 				continue
 			}
 			from[f] = k
-			v, given, prob := m.res.CoerceJSON(f, values[k])
+			v, isGiven, warn, prob := m.res.CoerceJSONValue(f, values[k])
 			if prob != nil {
-				probs = append(probs, *prob)
+				problems = append(problems, *prob)
 				continue
 			}
-			if given {
+			if warn != nil {
+				warnings = append(warnings, *warn)
+			}
+			if isGiven {
 				data[f] = v
 			}
 		}
 	}
-	return data, probs
+	return data, warnings, problems
+}
+
+// given reports whether a JSON value says something: not null, not a blank
+// string.
+func given(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case string:
+		return strings.TrimSpace(v) != ""
+	}
+	return true
 }

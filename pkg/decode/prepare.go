@@ -10,8 +10,9 @@ import (
 
 // Prepare is the whole prevalidation of one record (spec §4 phase 1): read
 // errors, mapping, coercion, schema validation and the primary key. It
-// returns the row (Num, Raw and the coerced Data) and its problems; a row with
-// problems is rejected, the first problem being the primary one. Prepare is
+// returns the row (Num, Raw, the coerced Data and, for a row without problems,
+// its Warnings) and its problems; a row with problems is rejected, the first
+// problem being the primary one. Warnings (README.md) never reject a row. Prepare is
 // pure: it depends only on its arguments, so a phase may call it per row from
 // any goroutine and a redelivered batch yields the same result.
 func Prepare(res *resources.Resource, m *Mapping, rec Record) (rows.Row, []rows.Problem) {
@@ -32,11 +33,11 @@ func prepare(res *resources.Resource, m *Mapping, rec Record, keysOnly bool) (ro
 		return row, []rows.Problem{rec.Err.Problem()}
 	}
 	var data map[string]any
-	var probs []rows.Problem
+	var warns, probs []rows.Problem
 	if rec.Cells != nil {
-		data, probs = m.Apply(rec.Cells)
+		data, warns, probs = m.ApplyCells(rec.Cells)
 	} else {
-		data, probs = m.MapJSON(rec.Values)
+		data, warns, probs = m.MapValues(rec.Values)
 	}
 	row.Data = data
 
@@ -70,6 +71,11 @@ func prepare(res *resources.Resource, m *Mapping, rec Record, keysOnly bool) (ro
 	}
 	// Order: coercion problems (column order), then schema problems (by
 	// field), then the key. Coercion comes first because it explains the rest.
+	if len(probs) == 0 {
+		// Warnings are for rows that are imported; a rejected row's problems
+		// say all there is to fix.
+		row.Warnings = warns
+	}
 	return row, probs
 }
 

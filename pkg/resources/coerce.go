@@ -23,27 +23,57 @@ const (
 	CodeInvalid              = "schema.invalid"
 )
 
+// Warning codes of coercion: the row is still imported.
+const (
+	// WarnTrimmed: a string value had leading or trailing whitespace; it was
+	// removed.
+	WarnTrimmed = "warning.trimmed"
+)
+
 // Coerce turns a CSV cell into the field's schema type: integer and number
 // from decimal text (canonicalized: "007" → 7), boolean from
-// true/false/1/0/yes/no (any case, trimmed), string as is. With a type list
-// (["integer","string"]) the first type the cell parses as wins, in the order
-// integer, number, boolean, string. A blank cell means "not given" and yields
-// (nil, nil): the caller drops the field. Unknown or untyped fields keep the
-// text. Numbers come back as json.Number so no precision is lost.
+// true/false/1/0/yes/no (any case, trimmed), string trimmed of surrounding
+// whitespace. With a type list (["integer","string"]) the first type the cell
+// parses as wins, in the order integer, number, boolean, string. A blank cell
+// means "not given" and yields (nil, nil): the caller drops the field.
+// Unknown or untyped fields keep the text, trimmed. Numbers come back as
+// json.Number so no precision is lost. Coerce is CoerceCell without the
+// warning.
 func (r *Resource) Coerce(field, cell string) (any, *rows.Problem) {
+	v, _, p := r.CoerceCell(field, cell)
+	return v, p
+}
+
+// CoerceCell is Coerce that also says when the value was changed in a way
+// the user should know about: a string value (of a string, untyped or
+// unknown field) with surrounding whitespace is trimmed and a WarnTrimmed
+// warning is returned. Numbers and booleans are trimmed silently: their value
+// is the same either way. A blank cell is "not given", without a warning.
+func (r *Resource) CoerceCell(field, cell string) (v any, warning, problem *rows.Problem) {
 	t := strings.TrimSpace(cell)
 	if t == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	types := r.FieldTypes(field)
 	if len(types) == 0 {
-		return cell, nil
+		return t, trimWarning(field, cell, t), nil
 	}
 	v, ok, why := coerceText(types, cell, t)
-	if ok {
-		return v, nil
+	if !ok {
+		return nil, nil, typeProblem(field, types, fmt.Sprintf("%q", truncate(cell)), why)
 	}
-	return nil, typeProblem(field, types, fmt.Sprintf("%q", truncate(cell)), why)
+	if s, isString := v.(string); isString {
+		return s, trimWarning(field, cell, s), nil
+	}
+	return v, nil, nil
+}
+
+// trimWarning is the WarnTrimmed warning when trimmed differs from given.
+func trimWarning(field, given, trimmed string) *rows.Problem {
+	if len(given) == len(trimmed) {
+		return nil
+	}
+	return &rows.Problem{Code: WarnTrimmed, Field: field, Message: field + ": surrounding whitespace removed"}
 }
 
 func coerceText(types []string, cell, trimmed string) (any, bool, string) {
@@ -66,7 +96,7 @@ func coerceText(types []string, cell, trimmed string) (any, bool, string) {
 		}
 	}
 	if has("string") {
-		return cell, true, ""
+		return trimmed, true, ""
 	}
 	return nil, false, why
 }
@@ -76,47 +106,58 @@ func coerceText(types []string, cell, trimmed string) (any, bool, string) {
 // integral numbers for integer fields are canonicalized (12.0 → 12) and
 // non-integral ones rejected; strings of integer, number and boolean fields
 // are parsed like CSV cells; a blank string of a field that takes no strings
-// is "not given" (given == false: drop the field, like an empty CSV cell).
-// Everything else, null included, is returned unchanged for Validate to judge.
+// is "not given" (given == false: drop the field, like an empty CSV cell);
+// a string value of a field that takes strings is trimmed of surrounding
+// whitespace. Everything else, null included, is returned unchanged for
+// Validate to judge. CoerceJSON is CoerceJSONValue without the warning.
 func (r *Resource) CoerceJSON(field string, v any) (out any, given bool, p *rows.Problem) {
+	out, given, _, p = r.CoerceJSONValue(field, v)
+	return out, given, p
+}
+
+// CoerceJSONValue is CoerceJSON that also returns a WarnTrimmed warning when
+// a string value was trimmed (see CoerceCell). A string that is only
+// whitespace becomes "" (JSON gave it explicitly), with the warning.
+func (r *Resource) CoerceJSONValue(field string, v any) (out any, given bool, warning, p *rows.Problem) {
 	types := r.FieldTypes(field)
+	if s, ok := v.(string); ok && (len(types) == 0 || contains(types, "string")) {
+		t := strings.TrimSpace(s)
+		return t, true, trimWarning(field, s, t), nil
+	}
 	if len(types) == 0 {
-		return v, true, nil
+		return v, true, nil, nil
 	}
 	switch v := v.(type) {
 	case json.Number:
 		if !contains(types, "integer") && !contains(types, "number") {
-			return v, true, nil
+			return v, true, nil, nil
 		}
 		d, ok := parseDecimal(string(v))
 		if !ok {
-			return v, true, nil
+			return v, true, nil, nil
 		}
 		if contains(types, "number") {
-			return v, true, nil
+			return v, true, nil, nil
 		}
 		if !d.integral() {
-			return nil, true, typeProblem(field, types, string(v), "not a whole number")
+			return nil, true, nil, typeProblem(field, types, string(v), "not a whole number")
 		}
-		return json.Number(d.String()), true, nil
+		return json.Number(d.String()), true, nil, nil
 	case string:
-		if contains(types, "string") {
-			return v, true, nil
-		}
 		t := strings.TrimSpace(v)
 		if t == "" {
-			return nil, false, nil
+			return nil, false, nil, nil
 		}
 		if !contains(types, "integer") && !contains(types, "number") && !contains(types, "boolean") {
-			return v, true, nil
+			return v, true, nil, nil
 		}
 		out, ok, why := coerceText(types, v, t)
 		if !ok {
-			return nil, true, typeProblem(field, types, fmt.Sprintf("%q", truncate(v)), why)
+			return nil, true, nil, typeProblem(field, types, fmt.Sprintf("%q", truncate(v)), why)
 		}
-		return out, true, nil
+		return out, true, nil, nil
 	}
-	return v, true, nil
+	return v, true, nil, nil
 }
 
 func typeProblem(field string, types []string, got, why string) *rows.Problem {

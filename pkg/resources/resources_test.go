@@ -3,6 +3,7 @@ package resources
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -230,7 +231,7 @@ func TestCoerce(t *testing.T) {
 		{"vip", "TRUE", true, ""}, {"vip", " yes", true, ""}, {"vip", "1", true, ""},
 		{"vip", "False", false, ""}, {"vip", "NO", false, ""}, {"vip", "0", false, ""},
 		{"vip", "maybe", nil, `vip: expected boolean, got "maybe"`},
-		{"name", "  Ann  ", "  Ann  ", ""},
+		{"name", "  Ann  ", "Ann", ""}, // trimmed; CoerceCell warns (TestCoerceWarnings)
 		{"name", "", nil, ""},
 		{"nick", "x", "x", ""},
 		{"rank", "7", json.Number("7"), ""},
@@ -376,5 +377,61 @@ func TestValidateInvalidFallback(t *testing.T) {
 	}
 	if !r.AllowsUnknownFields() {
 		t.Error("schema without additionalProperties must allow unknown fields")
+	}
+}
+
+func TestCoerceWarnings(t *testing.T) {
+	c := mustGet(t, testRegistry(t), "customers")
+	trimmed := func(f string) string { return WarnTrimmed + ":" + f + ": surrounding whitespace removed" }
+	tests := []struct {
+		field, cell string
+		want        any
+		warn        string
+	}{
+		{"name", "  Ann  ", "Ann", trimmed("name")},
+		{"name", "Ann\n", "Ann", trimmed("name")},
+		{"name", "\u00a0Ann", "Ann", trimmed("name")}, // no-break space from a spreadsheet
+		{"name", "Ann", "Ann", ""},
+		{"name", "   ", nil, ""},                    // blank: not given, no warning
+		{"age", " 42 ", json.Number("42"), ""},      // numbers trimmed silently
+		{"vip", " yes ", true, ""},                  // booleans too
+		{"rank", " 7 ", json.Number("7"), ""},       // the integer of ["integer","string"]
+		{"rank", " gold ", "gold", trimmed("rank")}, // its string
+		{"nick", " x", "x", trimmed("nick")},
+		{"plan", "pro ", "pro", trimmed("plan")}, // untyped: a CSV cell is text
+		{"unknown", " v", "v", trimmed("unknown")},
+	}
+	for _, tc := range tests {
+		got, w, p := c.CoerceCell(tc.field, tc.cell)
+		gotWarn := ""
+		if w != nil {
+			gotWarn = w.Code + ":" + w.Field + ": " + strings.TrimPrefix(w.Message, w.Field+": ")
+		}
+		if p != nil || got != tc.want || gotWarn != tc.warn {
+			t.Errorf("CoerceCell(%s, %q) = %#v, %q, %+v want %#v, %q", tc.field, tc.cell, got, gotWarn, p, tc.want, tc.warn)
+		}
+	}
+	jsonTests := []struct {
+		field string
+		in    any
+		want  any
+		warn  bool
+	}{
+		{"name", " Ann ", "Ann", true},
+		{"name", "Ann", "Ann", false},
+		{"name", "  ", "", true},   // JSON gave a string: it stays given, as ""
+		{"rank", " 7 ", "7", true}, // a string for a field that takes strings: trimmed, not parsed
+		{"age", " 7 ", json.Number("7"), false},
+		{"plan", " pro", "pro", true},
+		{"tags", []any{" a "}, []any{" a "}, false}, // only top-level strings
+	}
+	for _, tc := range jsonTests {
+		got, given, w, p := c.CoerceJSONValue(tc.field, tc.in)
+		if p != nil || !given || fmt.Sprint(got) != fmt.Sprint(tc.want) || (w != nil) != tc.warn {
+			t.Errorf("CoerceJSONValue(%s, %#v) = %#v, %v, %+v, %+v want %#v warn %v", tc.field, tc.in, got, given, w, p, tc.want, tc.warn)
+		}
+		if w != nil && (w.Code != WarnTrimmed || w.Field != tc.field || w.Message != tc.field+": surrounding whitespace removed") {
+			t.Errorf("warning = %+v", w)
+		}
 	}
 }
