@@ -138,11 +138,6 @@ func (g *Gateway) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/imports/{id}/interrupt", g.interrupt)
 }
 
-func (g *Gateway) interrupt(w http.ResponseWriter, r *http.Request) {
-	httpapi.WriteError(w, http.StatusNotImplemented, "not_implemented",
-		"interrupting an import is not available yet", map[string]any{"id": r.PathValue("id")})
-}
-
 // apiError is a client-facing failure of a create request.
 type apiError struct {
 	status  int

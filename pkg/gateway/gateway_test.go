@@ -372,8 +372,8 @@ func TestPublishFailureAndInterrupt(t *testing.T) {
 		t.Errorf("publish failure: %d %s", rec.Code, b)
 	}
 	rec, b = e.do(t, httptest.NewRequest(http.MethodPost, "/v1/imports/imp_1/interrupt", nil))
-	if rec.Code != 501 || !bytes.Contains(b, []byte(`"not_implemented"`)) {
-		t.Errorf("interrupt: %d %s", rec.Code, b)
+	if rec.Code != 404 || !bytes.Contains(b, []byte(`"not_found"`)) {
+		t.Errorf("interrupt of an unknown import: %d %s", rec.Code, b)
 	}
 	rec, _ = e.do(t, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != 200 {

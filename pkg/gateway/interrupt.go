@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/httpapi"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/projector"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// interrupt asks a running import to stop: it publishes the same interrupt
+// command a client may publish on NATS, and answers 202 with the import as it
+// stands. The import stops at its next batch boundary.
+func (g *Gateway) interrupt(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	org := httpapi.Org(r, r.URL.Query().Get("organization_id"))
+	imp, found, err := g.lookup(r.Context(), id, org)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "lookup_failed", err.Error(), map[string]any{"id": id})
+		return
+	}
+	if !found {
+		httpapi.NotFound(w, "no import "+id)
+		return
+	}
+	if imp.Status.Terminal() {
+		httpapi.WriteError(w, http.StatusConflict, "already_finished",
+			"import "+id+" has already ended ("+string(imp.Status)+")", map[string]any{"id": id, "status": imp.Status})
+		return
+	}
+	req := pipeline.InterruptRequest{ImportID: id, RequestedAt: g.cfg.Now().UTC(), By: httpapi.Principal(r)}
+	ce, err := events.New("interrupt:"+id, Source, pipeline.EventInterrupt, id, req)
+	if err == nil {
+		err = g.cfg.Publisher.PublishEvent(events.Subject(imp.OrganizationID, imp.Resource, pipeline.EventInterrupt), ce)
+	}
+	if err != nil {
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed", err.Error(), map[string]any{"id": id})
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, imp)
+}
+
+// lookup finds an import of org: in the views when the gateway has them, else
+// in what the pipeline or the gateway stored. Another organization's import
+// is not found.
+func (g *Gateway) lookup(ctx context.Context, id, org string) (events.Import, bool, error) {
+	if g.cfg.Views != nil {
+		v, err := g.cfg.Views.GetView(ctx, id)
+		if err == nil && v.Org == org {
+			imp, err := projector.ImportOf(v)
+			return imp, err == nil, err
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return events.Import{}, false, err
+		}
+	}
+	for _, key := range []string{imports.TerminalKey(id), imports.ImportKey(id)} {
+		var imp events.Import
+		if ok, err := g.loadJSON(ctx, key, &imp); err != nil || ok {
+			return imp, ok && imp.OrganizationID == org, err
+		}
+	}
+	var req events.ImportRequested
+	ok, err := g.loadJSON(ctx, imports.RequestKey(id), &req)
+	if err != nil || !ok || req.OrganizationID != org {
+		return events.Import{}, false, err
+	}
+	o := req.Options
+	o.ID = id
+	_ = imports.Normalize(&o)
+	imp := imports.Initial(o, g.cfg.Now())
+	imp.Status = events.StatusRequested
+	return imp, true, nil
+}
+
+func (g *Gateway) loadJSON(ctx context.Context, key string, v any) (bool, error) {
+	rc, err := g.cfg.Blobs.Get(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	return true, json.NewDecoder(rc).Decode(v)
+}
