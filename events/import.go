@@ -65,6 +65,12 @@ type Options struct {
 	ReferenceOrigin   string            `json:"reference_origin,omitempty"`
 	Metadata          map[string]any    `json:"metadata,omitempty"`
 	CreatedBy         string            `json:"created_by,omitempty"`
+	// Sheet names the XLSX sheet to read (default: the first).
+	Sheet string `json:"sheet,omitempty"`
+	// Delimiter forces the CSV delimiter (default: detected).
+	Delimiter string `json:"delimiter,omitempty"`
+	// Deadline ends the import timed_out if it has not finished by then.
+	Deadline *time.Time `json:"deadline,omitempty"`
 }
 
 // Source points at a file already in the blob store.
@@ -171,6 +177,7 @@ type Import struct {
 	CompletedAt       *time.Time        `json:"completed_at"`
 	InterruptedAt     *time.Time        `json:"interrupted_at"`
 	ExpiresAt         *time.Time        `json:"expires_at"`
+	Deadline          *time.Time        `json:"deadline"`
 	Links             Links             `json:"links"`
 }
 

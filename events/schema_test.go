@@ -380,7 +380,8 @@ func TestInvalidValues(t *testing.T) {
 	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { m["organization_id"] = strings.Repeat("a", 65) }))
 	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { m["resource"] = "customers.>" }))
 	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { delete(m, "organization_id") }))
-	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { delete(m, "source") }))
+	// Options alone are valid: the import waits for its upload.
+	mustValid(t, events.EventRequested, req(func(m map[string]any) { delete(m, "source") }))
 	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { m["inputs"] = []any{map[string]any{"email": "a@b.c"}} }))
 	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { delete(m, "source"); m["inputs"] = []any{} }))
 	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { delete(m, "source"); m["inputs"] = []any{"a,b"} }))
@@ -389,7 +390,8 @@ func TestInvalidValues(t *testing.T) {
 	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { m["skip_error"] = true }))
 	neither := requestedWithInputs()
 	neither.Inputs = nil
-	mustInvalid(t, events.EventRequested, neither)
+	mustValid(t, events.EventRequested, neither)
+	mustInvalid(t, events.EventRequested, req(func(m map[string]any) { m["delimiter"] = "x" }))
 
 	// progress and phase_completed.
 	bp := jsonMap(t, batchProgress())
@@ -427,7 +429,7 @@ func TestInvalidValues(t *testing.T) {
 	mustInvalid(t, "cloudevent", ce(func(m map[string]any) { delete(m["data"].(map[string]any)["stats"].(map[string]any), "total") }))
 	mustInvalid(t, "cloudevent", ce(func(m map[string]any) {
 		m["type"] = events.Type(events.EventRequested)
-		m["data"] = map[string]any{"organization_id": "acme", "resource": "customers"}
+		m["data"] = map[string]any{"organization_id": "acme", "resource": "customers", "mode": "prod"}
 	}))
 }
 

@@ -165,6 +165,10 @@ func Initial(o events.Options, now time.Time) events.Import {
 	if o.ErrorThreshold != nil {
 		imp.ErrorThreshold = *o.ErrorThreshold
 	}
+	if o.Deadline != nil {
+		d := o.Deadline.UTC()
+		imp.Deadline = &d
+	}
 	if imp.ColumnMapping == nil {
 		imp.ColumnMapping = map[string]string{}
 	}

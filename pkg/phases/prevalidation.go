@@ -17,16 +17,22 @@ type Prevalidation struct{}
 func (Prevalidation) Name() string { return events.PhasePrevalidation }
 
 func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader, file *events.File, sp *pipeline.Splitter) error {
-	format := job.Options.Format
-	file.Encoding = "utf-8"
-	if format == decode.FormatCSV {
-		file.Delimiter = ","
-		file.HasHeader = true
+	opts := decode.Options{Sheet: job.Options.Sheet, TempDir: sp.TempDir()}
+	if d := []rune(job.Options.Delimiter); len(d) == 1 {
+		opts.Delimiter = d[0]
 	}
-	dec, err := decode.Open(format, src, decode.Options{})
+	dec, err := decode.Open(job.Options.Format, src, opts)
 	if err != nil {
 		return asFatal(err)
 	}
+	defer dec.Close() // removes an XLSX spool file
+	// What was detected: a CSV's encoding can be settled late (windows-1252
+	// after a long ASCII start), so it is read again at the end.
+	setFile := func() {
+		d := dec.Detected()
+		file.Encoding, file.Delimiter, file.HasHeader = d.Encoding, d.Delimiter, d.HasHeader
+	}
+	setFile()
 	if h := dec.Header(); h != nil {
 		sp.SetHeader(decode.ImportColumns(h))
 	}
@@ -41,6 +47,7 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 	for {
 		rec, err := dec.Next()
 		if errors.Is(err, io.EOF) {
+			setFile()
 			return nil
 		}
 		if err != nil {

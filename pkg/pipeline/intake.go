@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -47,6 +48,9 @@ func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPubl
 			// Without an id there is no import to fail; say why loudly and move on.
 			log.Error().Err(err).Str("subject", msg.Metadata.Get("Inlet-Subject")).Msg("dropping unreadable import request")
 			return nil
+		}
+		if req.Format == "" && req.Source != nil {
+			req.Format = formatOf(req.Source.Name, req.Source.Key)
 		}
 		// Defaults fill the import object even when the options turn out invalid.
 		_ = imports.Normalize(&req.Options)
@@ -137,9 +141,6 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 	opts := req.Options
 	if err := imports.Normalize(&opts); err != nil {
 		return Fatal("invalid import options: %v", err)
-	}
-	if opts.Format == "xlsx" {
-		return Fatal("format xlsx is not available yet")
 	}
 	job, err := h.job(opts, 0, h.Env.Log.With().Str("import_id", opts.ID).Str("phase", p.Name()).Logger())
 	if err != nil {
@@ -315,6 +316,9 @@ type Splitter struct {
 	done    []*Output
 }
 
+// TempDir is where the source phase may spool what it cannot stream.
+func (s *Splitter) TempDir() string { return s.h.Env.TempDir }
+
 // SetHeader records the file's columns, so errors.csv can give rows back
 // under the file's own header.
 func (s *Splitter) SetHeader(cols []string) { s.header = cols }
@@ -398,4 +402,21 @@ func (s *Splitter) discard() {
 	if s.cur != nil {
 		s.cur.discard()
 	}
+}
+
+// formatOf infers a file's format from its name (or key), "" when unknown.
+func formatOf(names ...string) string {
+	for _, n := range names {
+		switch strings.ToLower(path.Ext(n)) {
+		case ".csv", ".txt", ".tsv":
+			return "csv"
+		case ".json":
+			return "json"
+		case ".jsonl", ".ndjson":
+			return "jsonl"
+		case ".xlsx":
+			return "xlsx"
+		}
+	}
+	return ""
 }
