@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/blob/blobopen"
+	"github.com/inlet-dev/inlet/pkg/blob/s3"
 	"github.com/inlet-dev/inlet/pkg/broker"
 	"github.com/inlet-dev/inlet/pkg/logging"
 	"github.com/inlet-dev/inlet/pkg/phases"
@@ -20,6 +22,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/store"
 	"github.com/inlet-dev/inlet/pkg/store/storeopen"
+	"github.com/inlet-dev/inlet/pkg/uploads"
 )
 
 // App is one Inlet process: its adapters and the services it runs.
@@ -116,6 +119,14 @@ func (a *App) AddPhase(name string) error {
 	var handler message.NoPublishHandlerFunc
 	topic := broker.WorkSubject(name)
 	if name == events.PhasePrevalidation {
+		// The intake also takes the commands about imports: interrupts, and
+		// the uploads that start imports created without their file.
+		if err := a.addConsumer("interrupt", events.Subject("*", "*", pipeline.EventInterrupt), a.Harness.InterruptHandler()); err != nil {
+			return err
+		}
+		if err := a.addUploads(); err != nil {
+			return err
+		}
 		topic = events.Subject("*", "*", events.EventRequested)
 		handler = a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position)
 	} else if p, ok := a.Phases()[name]; ok {
@@ -123,6 +134,11 @@ func (a *App) AddPhase(name string) error {
 	} else {
 		return fmt.Errorf("no phase %q", name)
 	}
+	return a.addConsumer(name, topic, handler)
+}
+
+// addConsumer routes topic to handler through the durable <name>-v1.
+func (a *App) addConsumer(name, topic string, handler message.NoPublishHandlerFunc) error {
 	opts := a.subscribeOptions(name + "-v1")
 	opts.Subject = topic
 	sub, err := a.Broker.Subscriber(opts)
@@ -130,6 +146,29 @@ func (a *App) AddPhase(name string) error {
 		return err
 	}
 	a.router.AddConsumerHandler(name, topic, sub, handler)
+	return nil
+}
+
+// addUploads starts imports whose file arrives through a signed URL: MinIO
+// publishes the upload to NATS (when INLET_S3_NOTIFY_ARN names the target).
+func (a *App) addUploads() error {
+	if a.Cfg.S3NotifyARN != "" {
+		st, ok := a.Blobs.(*s3.Store)
+		if !ok {
+			return errors.New("INLET_S3_NOTIFY_ARN needs INLET_BLOB_URL=s3://…")
+		}
+		if err := st.EnableUploadNotifications(context.Background(), a.Cfg.S3NotifyARN); err != nil {
+			return err
+		}
+	}
+	opts := a.subscribeOptions(uploads.Durable)
+	opts.Subject = uploads.Subject
+	sub, err := a.Broker.Subscriber(opts)
+	if err != nil {
+		return err
+	}
+	a.router.AddConsumerHandler("uploads", uploads.Subject, sub,
+		message.NoPublishHandlerFunc(uploads.Handler(a.Blobs, a.Broker, a.Log)))
 	return nil
 }
 

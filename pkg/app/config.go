@@ -4,6 +4,8 @@ package app
 
 import (
 	"fmt"
+
+	"github.com/inlet-dev/inlet/pkg/auth"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +37,20 @@ type Config struct {
 	// RebuildViews makes the projector rebuild every view from the event
 	// stream at start-up (INLET_PROJECTOR_REBUILD).
 	RebuildViews bool
+	// APIKeys maps bearer keys to organizations (INLET_API_KEYS_FILE and/or
+	// INLET_API_KEYS); hashes only.
+	APIKeys *auth.Keyring
+	// SyncMaxBytes caps the file of an upload_mode sync request (INLET_SYNC_MAX_BYTES).
+	SyncMaxBytes int64
+	// UploadTTL is how long an import created without its file waits for it (INLET_UPLOAD_TTL).
+	UploadTTL time.Duration
+	// S3NotifyARN is the MinIO notification target that sends uploads to
+	// NATS (INLET_S3_NOTIFY_ARN, e.g. arn:minio:sqs::INLET:nats).
+	S3NotifyARN string
+	// ImportTimeout is the deadline of an import that sets none (INLET_IMPORT_TIMEOUT).
+	ImportTimeout time.Duration
+	// SweepEvery is how often deadlines and expiries are checked (INLET_SWEEP_INTERVAL).
+	SweepEvery time.Duration
 }
 
 // ConfigFromEnv reads the configuration; unset variables take defaults.
@@ -57,6 +73,24 @@ func ConfigFromEnv() (Config, error) {
 	if c.S3UseSSL, err = boolEnv("INLET_S3_USE_SSL", false); err != nil {
 		return c, err
 	}
+	if c.APIKeys, err = auth.Load(os.Getenv(auth.EnvFile), os.Getenv(auth.EnvKeys)); err != nil {
+		return c, err
+	}
+	c.S3NotifyARN = os.Getenv("INLET_S3_NOTIFY_ARN")
+	if c.UploadTTL, err = durationEnv("INLET_UPLOAD_TTL", 24*time.Hour); err != nil {
+		return c, err
+	}
+	if c.ImportTimeout, err = durationEnv("INLET_IMPORT_TIMEOUT", 24*time.Hour); err != nil {
+		return c, err
+	}
+	if c.SweepEvery, err = durationEnv("INLET_SWEEP_INTERVAL", 5*time.Second); err != nil {
+		return c, err
+	}
+	var syncMax int
+	if syncMax, err = intEnv("INLET_SYNC_MAX_BYTES", 10<<20); err != nil {
+		return c, err
+	}
+	c.SyncMaxBytes = int64(syncMax)
 	if c.RebuildViews, err = boolEnv("INLET_PROJECTOR_REBUILD", false); err != nil {
 		return c, err
 	}

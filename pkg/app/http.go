@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/inlet-dev/inlet/pkg/auth"
 	"github.com/inlet-dev/inlet/pkg/gateway"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
 	"github.com/inlet-dev/inlet/pkg/projector"
@@ -26,7 +27,7 @@ func (a *App) readAPI() *projector.API {
 
 func (a *App) gateway() *gateway.Gateway {
 	return gateway.New(gateway.Config{Blobs: a.Blobs, Publisher: a.Broker, Registry: a.Registry,
-		Log: a.Log, Ready: a.readyChecks()})
+		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, Views: a.Store})
 }
 
 // ReadHTTP is the projector process's API.
@@ -59,6 +60,9 @@ func (a *App) runProjector(ctx context.Context) error {
 		}
 		a.Log.Info().Msg("views rebuilt from the event stream")
 	}
+	deadlines := &projector.Deadlines{Views: a.Store, Finisher: a.Harness, Log: a.Log,
+		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL}
+	go deadlines.Run(ctx, a.Cfg.SweepEvery)
 	go func() {
 		err := p.Run(ctx, a.Broker, a.subscribeOptions(projector.Durable))
 		if ctx.Err() == nil {
@@ -67,4 +71,21 @@ func (a *App) runProjector(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// apiKeys is the keyring the HTTP API checks. Keys are off only on the
+// embedded default; a process that joins a NATS server serves many tenants
+// and refuses to start without keys.
+func (a *App) apiKeys() (*auth.Keyring, error) {
+	kr := a.Cfg.APIKeys
+	if kr.Enabled() {
+		a.Log.Info().Int("keys", kr.Len()).Strs("organizations", kr.Orgs()).
+			Msg("API keys are on: every request acts for its key's organization")
+		return kr, nil
+	}
+	if !a.Cfg.Embedded() {
+		return nil, fmt.Errorf("%w (this process joins NATS at %s)", auth.ErrNoKeys, a.Cfg.NATSURL)
+	}
+	a.Log.Warn().Msg("API keys are off: every request acts for the organization it names (embedded default)")
+	return auth.Disabled(), nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/auth"
 )
 
 // Main runs one service until SIGINT/SIGTERM: a phase name, "projector",
@@ -67,6 +68,13 @@ func (a *App) Start(ctx context.Context, service string) error {
 		if err := a.AddPhase(service); err != nil {
 			return err
 		}
+	}
+	if handler != nil {
+		keys, err := a.apiKeys()
+		if err != nil {
+			return err
+		}
+		handler = auth.Middleware(keys, handler)
 	}
 	go func() {
 		err := a.RunRouter(ctx)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -24,6 +25,15 @@ const DefaultErrorThreshold = 0.1
 // NewID returns a fresh import id, sortable by creation time.
 func NewID(t time.Time) string {
 	return "imp_" + ulid.MustNew(ulid.Timestamp(t), rand.Reader).String()
+}
+
+// IDTime is the creation time inside an imp_<ULID> id.
+func IDTime(id string) (time.Time, bool) {
+	u, err := ulid.ParseStrict(strings.TrimPrefix(id, "imp_"))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return ulid.Time(u.Time()).UTC(), true
 }
 
 // DerivedID is the id of a request that did not choose one: the same request

@@ -384,7 +384,11 @@ func (h *Harness) Build(ctx context.Context, opts events.Options) (events.Import
 		if !errors.Is(err, blob.ErrNotFound) {
 			return imp, err
 		}
-		imp = imports.Initial(opts, h.Env.now())
+		created, ok := imports.IDTime(opts.ID)
+		if !ok {
+			created = h.Env.now()
+		}
+		imp = imports.Initial(opts, created)
 	}
 	list, err := h.Env.Blobs.List(ctx, imports.Prefix(opts.ID))
 	if err != nil {

@@ -133,7 +133,7 @@ func (h *Harness) optionsOf(ctx context.Context, id, org, resource string) (*eve
 		if imp.OrganizationID != org || imp.Resource != resource {
 			return nil, nil
 		}
-		return optionsFromImport(imp), nil
+		return OptionsOf(imp), nil
 	}
 	if !errors.Is(err, blob.ErrNotFound) {
 		return nil, err
@@ -156,14 +156,15 @@ func (h *Harness) optionsOf(ctx context.Context, id, org, resource string) (*eve
 	return &o, nil
 }
 
-func optionsFromImport(imp events.Import) *events.Options {
+// OptionsOf recovers the options an import was created with.
+func OptionsOf(imp events.Import) *events.Options {
 	t := imp.ErrorThreshold
 	return &events.Options{
 		ID: imp.ID, OrganizationID: imp.OrganizationID, Mode: imp.Mode, Name: imp.Name, Resource: imp.Resource,
 		Format: imp.Format, Action: imp.Action, DuplicateHandling: imp.DuplicateHandling, UploadMode: imp.UploadMode,
 		ColumnMapping: imp.ColumnMapping, ParentResourceID: imp.ParentResourceID, ErrorThreshold: &t,
 		SkipErrors: imp.SkipErrors, DryRun: imp.DryRun, Reference: imp.Reference, ReferenceOrigin: imp.ReferenceOrigin,
-		Metadata: imp.Metadata, CreatedBy: imp.CreatedBy,
+		Metadata: imp.Metadata, CreatedBy: imp.CreatedBy, Deadline: imp.Deadline,
 	}
 }
 

@@ -1,0 +1,110 @@
+package projector
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/store"
+)
+
+// Finisher ends an import with a terminal status (the pipeline harness).
+type Finisher interface {
+	Finish(ctx context.Context, opts events.Options, status events.Status, reason string) error
+}
+
+// Deadlines ends the imports whose time is up, whatever else is running: an
+// import still requested at its expires_at ends expired, one not finished by
+// its deadline ends timed_out. It reads the views, so it runs beside the
+// projector and needs no phase service; two replicas finishing the same
+// import publish the same terminal event id, which JetStream deduplicates.
+type Deadlines struct {
+	Views    store.ViewStore
+	Finisher Finisher
+	Log      zerolog.Logger
+	// ImportTimeout is the deadline of an import that did not choose one,
+	// counted from its creation.
+	ImportTimeout time.Duration
+	// UploadTTL is how long an import created without its file waits for it,
+	// when the import object carries no expires_at.
+	UploadTTL time.Duration
+	Now       func() time.Time
+}
+
+// Run checks every interval until ctx ends.
+func (d *Deadlines) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := d.Sweep(ctx); err != nil && ctx.Err() == nil {
+			d.Log.Warn().Err(err).Msg("deadline sweep failed; retrying next tick")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep ends every import whose time is up and reports the first error.
+func (d *Deadlines) Sweep(ctx context.Context) error {
+	now := time.Now().UTC()
+	if d.Now != nil {
+		now = d.Now().UTC()
+	}
+	var first error
+	for _, status := range []events.Status{events.StatusRequested, events.StatusQueued, events.StatusProcessing} {
+		before := ""
+		for {
+			views, err := d.Views.ListViews(ctx, store.ViewFilter{Status: string(status), Before: before, Limit: 500})
+			if err != nil {
+				return err
+			}
+			for _, v := range views {
+				if err := d.check(ctx, v, now); err != nil && first == nil {
+					first = err
+				}
+			}
+			if len(views) < 500 {
+				break
+			}
+			before = views[len(views)-1].ID
+		}
+	}
+	return first
+}
+
+func (d *Deadlines) check(ctx context.Context, v store.View, now time.Time) error {
+	imp, err := ImportOf(v)
+	if err != nil || imp.Status.Terminal() {
+		return err
+	}
+	var status events.Status
+	var reason string
+	switch imp.Status {
+	case events.StatusRequested:
+		expires := imp.CreatedAt.Add(d.UploadTTL)
+		if imp.ExpiresAt != nil {
+			expires = *imp.ExpiresAt
+		}
+		if d.UploadTTL <= 0 && imp.ExpiresAt == nil || now.Before(expires) {
+			return nil
+		}
+		status, reason = events.StatusExpired, "no file was uploaded before expires_at ("+expires.Format(time.RFC3339)+")"
+	default:
+		deadline := imp.CreatedAt.Add(d.ImportTimeout)
+		if imp.Deadline != nil {
+			deadline = *imp.Deadline
+		}
+		if d.ImportTimeout <= 0 && imp.Deadline == nil || now.Before(deadline) {
+			return nil
+		}
+		status, reason = events.StatusTimedOut, "the import did not finish by its deadline ("+deadline.Format(time.RFC3339)+")"
+	}
+	d.Log.Info().Str("import_id", imp.ID).Str("status", string(status)).Msg(reason)
+	return d.Finisher.Finish(ctx, *pipeline.OptionsOf(imp), status, reason)
+}
