@@ -171,3 +171,42 @@ func TestInterruptStopsAtABatchBoundary(t *testing.T) {
 		t.Fatalf("processed %d, created %d", imp.Stats.Processed, imp.Stats.Created)
 	}
 }
+
+// A value trimmed is imported with a warning: counted in stats.warnings (and
+// in its own bucket), listed in the rejects file under warning.trimmed.
+func TestWarningsAreCountedAndListed(t *testing.T) {
+	a := startEmbedded(t)
+	imp := runImport(t, a, events.Options{OrganizationID: "w", Resource: "companies"}, "c.csv",
+		"code,name\nA,  Alpha  \nB,Beta\n")
+	want := events.Stats{Total: 2, Processed: 2, Created: 2, Warnings: 1}
+	if imp.Status != events.StatusCompleted || imp.Stats != want {
+		t.Fatalf("%s %+v", imp.Status, imp.Stats)
+	}
+	recs := companies(t, a, "w")
+	names := map[string]bool{}
+	for _, r := range recs {
+		names[fmt.Sprint(r["name"])] = true
+	}
+	if !names["Alpha"] {
+		t.Fatalf("stored names %v, want Alpha trimmed", names)
+	}
+	list, err := a.Blobs.List(context.Background(), imports.Prefix(imp.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, info := range list {
+		if strings.Contains(info.Key, "/rejects/") && info.Size > 0 {
+			rc, _ := a.Blobs.Get(context.Background(), info.Key)
+			var sb strings.Builder
+			buf := make([]byte, 4096)
+			n, _ := rc.Read(buf)
+			sb.Write(buf[:n])
+			rc.Close()
+			found = found || strings.Contains(sb.String(), `"code":"warning.trimmed"`) && strings.Contains(sb.String(), `"warning":true`)
+		}
+	}
+	if !found {
+		t.Fatal("no warning.trimmed entry in the rejects files")
+	}
+}

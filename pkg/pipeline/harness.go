@@ -594,7 +594,8 @@ func (o *Output) Warn(r *rows.Row) error {
 	}
 	o.Stats.Warnings++
 	rej := o.reject(r, r.Warnings, false)
-	rej.Warning = true
+	// Warnings are found while the file is read; the row is reported there.
+	rej.Phase, rej.Warning = events.PhasePrevalidation, true
 	return o.rejEnc.Encode(rej)
 }
 

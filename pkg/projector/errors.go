@@ -54,15 +54,13 @@ func (a *API) rejectBatches(ctx context.Context, id string) ([]rejectBatch, erro
 }
 
 // readBatch returns the rejected rows of one batch sorted by row (phase order
-// kept for a row with several problems). Warnings are not rejections: those
-// rows were imported.
+// kept for a row with several problems), and the rows imported with warnings,
+// which are listed under their own warning.* codes.
 func (a *API) readBatch(ctx context.Context, rb rejectBatch) ([]rows.Reject, error) {
 	var out []rows.Reject
 	for _, key := range rb.keys {
 		if err := a.readRejects(ctx, key, func(rj rows.Reject) {
-			if !rj.Warning {
-				out = append(out, rj)
-			}
+			out = append(out, rj)
 		}); err != nil {
 			return nil, err
 		}
@@ -184,9 +182,6 @@ func (a *API) errorsCSV(w http.ResponseWriter, r *http.Request) {
 		for _, rb := range batches {
 			for _, key := range rb.keys {
 				err := a.readRejects(ctx, key, func(rj rows.Reject) {
-					if rj.Warning {
-						return
-					}
 					keys, _, err := orderedKeys(rj.Data)
 					if err != nil {
 						return

@@ -247,6 +247,7 @@ func TestErrorsCSVExactBytes(t *testing.T) {
 		"a@x.io,\"multi\nline\",\" lead\",2,prevalidation,schema.type; schema.format,name; email,bad; not an email\n" +
 		"d@x.io,Dup,x,3,preparsing,duplicate,email,duplicate of row 7\n" +
 		",\"Bob, Jr.\",\"said \"\"hi\"\"\",4,prevalidation,schema.required,email,email is required\n" +
+		"w@x.io,W,,5,prevalidation,note,,imported with a warning\n" +
 		"z@x.io,,é,11,prevalidation,schema.required,name,name is required\n"
 	if code != 200 || string(b) != want {
 		t.Fatalf("errors.csv: %d\n got %q\nwant %q", code, b, want)
@@ -257,8 +258,8 @@ func TestErrorsCSVExactBytes(t *testing.T) {
 	if err := json.Unmarshal(b, &list); err != nil || code != 200 {
 		t.Fatalf("errors.json: %d %v %s", code, err, b)
 	}
-	if len(list) != 5 {
-		t.Fatalf("errors.json has %d entries, want 5 (one per problem, warnings excluded): %s", len(list), b)
+	if len(list) != 6 {
+		t.Fatalf("errors.json has %d entries, want 6 (one per problem, and the warning under its own code): %s", len(list), b)
 	}
 	for _, el := range list {
 		if len(el) != 6 {
