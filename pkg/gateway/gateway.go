@@ -441,6 +441,7 @@ func setOption(o *events.Options, name, v string) error {
 		"organization_id": &o.OrganizationID, "mode": &o.Mode, "name": &o.Name, "resource": &o.Resource,
 		"format": &o.Format, "action": &o.Action, "duplicate_handling": &o.DuplicateHandling,
 		"upload_mode": &o.UploadMode, "reference": &o.Reference, "reference_origin": &o.ReferenceOrigin,
+		"sheet": &o.Sheet, "delimiter": &o.Delimiter,
 	}
 	if p, ok := str[name]; ok {
 		*p = v
@@ -468,6 +469,12 @@ func setOption(o *events.Options, name, v string) error {
 			return invalidOption(name, fmt.Sprintf("%q is not a number", v))
 		}
 		o.ErrorThreshold = &f
+	case "deadline":
+		d, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
+		if err != nil {
+			return invalidOption(name, fmt.Sprintf("%q is not an RFC 3339 time", v))
+		}
+		o.Deadline = &d
 	case "parent_resource_id":
 		if v != "" {
 			o.ParentResourceID = &v

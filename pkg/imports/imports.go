@@ -114,6 +114,13 @@ func Normalize(o *events.Options) error {
 			return &OptionError{c.field, err.Error()}
 		}
 	}
+	switch o.Delimiter {
+	case "", ",", ";", "\t", "|", ":":
+	case "tab", "\\t":
+		o.Delimiter = "\t"
+	default:
+		return &OptionError{"delimiter", fmt.Sprintf("%q is not one of , ; tab | :", o.Delimiter)}
+	}
 	if o.ErrorThreshold == nil {
 		t := DefaultErrorThreshold
 		o.ErrorThreshold = &t
