@@ -35,6 +35,9 @@ type Client struct {
 	HTTP *http.Client
 	// Org, when set, is sent as X-Organization-Id on HTTP reads.
 	Org string
+	// APIKey, when set, is sent as Authorization: Bearer (required by every
+	// service that is not the embedded default).
+	APIKey string
 }
 
 // New returns a client publishing on nc and reading from baseURL (e.g.
@@ -170,6 +173,9 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, out any
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	}
 	if c.Org != "" {
 		req.Header.Set(httpapi.OrgHeader, c.Org)
