@@ -280,6 +280,9 @@ func (h *Harness) begin(ctx context.Context, job *Job, src events.Source) (event
 	if errors.Is(err, blob.ErrNotFound) {
 		imp = imports.Initial(job.Options, h.Env.now())
 		imp.File = events.File{Name: src.Name, ContentType: src.ContentType}
+		// The original payload, converted, is served by the read API.
+		imp.Links.UploadCSV = imp.Links.Self + "/upload.csv"
+		imp.Links.UploadJSON = imp.Links.Self + "/upload.json"
 		if info, err := h.Env.Blobs.Stat(ctx, src.Key); err == nil {
 			imp.File.Size = info.Size
 		}
