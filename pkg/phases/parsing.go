@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
@@ -24,25 +22,7 @@ func (Parsing) Name() string { return events.PhaseParsing }
 
 func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	// First pass: who holds each record id first, and how many rows hold it.
-	seen := map[keyHash]keySeen{}
-	var row rows.Row
-	err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
-		for {
-			if err := in.Next(&row); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-			h := hashKey("id", row.ID)
-			s, ok := seen[h]
-			if !ok {
-				s.first = row.Num
-			}
-			s.count++
-			seen[h] = s
-		}
-	})
+	seen, err := countKeys(ctx, w, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
 	if err != nil {
 		return err
 	}
@@ -64,7 +44,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 		}
 		for i := range batch {
 			row := &batch[i]
-			s := seen[hashKey("id", row.ID)]
+			s := seen.get("id", row.ID)
 			if s.count > 1 && !(useFirst && s.first == row.Num) {
 				msg := fmt.Sprintf("resolves to the same record (%s) as %d rows of the file (ignore_all skips all of them)", row.ID, s.count)
 				if useFirst {

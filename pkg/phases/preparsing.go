@@ -31,6 +31,10 @@ type keySeen struct {
 	count int32
 }
 
+// keyCounts remembers, per key value of the whole file, the first row that
+// holds it and how many do: 16 bytes of hash per value, never the rows.
+type keyCounts map[keyHash]keySeen
+
 func hashKey(name, value string) keyHash {
 	sum := sha256.Sum256([]byte(name + "\x00" + value))
 	var h keyHash
@@ -38,32 +42,41 @@ func hashKey(name, value string) keyHash {
 	return h
 }
 
+func (k keyCounts) add(name, value string, row int64) {
+	h := hashKey(name, value)
+	s, ok := k[h]
+	if !ok {
+		s.first = row
+	}
+	s.count++
+	k[h] = s
+}
+
+func (k keyCounts) get(name, value string) keySeen { return k[hashKey(name, value)] }
+
+// countKeys scans every input batch of w, adding the keys fn gives for each row.
+func countKeys(ctx context.Context, w *pipeline.Work, fn func(r *rows.Row, add func(name, value string))) (keyCounts, error) {
+	counts := keyCounts{}
+	err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
+		return in.ForEach(func(r *rows.Row) error {
+			fn(r, func(name, value string) { counts.add(name, value, r.Num) })
+			return nil
+		})
+	})
+	return counts, err
+}
+
 func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	res := job.Resource
-	seen := map[keyHash]keySeen{}
-	var row rows.Row
-	err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
-		for {
-			if err := in.Next(&row); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-			for name, v := range res.KeyValues(row.Data) {
-				h := hashKey(name, v)
-				s, ok := seen[h]
-				if !ok {
-					s.first = row.Num
-				}
-				s.count++
-				seen[h] = s
-			}
+	seen, err := countKeys(ctx, w, func(r *rows.Row, add func(name, value string)) {
+		for name, v := range res.KeyValues(r.Data) {
+			add(name, v)
 		}
 	})
 	if err != nil {
 		return err
 	}
+	var row rows.Row
 	useFirst := job.Options.DuplicateHandling == "use_first"
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
 		for {
@@ -80,7 +93,7 @@ func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) 
 			var firstRow int64
 			var count int32
 			for _, name := range sortedKeys(keys) {
-				s := seen[hashKey(name, keys[name])]
+				s := seen.get(name, keys[name])
 				if s.count > 1 && dup == "" {
 					dup, firstRow, count = name, s.first, s.count
 				}

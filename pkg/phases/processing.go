@@ -118,21 +118,11 @@ func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 			overwrite = false
 		}
 	}
-	keep := map[keyHash]bool{}
+	// Every record a row of the file resolved to stays, whatever its outcome.
+	keep := keyCounts{}
 	if overwrite {
-		// Every record a row of the file resolved to stays, whatever its outcome.
-		var row rows.Row
-		err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
-			for {
-				if err := in.Next(&row); err != nil {
-					if errors.Is(err, io.EOF) {
-						return nil
-					}
-					return err
-				}
-				keep[hashKey("id", row.ID)] = true
-			}
-		})
+		var err error
+		keep, err = countKeys(ctx, w, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
 		if err != nil {
 			return err
 		}
@@ -151,7 +141,7 @@ func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 // listed once into the blob store; chunks of that list are applied with batch
 // ids by position, so a re-run after a crash replays the chunks already done
 // (same result, nothing deleted twice) and the count stays exact.
-func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep map[keyHash]bool, blobs blob.Store) (int64, error) {
+func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep keyCounts, blobs blob.Store) (int64, error) {
 	key := imports.PhasePrefix(job.ID(), events.PhaseCleanup) + "remove.ndjson"
 	if _, err := blobs.Stat(ctx, key); errors.Is(err, blob.ErrNotFound) {
 		n, err := c.listRemovals(ctx, job, keep, blobs, key)
@@ -192,7 +182,7 @@ func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep map[keyH
 
 // listRemovals writes the ids of the scope's records not in keep to key (one
 // JSON string per line) and returns how many; a dry run only counts.
-func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep map[keyHash]bool, blobs blob.Store, key string) (int64, error) {
+func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep keyCounts, blobs blob.Store, key string) (int64, error) {
 	f, err := os.CreateTemp("", "inlet-remove-*.ndjson")
 	if err != nil {
 		return 0, err
@@ -212,7 +202,7 @@ func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep map[k
 		}
 		after = ids[len(ids)-1]
 		for _, id := range ids {
-			if keep[hashKey("id", id)] {
+			if keep.get("id", id).count > 0 {
 				continue
 			}
 			n++

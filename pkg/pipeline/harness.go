@@ -544,6 +544,23 @@ func (in *Input) Next(r *rows.Row) error {
 	return nil
 }
 
+// ForEach calls fn with every remaining row (the row is reused: copy what
+// must outlive the call).
+func (in *Input) ForEach(fn func(*rows.Row) error) error {
+	var r rows.Row
+	for {
+		if err := in.Next(&r); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+}
+
 // Close releases the batch.
 func (in *Input) Close() { _ = in.rc.Close() }
 
