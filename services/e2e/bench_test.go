@@ -37,26 +37,30 @@ func BenchmarkImport100k(b *testing.B) {
 		base, proc := startEmbeddedInlet(b)
 		client := &http.Client{Timeout: 5 * time.Minute}
 		benchLoop(b, body, func(org, resource, name, content string) (events.Import, error) {
-			id, err := UploadTo(client, base, org, resource, name, content, nil)
+			id, err := UploadTo(client, base, "", org, resource, name, content, nil) // keys are off on the embedded default
 			if err != nil {
 				return events.Import{}, err
 			}
-			return PollTerminal(client, base, org, id, 10*time.Minute)
+			return PollTerminal(client, base, "", org, id, 10*time.Minute)
 		})
 		stopProc(proc)
 		printRSS(b, "embedded", []*Proc{proc})
 	})
 	b.Run("distributed", func(b *testing.B) {
-		c := NewCluster(b, Options{BatchSize: 2000, AckWait: "30s"})
+		var orgs []string
+		for i := 0; i < 100; i++ {
+			orgs = append(orgs, "bench"+strconv.Itoa(i))
+		}
+		c := NewCluster(b, Options{BatchSize: 2000, AckWait: "30s", Orgs: orgs})
 		benchLoop(b, body, func(org, resource, name, content string) (events.Import, error) {
-			id, err := UploadTo(c.HTTP, c.GatewayURL(), org, resource, name, content, nil)
+			id, err := UploadTo(c.HTTP, c.GatewayURL(), c.Key(org), org, resource, name, content, nil)
 			if err != nil {
 				return events.Import{}, err
 			}
 			c.mu.Lock()
 			c.orgs[id] = org
 			c.mu.Unlock()
-			return PollTerminal(c.HTTP, c.ProjectorURL(), org, id, 10*time.Minute)
+			return PollTerminal(c.HTTP, c.ProjectorURL(), c.Key(org), org, id, 10*time.Minute)
 		})
 		c.StopAll()
 		printRSS(b, "distributed", c.Procs())

@@ -50,45 +50,69 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// BinDir is where the service binaries are: $INLET_BIN_DIR or <repo>/bin.
+// BinDir is where the service binaries are: $INLET_BIN_DIR when set (make
+// test builds them there first), else a directory of this test process where
+// they are built once from the working tree, so a stale <repo>/bin never
+// stands in for the code under test.
 func BinDir() string {
 	if d := os.Getenv("INLET_BIN_DIR"); d != "" {
 		return d
 	}
-	return filepath.Join(RepoRoot(), "bin")
+	freshOnce.Do(func() {
+		freshDir, freshErr = os.MkdirTemp("", "inlet-e2e-bin-")
+	})
+	return freshDir
 }
 
 var (
-	buildMu  sync.Mutex
-	built    = map[string]error{}
-	allBins  = append(append(append([]string{}, PhaseServices...), HTTPServices...), "inlet")
-	pollStep = 50 * time.Millisecond
+	buildMu   sync.Mutex
+	built     = map[string]error{}
+	allBins   = append(append(append([]string{}, PhaseServices...), HTTPServices...), "inlet")
+	pollStep  = 50 * time.Millisecond
+	freshOnce sync.Once
+	freshDir  string
+	freshErr  error
 )
 
-// Binary returns the path of service's binary, building it (once per test
-// binary) when it is missing.
+// Binary returns the path of service's binary. Under INLET_BIN_DIR a missing
+// binary is built there; otherwise every service is built (once per test
+// binary, in one go build) into BinDir.
 func Binary(service string) (string, error) {
 	dir := BinDir()
+	if freshErr != nil {
+		return "", freshErr
+	}
 	p := filepath.Join(dir, service)
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if err, done := built[service]; done {
 		return p, err
 	}
-	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-		built[service] = nil
-		return p, nil
+	targets := []string{service}
+	if os.Getenv("INLET_BIN_DIR") != "" {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			built[service] = nil
+			return p, nil
+		}
+	} else {
+		targets = allBins
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return p, err
 	}
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./"+service)
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, t := range targets {
+		args = append(args, "./"+t)
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Dir = filepath.Join(RepoRoot(), "services")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		err = fmt.Errorf("go build ./%s: %v\n%s", service, err, out)
+		err = fmt.Errorf("go build %v: %v\n%s", targets, err, out)
 	}
-	built[service] = err
+	for _, t := range targets {
+		built[t] = err
+	}
 	return p, err
 }
 
@@ -103,7 +127,28 @@ type Options struct {
 	Replicas map[string]int
 	// Quiet keeps log tails out of the output when the test fails.
 	Quiet bool
+	// Orgs get an API key each, besides DefaultOrgs: every HTTP call acts
+	// for its organization's key (gateway and projector refuse to start
+	// without keys when they join a NATS server).
+	Orgs []string
+	// Env adds environment variables per service; the service "*" means
+	// every process.
+	Env map[string]map[string]string
+	// Resources adds resource definitions (file name → JSON) to a copy of
+	// the repository's resources directory that every process loads.
+	Resources map[string]string
 }
+
+// DefaultOrgs have an API key in every cluster.
+var DefaultOrgs = []string{"default", "acme", "other", "clean",
+	"kill-processing", "kill-transforming", "kill-prevalidation", "kill-projector"}
+
+// KeyID and KeySecret are the API key of an organization in a cluster.
+func KeyID(org string) string     { return "k-" + org }
+func KeySecret(org string) string { return "e2e-" + org + "-secret-0123456789" }
+
+// NotifyARN is the MinIO notification target that sends uploads to NATS.
+const NotifyARN = "arn:minio:sqs::INLET:nats"
 
 // Cluster is one running Inlet deployment.
 type Cluster struct {
@@ -117,10 +162,13 @@ type Cluster struct {
 	NC       *nats.Conn
 
 	HTTP *http.Client
+	// ResourcesDir is the resource registry every process loads.
+	ResourcesDir string
 
 	mu    sync.Mutex
 	procs map[string]*Proc
 	orgs  map[string]string // import id → organization
+	keys  map[string]string // organization → API key secret
 
 	evMu     sync.Mutex
 	progress []events.BatchProgress
@@ -197,12 +245,27 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 		}
 	}
 	c := &Cluster{
-		T: t, Opts: opts, Dir: t.TempDir(), procs: map[string]*Proc{}, orgs: map[string]string{},
+		T: t, Opts: opts, Dir: t.TempDir(), procs: map[string]*Proc{}, orgs: map[string]string{}, keys: map[string]string{},
 		HTTP: &http.Client{Timeout: 30 * time.Second}, evCh: make(chan struct{}),
+	}
+	for _, o := range append(append([]string{}, DefaultOrgs...), opts.Orgs...) {
+		c.keys[o] = KeySecret(o)
+	}
+	c.ResourcesDir = filepath.Join(c.Dir, "resources")
+	if err := copyResources(filepath.Join(RepoRoot(), "resources"), c.ResourcesDir, opts.Resources); err != nil {
+		t.Fatal(err)
 	}
 	c.NATS = StartNATS(t, filepath.Join(c.Dir, "nats"))
 	c.NATSURL = c.NATS.ClientURL()
-	c.MinIO = testenv.StartMinIO(t)
+	// MinIO tells NATS about uploads through signed URLs (uploads.Subject on
+	// the INLET_WORK stream, which the projector provisions before any
+	// object is written).
+	c.MinIO = testenv.StartMinIOWith(t, map[string]string{
+		"MINIO_NOTIFY_NATS_ENABLE_INLET":    "on",
+		"MINIO_NOTIFY_NATS_ADDRESS_INLET":   strings.TrimPrefix(c.NATSURL, "nats://"),
+		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   "inlet.work.uploads",
+		"MINIO_NOTIFY_NATS_JETSTREAM_INLET": "on",
+	})
 	c.StoreURL = testenv.StartPostgres(t)
 
 	nc, err := nats.Connect(c.NATSURL, nats.Name("e2e-observer"))
@@ -307,14 +370,16 @@ func (c *Cluster) env(p *Proc) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env,
+	env = append(env,
+		"INLET_API_KEYS="+c.apiKeysEnv(),
+		"INLET_S3_NOTIFY_ARN="+NotifyARN,
 		"INLET_NATS_URL="+c.NATSURL,
 		"INLET_BLOB_URL=s3://"+Bucket,
 		"INLET_S3_ENDPOINT="+c.MinIO.Endpoint,
 		"INLET_S3_ACCESS_KEY="+c.MinIO.AccessKey,
 		"INLET_S3_SECRET_KEY="+c.MinIO.SecretKey,
 		"INLET_STORE_URL="+c.StoreURL,
-		"INLET_RESOURCES_DIR="+filepath.Join(RepoRoot(), "resources"),
+		"INLET_RESOURCES_DIR="+c.ResourcesDir,
 		"INLET_DATA_DIR="+p.DataDir,
 		"INLET_LOG_FORMAT=json",
 		"INLET_LOG_LEVEL="+c.Opts.LogLevel,
@@ -322,6 +387,70 @@ func (c *Cluster) env(p *Proc) []string {
 		"INLET_ACK_WAIT="+c.Opts.AckWait,
 		"INLET_HTTP_ADDR="+p.Addr,
 	)
+	for _, svc := range []string{"*", p.Service} {
+		keys := make([]string, 0, len(c.Opts.Env[svc]))
+		for k := range c.Opts.Env[svc] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			env = append(env, k+"="+c.Opts.Env[svc][k]) // the last of a name wins
+		}
+	}
+	return env
+}
+
+// apiKeysEnv is INLET_API_KEYS: one key per organization of the cluster.
+func (c *Cluster) apiKeysEnv() string {
+	orgs := make([]string, 0, len(c.keys))
+	for o := range c.keys {
+		orgs = append(orgs, o)
+	}
+	sort.Strings(orgs)
+	var parts []string
+	for _, o := range orgs {
+		parts = append(parts, KeyID(o)+":"+o+":"+c.keys[o])
+	}
+	return strings.Join(parts, ",")
+}
+
+// Key is the API key secret of org; the test fails when org has none.
+func (c *Cluster) Key(org string) string {
+	c.T.Helper()
+	k, ok := c.keys[org]
+	if !ok {
+		c.T.Fatalf("organization %q has no API key in this cluster: add it to Options.Orgs", org)
+	}
+	return k
+}
+
+// copyResources copies every definition of src into dst, plus extra.
+func copyResources(src, dst string, extra map[string]string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	for name, body := range extra {
+		if err := os.WriteFile(filepath.Join(dst, name), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Proc returns the process of a service replica (nil if never started).
@@ -631,11 +760,172 @@ func (c *Cluster) url(service, path string) string {
 func (c *Cluster) GatewayURL() string   { return c.url("gateway", "") }
 func (c *Cluster) ProjectorURL() string { return c.url("projector", "") }
 
+// Response is an HTTP answer, read whole.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it cannot.
+func (r Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d is not the JSON expected (%v): %s", r.Status, err, r.Body)
+	}
+}
+
+// ErrorCode is the code of an {"error": {"code", …}} body.
+func (r Response) ErrorCode() string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+// Do sends one request; key "" sends no Authorization header.
+func Do(client *http.Client, method, u, key string, hdr http.Header, body io.Reader) (Response, error) {
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		return Response{}, err
+	}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
+}
+
+// Call sends a request to a service (replica 0) with an explicit key ("" for
+// none), failing the test on a transport error.
+func (c *Cluster) Call(service, method, path, key string, hdr http.Header, body io.Reader) Response {
+	c.T.Helper()
+	r, err := Do(c.HTTP, method, c.url(service, path), key, hdr, body)
+	if err != nil {
+		c.T.Fatalf("%s %s on %s: %v", method, path, service, err)
+	}
+	return r
+}
+
+// Read GETs a projector path as org (its key), with query q.
+func (c *Cluster) Read(org, path string, q url.Values) Response {
+	c.T.Helper()
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.Call("projector", http.MethodGet, path, c.Key(org), nil, nil)
+}
+
+// Multipart builds a multipart/form-data create body: the option fields
+// (sorted; organization_id and resource included when given) and a file part.
+func Multipart(fields map[string]string, filename string, content []byte) (contentType string, body *bytes.Buffer, err error) {
+	body = &bytes.Buffer{}
+	mw := multipart.NewWriter(body)
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := mw.WriteField(k, fields[k]); err != nil {
+			return "", nil, err
+		}
+	}
+	if filename != "" {
+		fw, err := mw.CreateFormFile("file", filename)
+		if err != nil {
+			return "", nil, err
+		}
+		fw.Write(content)
+	}
+	if err := mw.Close(); err != nil {
+		return "", nil, err
+	}
+	return mw.FormDataContentType(), body, nil
+}
+
+// CreateMultipart posts a multipart create as org (with org's key, plus
+// hdr) and returns the answer as it is. The import id of a 201 is
+// remembered for the reads that follow.
+func (c *Cluster) CreateMultipart(org, resource, filename string, content []byte, opts map[string]string, hdr http.Header) Response {
+	c.T.Helper()
+	fields := map[string]string{"organization_id": org, "resource": resource}
+	for k, v := range opts {
+		fields[k] = v
+	}
+	ct, body, err := Multipart(fields, filename, content)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {ct}}
+	for k, vs := range hdr {
+		h[k] = vs
+	}
+	r := c.Call("gateway", http.MethodPost, "/v1/imports", c.Key(org), h, body)
+	c.remember(org, r)
+	return r
+}
+
+// CreateJSON posts a JSON create (options, with inputs or without) as org.
+func (c *Cluster) CreateJSON(org string, body map[string]any, hdr http.Header) Response {
+	c.T.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {"application/json"}}
+	for k, vs := range hdr {
+		h[k] = vs
+	}
+	r := c.Call("gateway", http.MethodPost, "/v1/imports", c.Key(org), h, bytes.NewReader(b))
+	c.remember(org, r)
+	return r
+}
+
+func (c *Cluster) remember(org string, r Response) {
+	if r.Status != http.StatusCreated && r.Status != http.StatusOK {
+		return
+	}
+	var imp events.Import
+	if json.Unmarshal(r.Body, &imp) == nil && imp.ID != "" {
+		c.mu.Lock()
+		c.orgs[imp.ID] = org
+		c.mu.Unlock()
+	}
+}
+
+// Created checks a create answered 201 and returns its import object.
+func (c *Cluster) Created(r Response) events.Import {
+	c.T.Helper()
+	if r.Status != http.StatusCreated {
+		c.T.Fatalf("create: %d %s, want 201", r.Status, r.Body)
+	}
+	var imp events.Import
+	r.JSON(c.T, &imp)
+	if imp.ID == "" {
+		c.T.Fatalf("create: no import id in %s", r.Body)
+	}
+	return imp
+}
+
 // Upload creates an import through the gateway with a multipart request
 // (file part plus option fields) and returns its id.
 func (c *Cluster) Upload(org, resource, filename, content string, opts map[string]string) string {
 	c.T.Helper()
-	id, err := UploadTo(c.HTTP, c.GatewayURL(), org, resource, filename, content, opts)
+	id, err := UploadTo(c.HTTP, c.GatewayURL(), c.Key(org), org, resource, filename, content, opts)
 	if err != nil {
 		c.T.Fatal(err)
 	}
@@ -646,42 +936,26 @@ func (c *Cluster) Upload(org, resource, filename, content string, opts map[strin
 }
 
 // UploadTo posts a multipart import request to base (a gateway or the
-// all-in-one server).
-func UploadTo(client *http.Client, base, org, resource, filename, content string, opts map[string]string) (string, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
+// all-in-one server) with API key key ("" for none).
+func UploadTo(client *http.Client, base, key, org, resource, filename, content string, opts map[string]string) (string, error) {
 	fields := map[string]string{"organization_id": org, "resource": resource}
 	for k, v := range opts {
 		fields[k] = v
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := mw.WriteField(k, fields[k]); err != nil {
-			return "", err
-		}
-	}
-	fw, err := mw.CreateFormFile("file", filename)
+	ct, body, err := Multipart(fields, filename, []byte(content))
 	if err != nil {
 		return "", err
 	}
-	io.WriteString(fw, content)
-	mw.Close()
-	resp, err := client.Post(base+"/v1/imports", mw.FormDataContentType(), &body)
+	resp, err := Do(client, http.MethodPost, base+"/v1/imports", key, http.Header{"Content-Type": {ct}}, body)
 	if err != nil {
 		return "", fmt.Errorf("POST /v1/imports: %w", err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("POST /v1/imports %s (%s): %s %s", filename, resource, resp.Status, b)
+	if resp.Status != http.StatusCreated {
+		return "", fmt.Errorf("POST /v1/imports %s (%s): %d %s", filename, resource, resp.Status, resp.Body)
 	}
 	var imp events.Import
-	if err := json.Unmarshal(b, &imp); err != nil || imp.ID == "" {
-		return "", fmt.Errorf("POST /v1/imports: no import id in %s (%v)", b, err)
+	if err := json.Unmarshal(resp.Body, &imp); err != nil || imp.ID == "" {
+		return "", fmt.Errorf("POST /v1/imports: no import id in %s (%v)", resp.Body, err)
 	}
 	return imp.ID, nil
 }
@@ -695,50 +969,49 @@ func (c *Cluster) orgOf(id string) string {
 	return "default"
 }
 
-// get fetches a projector path for the import's organization.
+// get fetches a projector path as the organization named in q (default
+// "default"), with that organization's key.
 func (c *Cluster) get(path string, q url.Values) (int, []byte, error) {
+	org := q.Get("organization_id")
+	if org == "" {
+		org = "default"
+	}
 	u := c.ProjectorURL() + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	resp, err := c.HTTP.Get(u)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	r, err := Do(c.HTTP, http.MethodGet, u, c.Key(org), nil, nil)
+	return r.Status, r.Body, err
 }
 
 // Import reads the import object (ok false on 404).
 func (c *Cluster) Import(id string) (events.Import, bool) {
 	c.T.Helper()
-	imp, ok, err := GetImport(c.HTTP, c.ProjectorURL(), c.orgOf(id), id)
+	org := c.orgOf(id)
+	imp, ok, err := GetImport(c.HTTP, c.ProjectorURL(), c.Key(org), org, id)
 	if err != nil {
 		c.T.Fatal(err)
 	}
 	return imp, ok
 }
 
-// GetImport reads GET /v1/imports/{id} from base.
-func GetImport(client *http.Client, base, org, id string) (events.Import, bool, error) {
+// GetImport reads GET /v1/imports/{id} from base with API key key.
+func GetImport(client *http.Client, base, key, org, id string) (events.Import, bool, error) {
 	var imp events.Import
-	resp, err := client.Get(base + "/v1/imports/" + id + "?organization_id=" + url.QueryEscape(org))
+	resp, err := Do(client, http.MethodGet, base+"/v1/imports/"+id+"?organization_id="+url.QueryEscape(org), key, nil, nil)
 	if err != nil {
 		return imp, false, nil // the projector may be restarting: not found yet
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	switch resp.StatusCode {
+	switch resp.Status {
 	case http.StatusOK:
-		if err := json.Unmarshal(b, &imp); err != nil {
-			return imp, false, fmt.Errorf("GET import %s: %v in %s", id, err, b)
+		if err := json.Unmarshal(resp.Body, &imp); err != nil {
+			return imp, false, fmt.Errorf("GET import %s: %v in %s", id, err, resp.Body)
 		}
 		return imp, true, nil
 	case http.StatusNotFound, http.StatusServiceUnavailable, http.StatusBadGateway:
 		return imp, false, nil
 	default:
-		return imp, false, fmt.Errorf("GET import %s: %s %s", id, resp.Status, b)
+		return imp, false, fmt.Errorf("GET import %s: %d %s", id, resp.Status, resp.Body)
 	}
 }
 
@@ -752,20 +1025,51 @@ func (c *Cluster) WaitTerminal(id string) events.Import {
 // WaitTerminalFor is WaitTerminal with a chosen timeout.
 func (c *Cluster) WaitTerminalFor(id string, timeout time.Duration) events.Import {
 	c.T.Helper()
-	imp, err := PollTerminal(c.HTTP, c.ProjectorURL(), c.orgOf(id), id, timeout)
+	org := c.orgOf(id)
+	imp, err := PollTerminal(c.HTTP, c.ProjectorURL(), c.Key(org), org, id, timeout)
 	if err != nil {
 		c.T.Fatal(err)
 	}
 	return imp
 }
 
+// WaitStatus polls until the import has status want (failing on another
+// terminal status or after timeout).
+func (c *Cluster) WaitStatus(id string, want events.Status, timeout time.Duration) events.Import {
+	c.T.Helper()
+	deadline := time.Now().Add(timeout)
+	var last events.Import
+	for time.Now().Before(deadline) {
+		imp, ok := c.Import(id)
+		if ok {
+			last = imp
+			if imp.Status == want {
+				return imp
+			}
+			if imp.Status.Terminal() {
+				c.T.Fatalf("import %s ended %s (reason %v), want %s", id, imp.Status, deref(imp.Reason), want)
+			}
+		}
+		time.Sleep(pollStep * 2)
+	}
+	c.T.Fatalf("import %s is %q after %s, want %s", id, last.Status, timeout, want)
+	return last
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
 // PollTerminal polls base's GET /v1/imports/{id} until a terminal status.
-func PollTerminal(client *http.Client, base, org, id string, timeout time.Duration) (events.Import, error) {
+func PollTerminal(client *http.Client, base, key, org, id string, timeout time.Duration) (events.Import, error) {
 	deadline := time.Now().Add(timeout)
 	var last events.Import
 	seen := false
 	for time.Now().Before(deadline) {
-		imp, ok, err := GetImport(client, base, org, id)
+		imp, ok, err := GetImport(client, base, key, org, id)
 		if err != nil {
 			return imp, err
 		}
@@ -841,11 +1145,17 @@ func (r Record) Fields() map[string]any {
 	return m
 }
 
-// Records lists every stored record of a resource in an organization
+// Records lists every stored live record of a resource in an organization
 // (following the cursor through every page).
 func (c *Cluster) Records(org, resource string) []Record {
 	c.T.Helper()
-	recs, err := ListRecords(c.HTTP, c.ProjectorURL(), org, resource)
+	return c.RecordsIn(org, "live", resource)
+}
+
+// RecordsIn is Records of a mode (live or test).
+func (c *Cluster) RecordsIn(org, mode, resource string) []Record {
+	c.T.Helper()
+	recs, err := ListRecords(c.HTTP, c.ProjectorURL(), c.Key(org), org, mode, resource)
 	if err != nil {
 		c.T.Fatal(err)
 	}
@@ -853,29 +1163,30 @@ func (c *Cluster) Records(org, resource string) []Record {
 }
 
 // ListRecords pages through GET /v1/resources/{resource}/records.
-func ListRecords(client *http.Client, base, org, resource string) ([]Record, error) {
+func ListRecords(client *http.Client, base, key, org, mode, resource string) ([]Record, error) {
 	var out []Record
 	cursor := ""
 	for {
 		q := url.Values{"organization_id": {org}, "limit": {"100"}}
+		if mode != "" {
+			q.Set("mode", mode)
+		}
 		if cursor != "" {
 			q.Set("starting_after", cursor)
 		}
-		resp, err := client.Get(base + "/v1/resources/" + resource + "/records?" + q.Encode())
+		resp, err := Do(client, http.MethodGet, base+"/v1/resources/"+resource+"/records?"+q.Encode(), key, nil, nil)
 		if err != nil {
 			return nil, err
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("records of %s/%s: %s %s", org, resource, resp.Status, b)
+		if resp.Status != http.StatusOK {
+			return nil, fmt.Errorf("records of %s/%s: %d %s", org, resource, resp.Status, resp.Body)
 		}
 		var page struct {
 			Data       []Record `json:"data"`
 			HasMore    bool     `json:"has_more"`
 			NextCursor *string  `json:"next_cursor"`
 		}
-		if err := json.Unmarshal(b, &page); err != nil {
+		if err := json.Unmarshal(resp.Body, &page); err != nil {
 			return nil, fmt.Errorf("records of %s/%s: %v", org, resource, err)
 		}
 		out = append(out, page.Data...)
@@ -889,7 +1200,7 @@ func ListRecords(client *http.Client, base, org, resource string) ([]Record, err
 	}
 }
 
-// RecordByKey finds one record by its primary key (?key=); ok is false when none.
+// RecordByKey finds one live record by its primary key (?key=); ok is false when none.
 func (c *Cluster) RecordByKey(org, resource, key string) (Record, bool) {
 	c.T.Helper()
 	code, b, err := c.get("/v1/resources/"+resource+"/records", url.Values{"organization_id": {org}, "key": {key}})
@@ -910,6 +1221,39 @@ func (c *Cluster) RecordByKey(org, resource, key string) (Record, bool) {
 	}
 	c.T.Fatalf("record %s=%s: %d matches", resource, key, len(page.Data))
 	return Record{}, false
+}
+
+// StopPhases stops (SIGTERM) every replica of every phase service.
+func (c *Cluster) StopPhases() {
+	c.T.Helper()
+	var wg sync.WaitGroup
+	for _, p := range c.Procs() {
+		if p.Addr != "" {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); stopProc(p) }()
+	}
+	wg.Wait()
+}
+
+// StartPhases starts every phase replica that is not running and waits until
+// all are ready.
+func (c *Cluster) StartPhases() {
+	c.T.Helper()
+	var wg sync.WaitGroup
+	for _, p := range c.Procs() {
+		if p.Addr != "" || p.running() {
+			continue
+		}
+		c.Start(p.Service, p.Replica)
+		wg.Add(1)
+		go func() { defer wg.Done(); c.waitReady(p.Service, p.Replica) }()
+	}
+	wg.Wait()
+	if c.T.Failed() {
+		c.T.FailNow()
+	}
 }
 
 // DataSet is records' data keyed by a field, canonical JSON as values:
