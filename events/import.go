@@ -87,6 +87,10 @@ type ImportRequested struct {
 	Options
 	Source *Source           `json:"source,omitempty"`
 	Inputs []json.RawMessage `json:"inputs,omitempty"`
+	// ExpiresAt and UploadURL are set by the gateway on a request that waits
+	// for its file: until when, and where to upload it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	UploadURL string     `json:"upload_url,omitempty"`
 }
 
 // Stats is the row accounting of spec §3.

@@ -49,7 +49,7 @@ func (g *Gateway) createRequested(w http.ResponseWriter, r *http.Request, opts e
 	} else {
 		imp.Links.Upload = imp.Links.Self + "/upload?organization_id=" + url.QueryEscape(opts.OrganizationID)
 	}
-	req := events.ImportRequested{Options: opts}
+	req := events.ImportRequested{Options: opts, ExpiresAt: imp.ExpiresAt, UploadURL: imp.Links.Upload}
 	body, err := json.Marshal(req)
 	if err == nil {
 		err = g.cfg.Blobs.Put(ctx, uploads.RequestKey(opts.ID), bytes.NewReader(body), int64(len(body)))

@@ -206,6 +206,7 @@ func decodeChange(subject string, ce events.CloudEvent) (*change, error) {
 		}
 		c.imp = imports.Initial(o, at)
 		c.imp.Status = events.StatusRequested
+		c.imp.ExpiresAt, c.imp.Links.Upload = req.ExpiresAt, req.UploadURL
 		if req.Source != nil || len(req.Inputs) > 0 {
 			c.imp.Status = events.StatusQueued // the file is already there
 			if req.Source != nil {
