@@ -366,6 +366,11 @@ func (h *Harness) Finish(ctx context.Context, opts events.Options, status events
 			return err
 		}
 		imports.Finish(&imp, status, reason, h.Env.now())
+		if status == events.StatusInterrupted {
+			if req, err := h.interruption(ctx, opts.ID); err == nil && req != nil && req.By != "" {
+				imp.UpdatedBy = req.By
+			}
+		}
 		if err := h.putJSON(ctx, imports.TerminalKey(opts.ID), imp); err != nil {
 			return err
 		}
