@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inlet-dev/inlet/events"
+)
+
+// TestInterrupt: an import interrupted while processing stops at a batch
+// boundary: it ends interrupted with interrupted_at, what was applied stays
+// and is counted exactly. Once through the gateway's HTTP route, once by
+// publishing the NATS command imports.<org>.<resource>.interrupt.
+func TestInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const rows, batch = 2000, 20
+	c := NewCluster(t, Options{BatchSize: batch})
+	const org = "acme"
+
+	check := func(what string, imp events.Import, prefix string) {
+		t.Helper()
+		if imp.Status != events.StatusInterrupted || imp.InterruptedAt == nil || imp.Reason == nil {
+			t.Fatalf("%s: ended %s at %v (reason %s), want interrupted with interrupted_at", what, imp.Status, imp.InterruptedAt, deref(imp.Reason))
+		}
+		stored := int64(0)
+		for _, r := range c.Records(org, "companies") {
+			if strings.HasPrefix(r.Fields()["code"].(string), prefix) {
+				stored++
+			}
+		}
+		t.Logf("%s: %d of %d rows stored (%d batches of %d); reason %q", what, stored, rows, stored/batch, batch, *imp.Reason)
+		if stored == 0 || stored >= rows {
+			t.Errorf("%s: %d of %d rows stored, want some but not all", what, stored, rows)
+		}
+		if stored%batch != 0 {
+			t.Errorf("%s: %d rows stored: not a whole number of batches of %d", what, stored, batch)
+		}
+		want := events.Stats{Total: rows, Processed: stored, Created: stored}
+		if imp.Stats != want {
+			t.Errorf("%s: stats\n got %+v\nwant %+v (the store holds %d)", what, imp.Stats, want, stored)
+		}
+		if imp.CompletedAt == nil {
+			t.Errorf("%s: no completed_at", what)
+		}
+	}
+
+	id := c.Upload(org, "companies", "big.csv", companyRows("H", rows), nil)
+	c.WaitProgress(id, events.PhaseProcessing, 1, 2*time.Minute)
+	r := c.Call("gateway", http.MethodPost, "/v1/imports/"+id+"/interrupt", c.Key(org), nil, nil)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST interrupt: %d %s, want 202", r.Status, r.Body)
+	}
+	imp := c.WaitTerminal(id)
+	check("HTTP interrupt", imp, "H")
+	if !strings.Contains(*imp.Reason, KeyID(org)) {
+		t.Errorf("HTTP interrupt: reason %q does not name who asked (%s)", *imp.Reason, KeyID(org))
+	}
+	// Ended: a second interrupt is refused; unknown ids are not found.
+	if r := c.Call("gateway", http.MethodPost, "/v1/imports/"+id+"/interrupt", c.Key(org), nil, nil); r.Status != http.StatusConflict {
+		t.Errorf("interrupt of an ended import: %d %s, want 409", r.Status, r.Body)
+	}
+	if r := c.Call("gateway", http.MethodPost, "/v1/imports/imp_01ZZZZZZZZZZZZZZZZZZZZZZZZ/interrupt", c.Key(org), nil, nil); r.Status != http.StatusNotFound {
+		t.Errorf("interrupt of an unknown import: %d %s, want 404", r.Status, r.Body)
+	}
+
+	id2 := c.Upload(org, "companies", "big2.csv", companyRows("N", rows), nil)
+	c.WaitProgress(id2, events.PhaseProcessing, 1, 2*time.Minute)
+	body, _ := json.Marshal(map[string]string{"import_id": id2})
+	if err := c.NC.Publish(events.Subject(org, "companies", "interrupt"), body); err != nil {
+		t.Fatal(err)
+	}
+	check("NATS interrupt", c.WaitTerminal(id2), "N")
+
+	// The pipeline is free again: a small import goes through.
+	after := run(c, org, "companies", "c.csv", "code,name\nZ1,After\n", nil)
+	checkEnded(t, "import after the interrupts", after, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
+}
