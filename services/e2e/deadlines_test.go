@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,12 @@ func TestDeadlines(t *testing.T) {
 	expired := c.WaitStatus(waiting.ID, events.StatusExpired, 30*time.Second)
 	if expired.Reason == nil || !strings.Contains(*expired.Reason, "expires_at") || expired.CompletedAt == nil {
 		t.Errorf("expired: reason %s, completed_at %v", deref(expired.Reason), expired.CompletedAt)
+	}
+
+	// Too late for the file: the gateway's upload route says so.
+	if r := c.Call("gateway", http.MethodPut, "/v1/imports/"+waiting.ID+"/upload", c.Key(org),
+		http.Header{"Content-Type": {"text/csv"}}, strings.NewReader("code,name\nLATE,Late\n")); r.Status != http.StatusGone {
+		t.Errorf("upload after expires_at: %d %s, want 410", r.Status, r.Body)
 	}
 
 	// The phases come back: the requests waiting in the stream must not

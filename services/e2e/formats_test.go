@@ -119,4 +119,52 @@ func TestFormats(t *testing.T) {
 		})
 	}
 	c.T = t
+
+	// The sheet option picks the worksheet: for the pipeline, for the sync
+	// prevalidation inside the create request and for upload.json alike.
+	t.Run("xlsx sheet", func(t *testing.T) {
+		c.T = t
+		f := excelize.NewFile()
+		defer f.Close()
+		old := f.GetSheetName(0)
+		if err := f.SetSheetName(old, "Old"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.NewSheet("Current"); err != nil {
+			t.Fatal(err)
+		}
+		for i, row := range [][]any{{"code", "name"}, {"O1", "Old One"}} {
+			cell, _ := excelize.CoordinatesToCellName(1, i+1)
+			_ = f.SetSheetRow("Old", cell, &row)
+		}
+		for i, row := range [][]any{{"code", "name", "employees"}, {"K1", "Current One", 1}, {"K2", "Current Two", 2}, {"K3", "Current Three", 3}} {
+			cell, _ := excelize.CoordinatesToCellName(1, i+1)
+			_ = f.SetSheetRow("Current", cell, &row)
+		}
+		var buf bytes.Buffer
+		if err := f.Write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		r := c.CreateMultipart(org, "companies", "two-sheets.xlsx", buf.Bytes(), map[string]string{"sheet": "Current", "upload_mode": "sync"}, nil)
+		created := c.Created(r)
+		var sync struct {
+			Prevalidation struct{ Total, Valid, Failed int64 } `json:"prevalidation"`
+		}
+		r.JSON(t, &sync)
+		if p := sync.Prevalidation; p.Total != 3 || p.Valid != 3 || p.Failed != 0 {
+			t.Errorf("sync prevalidation of sheet Current: %+v, want total 3 valid 3 failed 0 (the sheet option is not applied)", p)
+		}
+		imp := c.WaitTerminal(created.ID)
+		checkEnded(t, "sheet Current", imp, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 3})
+		if _, ok := c.RecordByKey(org, "companies", "O1"); ok {
+			t.Errorf("a row of sheet Old was imported")
+		}
+		var records []map[string]any
+		jr := c.Read(org, "/v1/imports/"+imp.ID+"/upload.json", nil)
+		jr.JSON(t, &records)
+		if len(records) != 3 || records[0]["code"] != "K1" {
+			t.Errorf("upload.json of sheet Current: %s (the sheet option is not applied)", jr.Body)
+		}
+	})
+	c.T = t
 }

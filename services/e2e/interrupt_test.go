@@ -76,7 +76,35 @@ func TestInterrupt(t *testing.T) {
 	}
 	check("NATS interrupt", c.WaitTerminal(id2), "N")
 
+	// An import still waiting for its file ends at once, and a file that
+	// arrives afterwards does not revive it.
+	waiting := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, nil))
+	c.WaitStatus(waiting.ID, events.StatusRequested, 30*time.Second)
+	if r := c.Call("gateway", http.MethodPost, "/v1/imports/"+waiting.ID+"/interrupt", c.Key(org), nil, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("interrupt of a requested import: %d %s, want 202", r.Status, r.Body)
+	}
+	ended := c.WaitTerminal(waiting.ID)
+	if ended.Status != events.StatusInterrupted || ended.InterruptedAt == nil {
+		t.Errorf("requested import after an interrupt: %s at %v, want interrupted", ended.Status, ended.InterruptedAt)
+	}
+	put, err := http.NewRequest(http.MethodPut, waiting.Links.Upload, strings.NewReader("code,name\nLATE1,Late\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(put); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// The pipeline is free again: a small import goes through.
 	after := run(c, org, "companies", "c.csv", "code,name\nZ1,After\n", nil)
 	checkEnded(t, "import after the interrupts", after, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
+	time.Sleep(time.Second)
+	if imp, _ := c.Import(waiting.ID); imp.Status != events.StatusInterrupted || imp.Stats.Created != 0 {
+		t.Errorf("the interrupted import after its file arrived: %s %+v", imp.Status, imp.Stats)
+	}
+	if _, ok := c.RecordByKey(org, "companies", "LATE1"); ok {
+		t.Errorf("the file of an interrupted import was imported")
+	}
 }

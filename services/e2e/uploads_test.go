@@ -121,6 +121,16 @@ func TestUploadPaths(t *testing.T) {
 		t.Errorf("companies: %s", keysOf(got))
 	}
 
+	// A repeated upload-link request answers the same import and link.
+	linkKey := http.Header{"Idempotency-Key": {"e2e-link"}}
+	l1 := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, linkKey))
+	l2r := c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, linkKey)
+	var l2 events.Import
+	l2r.JSON(t, &l2)
+	if l2r.Status != http.StatusOK || l2.ID != l1.ID || l2.Links.Upload != l1.Links.Upload || l2.Status != events.StatusRequested {
+		t.Errorf("repeated upload-link request: %d %s %s %q, want 200 %s requested %q", l2r.Status, l2.ID, l2.Status, l2.Links.Upload, l1.ID, l1.Links.Upload)
+	}
+
 	// The original payload, converted.
 	csvResp := c.Read(org, "/v1/imports/"+up.ID+"/upload.csv", nil)
 	if csvResp.Status != http.StatusOK || string(csvResp.Body) != string(file) {
