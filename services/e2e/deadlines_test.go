@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ func TestDeadlines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	c := NewCluster(t, Options{Env: map[string]map[string]string{
+	c := NewCluster(t, Options{BatchSize: 20, Env: map[string]map[string]string{
 		"projector": {"INLET_SWEEP_INTERVAL": "200ms", "INLET_UPLOAD_TTL": "3s"},
 		"gateway":   {"INLET_UPLOAD_TTL": "3s"},
 	}})
@@ -71,10 +72,60 @@ func TestDeadlines(t *testing.T) {
 		t.Errorf("after the phases restarted the expired import is %s", imp.Status)
 	}
 	checkKeys(t, "companies", fieldSet(t, c, org, "live", "companies", "code"), "ok")
+	// A deadline that passes while the phases work: the import ends
+	// timed_out, and once the pipeline is quiet its stats still count
+	// exactly what is stored.
+	var inputs []map[string]any
+	for i := 0; i < 2000; i++ {
+		inputs = append(inputs, map[string]any{"code": fmt.Sprintf("RUN%d", i), "name": "Running"})
+	}
+	busy := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies",
+		"deadline": time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano), "inputs": inputs}, nil))
+	end := c.WaitTerminal(busy.ID)
+	if end.Status != events.StatusTimedOut {
+		t.Errorf("busy import ended %s (reason %s), want timed_out", end.Status, deref(end.Reason))
+	}
+	c.waitQuiet(busy.ID, 2*time.Second, time.Minute)
+	final, _ := c.Import(busy.ID)
+	stored := int64(0)
+	for _, r := range c.Records(org, "companies") {
+		if strings.HasPrefix(r.Fields()["code"].(string), "RUN") {
+			stored++
+		}
+	}
+	t.Logf("busy import: %s, %d of 2000 stored, stats %+v", final.Status, stored, final.Stats)
+	if final.Status != events.StatusTimedOut || final.Stats.Created != stored {
+		t.Errorf("after the pipeline went quiet the timed-out import is %s with created %d, the store holds %d", final.Status, final.Stats.Created, stored)
+	}
+
 	listed := c.listImports(org, nil)
-	for _, s := range []events.Status{events.StatusTimedOut, events.StatusExpired} {
-		if l := c.listImports(org, map[string][]string{"status": {string(s)}}); len(l.Data) != 1 {
+	for s, n := range map[events.Status]int{events.StatusTimedOut: 2, events.StatusExpired: 1} {
+		if l := c.listImports(org, map[string][]string{"status": {string(s)}}); len(l.Data) != n {
 			t.Errorf("status=%s lists %v (all: %v)", s, ids(l.Data), ids(listed.Data))
 		}
 	}
+}
+
+// waitQuiet waits until no progress event of import id has arrived for
+// quiet (at most timeout).
+func (c *Cluster) waitQuiet(id string, quiet, timeout time.Duration) {
+	c.T.Helper()
+	count := func() int {
+		n := 0
+		for _, p := range PhaseServices {
+			n += len(c.Progress(id, p))
+		}
+		return n
+	}
+	deadline := time.Now().Add(timeout)
+	last, since := count(), time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(pollStep * 2)
+		if n := count(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= quiet {
+			return
+		}
+	}
+	c.T.Fatalf("import %s: progress events still arriving after %s", id, timeout)
 }

@@ -120,6 +120,19 @@ func TestFormats(t *testing.T) {
 	}
 	c.T = t
 
+	// errors.csv of a workbook: the sheet's header, the original cells.
+	t.Run("xlsx errors", func(t *testing.T) {
+		c.T = t
+		body := xlsxOf(t, [][]any{{"code", "name", "employees"}, {"E1", "Good", 1}, {"E2", "Bad", "many"}, {"E3", "", 3}})
+		imp := run(c, org, "companies", "errors.xlsx", string(body), map[string]string{"skip_errors": "true"})
+		checkEnded(t, "xlsx with errors", imp, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 1, Failed: 2})
+		checkErrorsCSV(t, c.ErrorsCSV(imp.ID), "code,name,employees,_row,_phase,_code,_field,_message\n", []string{
+			"E2,Bad,many,2,prevalidation,schema.type,employees,",
+			"E3,,3,3,prevalidation,schema.required,name,",
+		})
+	})
+	c.T = t
+
 	// The sheet option picks the worksheet: for the pipeline, for the sync
 	// prevalidation inside the create request and for upload.json alike.
 	t.Run("xlsx sheet", func(t *testing.T) {
