@@ -137,6 +137,8 @@ type File struct {
 	Encoding    string `json:"encoding"`
 	Delimiter   string `json:"delimiter"`
 	HasHeader   bool   `json:"has_header"`
+	// Sheet is the XLSX sheet that was read, when one was named (extension).
+	Sheet string `json:"sheet,omitempty"`
 }
 
 // Links of an import; empty ones are omitted.

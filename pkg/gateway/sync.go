@@ -62,7 +62,11 @@ func (g *Gateway) prevalidate(ctx context.Context, in *createInput, res *resourc
 	}
 	defer rc.Close()
 	src := &readErr{r: rc}
-	dec, err := decode.Open(in.opts.Format, src, decode.Options{})
+	dopts := decode.Options{Sheet: in.opts.Sheet}
+	if d := []rune(in.opts.Delimiter); len(d) == 1 {
+		dopts.Delimiter = d[0]
+	}
+	dec, err := decode.Open(in.opts.Format, src, dopts)
 	if err != nil {
 		return nil, fileProblem(err, src, in.opts.Format)
 	}

@@ -30,7 +30,7 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 	// after a long ASCII start), so it is read again at the end.
 	setFile := func() {
 		d := dec.Detected()
-		file.Encoding, file.Delimiter, file.HasHeader = d.Encoding, d.Delimiter, d.HasHeader
+		file.Encoding, file.Delimiter, file.HasHeader, file.Sheet = d.Encoding, d.Delimiter, d.HasHeader, job.Options.Sheet
 	}
 	setFile()
 	if h := dec.Header(); h != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/decode"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
@@ -42,9 +43,10 @@ func (a *API) sourceKey(ctx context.Context, id string) (string, error) {
 
 // sourceReader is one pass over the file's records.
 type sourceReader struct {
-	rc  io.ReadCloser
-	src decode.Source
-	err *errReader
+	rc   io.ReadCloser
+	src  decode.Source
+	err  *errReader
+	file events.File // how prevalidation read it: sheet, delimiter
 }
 
 func (s *sourceReader) Close() {
@@ -72,13 +74,18 @@ func (e *errReader) Read(p []byte) (int, error) {
 // openSource opens the file for one pass. A decoding problem at the start is
 // returned as *decode.FileError (or another non-store error: a format the
 // decoder does not read).
-func (a *API) openSource(ctx context.Context, key, format string) (*sourceReader, error) {
+func (a *API) openSource(ctx context.Context, key string, file events.File, format string) (*sourceReader, error) {
 	rc, err := a.cfg.Blobs.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)
 	}
 	er := &errReader{r: rc}
-	src, err := decode.Open(format, er, decode.Options{})
+	// Read the file the way prevalidation did: its sheet and delimiter.
+	opts := decode.Options{Sheet: file.Sheet}
+	if d := []rune(file.Delimiter); len(d) == 1 && format == decode.FormatCSV {
+		opts.Delimiter = d[0]
+	}
+	src, err := decode.Open(format, er, opts)
 	if err != nil {
 		rc.Close()
 		if er.err != nil {
@@ -86,7 +93,7 @@ func (a *API) openSource(ctx context.Context, key, format string) (*sourceReader
 		}
 		return nil, &fileProblem{err}
 	}
-	return &sourceReader{rc: rc, src: src, err: er}, nil
+	return &sourceReader{rc: rc, src: src, err: er, file: file}, nil
 }
 
 type fileProblem struct{ err error }
@@ -110,7 +117,7 @@ func (a *API) loadSource(w http.ResponseWriter, r *http.Request) (string, string
 		a.internal(w, r, err)
 		return "", "", nil, false
 	}
-	s, err := a.openSource(r.Context(), key, imp.Format)
+	s, err := a.openSource(r.Context(), key, imp.File, imp.Format)
 	if err != nil {
 		a.sourceFailed(w, r, key, err)
 		return "", "", nil, false
@@ -168,7 +175,7 @@ func (a *API) uploadCSV(w http.ResponseWriter, r *http.Request) {
 		s.Close()
 		if err == nil {
 			key, _ := a.sourceKey(ctx, id)
-			s, err = a.openSource(ctx, key, format)
+			s, err = a.openSource(ctx, key, s.file, format)
 		}
 		if err != nil {
 			a.sourceFailed(w, r, id, err)
