@@ -133,6 +133,35 @@ func TestFormats(t *testing.T) {
 	})
 	c.T = t
 
+	// A forced delimiter where detection would pick another: "," splits
+	// this header and every row into two fields as well as ";" does, and
+	// wins the tie. The option must hold everywhere the file is read.
+	t.Run("forced delimiter", func(t *testing.T) {
+		c.T = t
+		body := []byte("code;company, name\nD1;Alpha, Inc\nD2;Beta, Ltd\n")
+		r := c.CreateMultipart(org, "companies", "forced.csv", body, map[string]string{
+			"delimiter": ";", "upload_mode": "sync", "column_mapping": `{"name":"company, name"}`}, nil)
+		if r.Status != 201 {
+			t.Fatalf("create with delimiter ; (sync): %d %s, want 201 (the sync prevalidation ignores the delimiter option)", r.Status, r.Body)
+		}
+		created := c.Created(r)
+		imp := c.WaitTerminal(created.ID)
+		checkEnded(t, "forced delimiter", imp, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
+		if imp.File.Delimiter != ";" {
+			t.Errorf("file.delimiter %q, want ;", imp.File.Delimiter)
+		}
+		if f := fieldsOf(t, c, org, "companies", "D1"); canon(f) != `{"code":"D1","name":"Alpha, Inc"}` {
+			t.Errorf("D1: %s", canon(f))
+		}
+		var records []map[string]any
+		jr := c.Read(org, "/v1/imports/"+imp.ID+"/upload.json", nil)
+		jr.JSON(t, &records)
+		if want := `[{"code":"D1","company, name":"Alpha, Inc"},{"code":"D2","company, name":"Beta, Ltd"}]`; canon(records) != want {
+			t.Errorf("upload.json with delimiter ;:\n got %s\nwant %s (the delimiter option is not applied)", canon(records), want)
+		}
+	})
+	c.T = t
+
 	// The sheet option picks the worksheet: for the pipeline, for the sync
 	// prevalidation inside the create request and for upload.json alike.
 	t.Run("xlsx sheet", func(t *testing.T) {
