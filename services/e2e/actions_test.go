@@ -107,6 +107,9 @@ func TestActions(t *testing.T) {
 	checkEnded(t, "delete", del, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Deleted: 1, Skipped: 1})
 	checkErrorsJSON(t, "delete", c.ErrorsJSON(del.ID), []errKey{{2, "transforming", "not_found", "code"}})
 	checkKeys(t, "after the delete", fieldSet(t, c, org, "live", "companies", "code"), "c,e")
+	// Rows whose record is missing are skipped, not failed: no threshold.
+	gone := run(c, org, "companies", "d.csv", "code\nA\nB\nZ\n", map[string]string{"action": "delete"})
+	checkEnded(t, "delete of missing records", gone, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Skipped: 3})
 	checkKeys(t, "test mode after a live delete", fieldSet(t, c, org, "test", "companies", "code"), "a,b,c,d")
 
 	// Overwrite under a parent touches that parent's records only.

@@ -76,6 +76,21 @@ func TestInterrupt(t *testing.T) {
 	}
 	check("NATS interrupt", c.WaitTerminal(id2), "N")
 
+	// An interrupted overwrite removes nothing: the file was not wholly applied.
+	keep := run(c, org, "companies", "keep.csv", "code,name\nKEEP1,Keep\nKEEP2,Keep\n", nil)
+	checkEnded(t, "keep", keep, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
+	id3 := c.Upload(org, "companies", "over.csv", companyRows("V", rows), map[string]string{"action": "overwrite"})
+	c.WaitProgress(id3, events.PhaseProcessing, 1, 2*time.Minute)
+	if r := c.Call("gateway", http.MethodPost, "/v1/imports/"+id3+"/interrupt", c.Key(org), nil, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("POST interrupt: %d %s, want 202", r.Status, r.Body)
+	}
+	check("interrupted overwrite", c.WaitTerminal(id3), "V")
+	for _, k := range []string{"KEEP1", "H0", "N0"} {
+		if _, ok := c.RecordByKey(org, "companies", k); !ok {
+			t.Errorf("an interrupted overwrite removed %s", k)
+		}
+	}
+
 	// An import still waiting for its file ends at once, and a file that
 	// arrives afterwards does not revive it.
 	waiting := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, nil))

@@ -65,6 +65,14 @@ func TestErrorThreshold(t *testing.T) {
 	strict := run(c, org, "companies", "c.csv", "code,name\nS1,One\nS2,\nS3,Three\nS4,Four\n", map[string]string{"error_threshold": "0.2"})
 	checkEnded(t, "error_threshold 0.2", strict, events.StatusInterrupted, events.Stats{Total: 4, Processed: 1, Failed: 1})
 
+	// Skipped rows are not failed rows: duplicates do not count.
+	dups := run(c, org, "companies", "dups.csv", "code,name\nD1,One\nD2,Two\nD2,Again\nD3,Three\n", nil)
+	checkEnded(t, "duplicates", dups, events.StatusCompleted, events.Stats{Total: 4, Processed: 4, Created: 2, Skipped: 2})
+
+	// A dry run over the threshold is interrupted like a real one.
+	dry := run(c, org, "companies", "c.csv", "code,name\nY1,One\nY2,\n", map[string]string{"dry_run": "true"})
+	checkEnded(t, "dry run over the threshold", dry, events.StatusInterrupted, events.Stats{Total: 2, Processed: 1, Failed: 1})
+
 	// Rejections of later phases count too (validation: a missing
 	// reference), and a file of many batches writes none of them.
 	run(c, org, "companies", "refs.csv", "code,name\nR,Ref\n", nil)
@@ -83,5 +91,5 @@ func TestErrorThreshold(t *testing.T) {
 		t.Errorf("an import interrupted by the threshold stored %d customers (of 32 valid rows in 10 batches)", n)
 	}
 	checkKeys(t, "companies at the end", fieldSet(t, c, org, "live", "companies", "code"),
-		"l1,l3,r,t0,t1,t2,t3,t4,t5,t7,t8,t9")
+		"d1,d3,l1,l3,r,t0,t1,t2,t3,t4,t5,t7,t8,t9")
 }

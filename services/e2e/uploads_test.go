@@ -121,6 +121,13 @@ func TestUploadPaths(t *testing.T) {
 		t.Errorf("companies: %s", keysOf(got))
 	}
 
+	// The key is the organization's: the same key elsewhere is a new import.
+	elsewhere := c.Created(c.CreateMultipart("other", "companies", "i.csv", once, nil, idem))
+	if elsewhere.ID == first.ID {
+		t.Errorf("the same Idempotency-Key in another organization answered acme's import")
+	}
+	checkEnded(t, "other's import under the same key", c.WaitTerminal(elsewhere.ID), events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
+
 	// A repeated upload-link request answers the same import and link.
 	linkKey := http.Header{"Idempotency-Key": {"e2e-link"}}
 	l1 := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, linkKey))
