@@ -88,6 +88,16 @@ func TestUploadPaths(t *testing.T) {
 		t.Fatalf("PUT to the presigned URL: %s", resp.Status)
 	}
 	up := c.WaitTerminalFor(req.ID, time.Minute)
+	// It was MinIO's bucket notification (through NATS) that started it.
+	notified := false
+	for _, l := range c.Logs("prevalidation", 0) {
+		if l.ImportID == req.ID && strings.HasPrefix(l.Message, "uploads: file arrived") {
+			notified = true
+		}
+	}
+	if !notified {
+		t.Errorf("prevalidation never logged the upload notification of %s", req.ID)
+	}
 	checkEnded(t, "uploaded import", up, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 3})
 	if up.Name != "later" || up.File.Size != int64(len(file)) || up.File.Checksum != sha256Hex(file) {
 		t.Errorf("uploaded import: name %q file %+v, want size %d checksum %s", up.Name, up.File, len(file), sha256Hex(file))
