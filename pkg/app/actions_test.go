@@ -130,83 +130,60 @@ func TestOverwriteAndDelete(t *testing.T) {
 	}
 }
 
-// An interrupt stops a running import at a batch boundary: it ends
-// interrupted, and its stats count exactly what was applied.
-func TestInterruptStopsAtABatchBoundary(t *testing.T) {
-	a := startEmbedded(t) // batches of 3 rows
-	var b strings.Builder
-	b.WriteString("code,name\n")
-	for i := 0; i < 600; i++ {
-		fmt.Fprintf(&b, "K%d,Company %d\n", i, i)
-	}
-	id := imports.NewID(time.Now())
-	opts := events.Options{ID: id, OrganizationID: "i", Resource: "companies"}
-	done := make(chan events.Import, 1)
-	go func() { done <- runImport(t, a, opts, "big.csv", b.String()) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		list, _ := a.Blobs.List(context.Background(), imports.StatsPrefix(id, events.PhaseProcessing))
-		if len(list) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("processing never started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	full := opts
-	_ = imports.Normalize(&full)
-	if err := a.Harness.RequestInterrupt(context.Background(), full, pipeline.InterruptRequest{By: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	imp := <-done
-	if imp.Status != events.StatusInterrupted || imp.InterruptedAt == nil || imp.Reason == nil || !strings.Contains(*imp.Reason, "test") {
-		t.Fatalf("got %s at %v: %v", imp.Status, imp.InterruptedAt, imp.Reason)
-	}
-	stored := int64(len(companies(t, a, "i")))
-	if imp.Stats.Created != stored || stored == 0 || stored == 600 {
-		t.Fatalf("stats say %d created, the store holds %d (of 600)", imp.Stats.Created, stored)
-	}
-	if imp.Stats.Processed != imp.Stats.Created {
-		t.Fatalf("processed %d, created %d", imp.Stats.Processed, imp.Stats.Created)
-	}
-}
-
-// A value trimmed is imported with a warning: counted in stats.warnings (and
-// in its own bucket), listed in the rejects file under warning.trimmed.
-func TestWarningsAreCountedAndListed(t *testing.T) {
-	a := startEmbedded(t)
-	imp := runImport(t, a, events.Options{OrganizationID: "w", Resource: "companies"}, "c.csv",
-		"code,name\nA,  Alpha  \nB,Beta\n")
-	want := events.Stats{Total: 2, Processed: 2, Created: 2, Warnings: 1}
-	if imp.Status != events.StatusCompleted || imp.Stats != want {
-		t.Fatalf("%s %+v", imp.Status, imp.Stats)
-	}
-	recs := companies(t, a, "w")
-	names := map[string]bool{}
-	for _, r := range recs {
-		names[fmt.Sprint(r["name"])] = true
-	}
-	if !names["Alpha"] {
-		t.Fatalf("stored names %v, want Alpha trimmed", names)
-	}
-	list, err := a.Blobs.List(context.Background(), imports.Prefix(imp.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, info := range list {
-		if strings.Contains(info.Key, "/rejects/") && info.Size > 0 {
-			rc, _ := a.Blobs.Get(context.Background(), info.Key)
-			var sb strings.Builder
-			buf := make([]byte, 4096)
-			n, _ := rc.Read(buf)
-			sb.Write(buf[:n])
-			rc.Close()
-			found = found || strings.Contains(sb.String(), `"code":"warning.trimmed"`) && strings.Contains(sb.String(), `"warning":true`)
-		}
-	}
-	if !found {
-		t.Fatal("no warning.trimmed entry in the rejects files")
+// An interrupt, or a deadline passing, stops a running import at a batch
+// boundary: it ends interrupted (timed_out), and its stats count exactly what
+// was applied.
+func TestStopsAtABatchBoundary(t *testing.T) {
+	for _, kind := range []string{"interrupt", "deadline"} {
+		t.Run(kind, func(t *testing.T) {
+			a := startEmbedded(t) // batches of 3 rows
+			var b strings.Builder
+			b.WriteString("code,name\n")
+			for i := 0; i < 600; i++ {
+				fmt.Fprintf(&b, "K%d,Company %d\n", i, i)
+			}
+			id := imports.NewID(time.Now())
+			opts := events.Options{ID: id, OrganizationID: "i", Resource: "companies"}
+			done := make(chan events.Import, 1)
+			go func() { done <- runImport(t, a, opts, "big.csv", b.String()) }()
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				list, _ := a.Blobs.List(context.Background(), imports.StatsPrefix(id, events.PhaseProcessing))
+				if len(list) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("processing never started")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			full := opts
+			_ = imports.Normalize(&full)
+			want := events.StatusInterrupted
+			if kind == "interrupt" {
+				if err := a.Harness.RequestInterrupt(context.Background(), full, pipeline.InterruptRequest{By: "test"}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				want = events.StatusTimedOut
+				if err := a.Harness.TimeOut(context.Background(), full, "deadline passed", time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			imp := <-done
+			if imp.Status != want || imp.Reason == nil || imp.CompletedAt == nil {
+				t.Fatalf("got %s: %v", imp.Status, imp.Reason)
+			}
+			if kind == "interrupt" && (imp.InterruptedAt == nil || !strings.Contains(*imp.Reason, "test") || imp.UpdatedBy != "test") {
+				t.Fatalf("interrupt: at %v by %q: %v", imp.InterruptedAt, imp.UpdatedBy, *imp.Reason)
+			}
+			stored := int64(len(companies(t, a, "i")))
+			if imp.Stats.Created != stored || stored == 0 || stored == 600 {
+				t.Fatalf("stats say %d created, the store holds %d (of 600)", imp.Stats.Created, stored)
+			}
+			if imp.Stats.Processed != imp.Stats.Created {
+				t.Fatalf("processed %d, created %d", imp.Stats.Processed, imp.Stats.Created)
+			}
+		})
 	}
 }

@@ -51,6 +51,9 @@ type Config struct {
 	ImportTimeout time.Duration
 	// SweepEvery is how often deadlines and expiries are checked (INLET_SWEEP_INTERVAL).
 	SweepEvery time.Duration
+	// DeadlineGrace is how long an import past its deadline gets to stop at a
+	// batch boundary before it is ended outright (INLET_DEADLINE_GRACE).
+	DeadlineGrace time.Duration
 }
 
 // ConfigFromEnv reads the configuration; unset variables take defaults.
@@ -84,6 +87,9 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	if c.SweepEvery, err = durationEnv("INLET_SWEEP_INTERVAL", 5*time.Second); err != nil {
+		return c, err
+	}
+	if c.DeadlineGrace, err = durationEnv("INLET_DEADLINE_GRACE", 15*time.Second); err != nil {
 		return c, err
 	}
 	var syncMax int

@@ -277,12 +277,12 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) 
 	}
 	nextPhase, entry, ok := next(phase)
 	if !ok {
-		reason, err := h.interruptReason(ctx, job.ID())
+		status, reason, err := h.stopStatus(ctx, job.ID())
 		if err != nil {
 			return err
 		}
-		if reason != "" {
-			return h.Finish(ctx, job.Options, events.StatusInterrupted, reason)
+		if status != "" {
+			return h.Finish(ctx, job.Options, status, reason)
 		}
 		return h.Finish(ctx, job.Options, events.StatusCompleted, "")
 	}
@@ -290,12 +290,12 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) 
 	case Barrier:
 		return h.publishWork(job, nextPhase, AllBatches)
 	case Gated:
-		stop, reason, err := h.gate(ctx, job)
+		status, reason, err := h.gate(ctx, job)
 		if err != nil {
 			return err
 		}
-		if stop {
-			return h.Finish(ctx, job.Options, events.StatusInterrupted, reason)
+		if status != "" {
+			return h.Finish(ctx, job.Options, status, reason)
 		}
 		for b := 0; b < job.Batches; b++ {
 			if err := h.publishWork(job, nextPhase, b); err != nil {
@@ -367,7 +367,7 @@ func (h *Harness) Finish(ctx context.Context, opts events.Options, status events
 		}
 		imports.Finish(&imp, status, reason, h.Env.now())
 		if status == events.StatusInterrupted {
-			if req, err := h.interruption(ctx, opts.ID); err == nil && req != nil && req.By != "" {
+			if req, err := h.interruption(ctx, opts.ID); err == nil && req != nil && req.Kind == "" && req.By != "" {
 				imp.UpdatedBy = req.By
 			}
 		}

@@ -307,3 +307,37 @@ func TestClientMessageIDNamesOneImportForGood(t *testing.T) {
 		t.Fatalf("want one import for one client message id, got %v", ids)
 	}
 }
+
+// A running import past its deadline is first asked to stop at a batch
+// boundary; if nothing stops it (its phase services are down), the next
+// sweep after the grace period ends it timed_out.
+func TestTimeOutWaitsForABoundaryThenEnds(t *testing.T) {
+	f := newFixture(t)
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "companies"}
+	if err := imports.Normalize(&opts); err != nil {
+		t.Fatal(err)
+	}
+	imp := imports.Initial(opts, timeNow())
+	imp.Status = events.StatusProcessing
+	b, _ := json.Marshal(imp)
+	if err := f.env.Blobs.Put(context.Background(), imports.ImportKey(opts.ID), strings.NewReader(string(b)), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := f.h.TimeOut(ctx, opts, "deadline passed", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.pub.take("imports."); len(got) != 0 {
+		t.Fatalf("a running import was ended before its grace: %v", got[0].subject)
+	}
+	if err := f.h.TimeOut(ctx, opts, "deadline passed", 0); err != nil {
+		t.Fatal(err)
+	}
+	var ended []string
+	for _, m := range f.pub.take("imports.") {
+		ended = append(ended, m.subject)
+	}
+	if len(ended) != 1 || !strings.HasSuffix(ended[0], ".timed_out") {
+		t.Fatalf("after the grace: %v, want one timed_out event", ended)
+	}
+}

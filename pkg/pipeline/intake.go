@@ -155,10 +155,10 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 		job.Log.Info().Msg("import requested; waiting for its file")
 		return nil
 	}
-	if reason, err := h.interruptReason(ctx, opts.ID); err != nil {
+	if status, reason, err := h.stopStatus(ctx, opts.ID); err != nil {
 		return err
-	} else if reason != "" {
-		return h.Finish(ctx, opts, events.StatusInterrupted, reason)
+	} else if status != "" {
+		return h.Finish(ctx, opts, status, reason)
 	}
 	src, err := h.source(ctx, &opts, req)
 	if err != nil {

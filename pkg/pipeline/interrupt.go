@@ -21,6 +21,20 @@ type InterruptRequest struct {
 	RequestedAt time.Time `json:"requested_at"`
 	By          string    `json:"by,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
+	// Kind is empty for a user's interrupt; KindDeadline when the import's
+	// deadline passed (it then ends timed_out, not interrupted).
+	Kind string `json:"kind,omitempty"`
+}
+
+// KindDeadline marks the stop request of an import whose deadline passed.
+const KindDeadline = "deadline"
+
+// status is the terminal status the request ends its import with.
+func (r *InterruptRequest) status() events.Status {
+	if r.Kind == KindDeadline {
+		return events.StatusTimedOut
+	}
+	return events.StatusInterrupted
 }
 
 // EventInterrupt is the command a client publishes on
@@ -53,10 +67,39 @@ func (h *Harness) RequestInterrupt(ctx context.Context, opts events.Options, req
 	err := h.getJSON(ctx, imports.ImportKey(opts.ID), &imp)
 	if errors.Is(err, blob.ErrNotFound) || (err == nil && imp.Status != events.StatusProcessing) {
 		// Nothing is running that would notice the request: end it here.
-		reason, _ := h.interruptReason(ctx, opts.ID)
-		return h.Finish(ctx, opts, events.StatusInterrupted, reason)
+		status, reason, err := h.stopStatus(ctx, opts.ID)
+		if err != nil {
+			return err
+		}
+		return h.Finish(ctx, opts, status, reason)
 	}
 	return err
+}
+
+// TimeOut stops an import whose deadline passed. A running import is asked to
+// stop at its next batch boundary, so its stats count exactly what was
+// applied; if it has not ended grace later (its phase services are down),
+// it is ended here. The sweep calls it on every pass.
+func (h *Harness) TimeOut(ctx context.Context, opts events.Options, reason string, grace time.Duration) error {
+	req, err := h.interruption(ctx, opts.ID)
+	if err != nil {
+		return err
+	}
+	if req == nil {
+		err := h.RequestInterrupt(ctx, opts, InterruptRequest{Kind: KindDeadline, Reason: reason})
+		if errors.Is(err, ErrFinished) {
+			return nil
+		}
+		return err
+	}
+	if h.Env.now().Sub(req.RequestedAt) < grace {
+		return nil
+	}
+	status, why, err := h.stopStatus(ctx, opts.ID)
+	if err != nil {
+		return err
+	}
+	return h.Finish(ctx, opts, status, why+" (its phases did not stop within "+grace.String()+")")
 }
 
 // interruption returns the stored interrupt request, or nil.
@@ -72,10 +115,15 @@ func (h *Harness) interruption(ctx context.Context, id string) (*InterruptReques
 	return &req, nil
 }
 
-func (h *Harness) interruptReason(ctx context.Context, id string) (string, error) {
+// stopStatus is the terminal status and reason a stored stop request ends the
+// import with; status is empty when none was requested.
+func (h *Harness) stopStatus(ctx context.Context, id string) (events.Status, string, error) {
 	req, err := h.interruption(ctx, id)
 	if err != nil || req == nil {
-		return "", err
+		return "", "", err
+	}
+	if req.Kind == KindDeadline {
+		return req.status(), req.Reason, nil
 	}
 	reason := "interrupted on request"
 	if req.By != "" {
@@ -84,7 +132,7 @@ func (h *Harness) interruptReason(ctx context.Context, id string) (string, error
 	if req.Reason != "" {
 		reason += ": " + req.Reason
 	}
-	return reason, nil
+	return req.status(), reason, nil
 }
 
 // InterruptHandler consumes the interrupt commands clients publish.
@@ -170,16 +218,16 @@ func OptionsOf(imp events.Import) *events.Options {
 
 // gate decides, once every row has been checked and before anything is
 // written, whether the import may go on to processing.
-func (h *Harness) gate(ctx context.Context, job *Job) (stop bool, reason string, err error) {
-	if reason, err := h.interruptReason(ctx, job.ID()); err != nil || reason != "" {
-		return reason != "", reason, err
+func (h *Harness) gate(ctx context.Context, job *Job) (events.Status, string, error) {
+	if status, reason, err := h.stopStatus(ctx, job.ID()); err != nil || status != "" {
+		return status, reason, err
 	}
 	if job.Options.SkipErrors {
-		return false, "", nil
+		return "", "", nil
 	}
 	imp, err := h.Build(ctx, job.Options)
 	if err != nil {
-		return false, "", err
+		return "", "", err
 	}
 	threshold := imports.DefaultErrorThreshold
 	if job.Options.ErrorThreshold != nil {
@@ -187,8 +235,8 @@ func (h *Harness) gate(ctx context.Context, job *Job) (stop bool, reason string,
 	}
 	st := imp.Stats
 	if st.Total > 0 && float64(st.Failed) > threshold*float64(st.Total) {
-		return true, fmt.Sprintf("error threshold exceeded: %d of %d rows failed (%.1f%%), more than the %.1f%% allowed; nothing was written (fix the rows in errors.csv, or set skip_errors to import the valid ones)",
+		return events.StatusInterrupted, fmt.Sprintf("error threshold exceeded: %d of %d rows failed (%.1f%%), more than the %.1f%% allowed; nothing was written (fix the rows in errors.csv, or set skip_errors to import the valid ones)",
 			st.Failed, st.Total, 100*float64(st.Failed)/float64(st.Total), 100*threshold), nil
 	}
-	return false, "", nil
+	return "", "", nil
 }

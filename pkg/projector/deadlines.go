@@ -11,9 +11,12 @@ import (
 	"github.com/inlet-dev/inlet/pkg/store"
 )
 
-// Finisher ends an import with a terminal status (the pipeline harness).
+// Finisher ends imports (the pipeline harness).
 type Finisher interface {
 	Finish(ctx context.Context, opts events.Options, status events.Status, reason string) error
+	// TimeOut asks a running import to stop at its next batch boundary and
+	// ends it outright once grace has passed.
+	TimeOut(ctx context.Context, opts events.Options, reason string, grace time.Duration) error
 }
 
 // Deadlines ends the imports whose time is up, whatever else is running: an
@@ -31,7 +34,10 @@ type Deadlines struct {
 	// UploadTTL is how long an import created without its file waits for it,
 	// when the import object carries no expires_at.
 	UploadTTL time.Duration
-	Now       func() time.Time
+	// Grace is how long a running import past its deadline gets to stop at a
+	// batch boundary (exact stats) before it is ended outright.
+	Grace time.Duration
+	Now   func() time.Time
 }
 
 // Run checks every interval until ctx ends.
@@ -103,7 +109,9 @@ func (d *Deadlines) check(ctx context.Context, v store.View, now time.Time) erro
 		if d.ImportTimeout <= 0 && imp.Deadline == nil || now.Before(deadline) {
 			return nil
 		}
-		status, reason = events.StatusTimedOut, "the import did not finish by its deadline ("+deadline.Format(time.RFC3339)+")"
+		reason := "the import did not finish by its deadline (" + deadline.Format(time.RFC3339) + ")"
+		d.Log.Info().Str("import_id", imp.ID).Msg(reason)
+		return d.Finisher.TimeOut(ctx, *pipeline.OptionsOf(imp), reason, d.Grace)
 	}
 	d.Log.Info().Str("import_id", imp.ID).Str("status", string(status)).Msg(reason)
 	return d.Finisher.Finish(ctx, *pipeline.OptionsOf(imp), status, reason)
