@@ -97,16 +97,7 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 }
 
 // Phases are the phase services by name.
-func (a *App) Phases() map[string]pipeline.Phase {
-	return map[string]pipeline.Phase{
-		events.PhasePreparsing:   phases.Preparsing{},
-		events.PhaseTransforming: phases.Transforming{Records: a.Store},
-		events.PhaseParsing:      phases.Parsing{Records: a.Store},
-		events.PhaseValidation:   phases.Validation{Records: a.Store},
-		events.PhaseProcessing:   phases.Processing{Records: a.Store},
-		events.PhaseCleanup:      phases.Cleanup{Records: a.Store, Blobs: a.Blobs},
-	}
-}
+func (a *App) Phases() map[string]pipeline.Phase { return phases.All(a.Store, a.Blobs) }
 
 func (a *App) subscribeOptions(durable string) broker.SubscribeOptions {
 	return broker.SubscribeOptions{Durable: durable, AckWait: a.Cfg.AckWait, MaxDeliver: a.Cfg.MaxDeliver,

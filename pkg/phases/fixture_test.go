@@ -94,19 +94,11 @@ func options(t *testing.T, mod func(*events.Options)) events.Options {
 }
 
 func (f *fixture) phase(name string) pipeline.Phase {
-	switch name {
-	case events.PhasePreparsing:
-		return phases.Preparsing{}
-	case events.PhaseTransforming:
-		return phases.Transforming{Records: f.st}
-	case events.PhaseParsing:
-		return phases.Parsing{Records: f.st}
-	case events.PhaseValidation:
-		return phases.Validation{Records: f.st}
-	case events.PhaseProcessing:
-		return phases.Processing{Records: f.st}
+	p, ok := phases.All(f.st, f.blobs)[name]
+	if !ok {
+		panic(name)
 	}
-	panic(name)
+	return p
 }
 
 // previous is the phase whose output phase reads.

@@ -110,21 +110,11 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) phase(name string) pipeline.Phase {
-	switch name {
-	case events.PhasePreparsing:
-		return phases.Preparsing{}
-	case events.PhaseTransforming:
-		return phases.Transforming{Records: f.st}
-	case events.PhaseParsing:
-		return phases.Parsing{Records: f.st}
-	case events.PhaseValidation:
-		return phases.Validation{Records: f.st}
-	case events.PhaseProcessing:
-		return phases.Processing{Records: f.st}
-	case events.PhaseCleanup:
-		return phases.Cleanup{Records: f.st, Blobs: f.env.Blobs}
+	p, ok := phases.All(f.st, f.env.Blobs)[name]
+	if !ok {
+		panic(name)
 	}
-	panic(name)
+	return p
 }
 
 // run drives an import through the harness by hand, delivering every work
