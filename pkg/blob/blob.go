@@ -13,6 +13,17 @@ import (
 // ErrNotFound is returned (wrapped) when a key does not exist.
 var ErrNotFound = errors.New("blob: not found")
 
+// ErrExists is returned (wrapped) by Create when the key already exists.
+var ErrExists = errors.New("blob: already exists")
+
+// Creator is implemented by stores that can write a key only if it does not
+// exist yet, atomically (claims: two writers, one wins).
+type Creator interface {
+	// Create stores r under key unless key exists; then it returns ErrExists
+	// and leaves the object as it was.
+	Create(ctx context.Context, key string, r io.Reader, size int64) error
+}
+
 // Info describes one stored object.
 type Info struct {
 	Key     string

@@ -188,6 +188,9 @@ func (g *Gateway) create(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		in.opts.ID, in.opts.CreatedBy = id, httpapi.Principal(r)
 		idem, err = g.idempotency(r, in)
+		if idem != nil && in.up != nil {
+			idem.fileKey = in.up.key
+		}
 	}
 	if err == nil && idem != nil && idem.found != nil {
 		g.discard(r, in.up) // a repeat creates nothing
@@ -244,7 +247,19 @@ type published struct {
 func (g *Gateway) finishCreate(w http.ResponseWriter, r *http.Request, idem *idemState, p published, resp createResponse) {
 	id := resp.ID
 	if idem != nil {
-		if err := g.remember(r.Context(), idem, p, resp); err != nil {
+		winner, err := g.remember(r.Context(), idem, p, resp)
+		if err == nil && winner != nil {
+			// Another request with this key got there first: this one is its repeat.
+			if idem.fileKey != "" {
+				_ = g.cfg.Blobs.Delete(context.WithoutCancel(r.Context()), idem.fileKey)
+			}
+			g.repeat(w, r, winner)
+			return
+		}
+		if err != nil {
+			if idem.fileKey != "" {
+				_ = g.cfg.Blobs.Delete(context.WithoutCancel(r.Context()), idem.fileKey)
+			}
 			g.fail(w, r, err)
 			return
 		}

@@ -47,6 +47,8 @@ type idemState struct {
 	key         string
 	fingerprint string
 	found       *idemRecord
+	// fileKey is the file this request stored, removed if it loses the race.
+	fileKey string
 }
 
 // fingerprint identifies what a create asks for: the options (defaults
@@ -105,18 +107,44 @@ func (g *Gateway) idempotency(r *http.Request, in *createInput) (*idemState, err
 	return st, nil
 }
 
-// remember writes the record of a first request. Two first requests racing
-// under one key may both create an import: the blob store has no
-// create-if-absent; the later record wins.
-func (g *Gateway) remember(ctx context.Context, st *idemState, p published, resp createResponse) error {
+// remember writes the record of a first request. Where the blob store can
+// create if absent, the record is a claim: of two first requests racing under
+// one key exactly one writes it, and the other gets the winner's record back
+// (to answer as a repeat) instead of creating a second import.
+func (g *Gateway) remember(ctx context.Context, st *idemState, p published, resp createResponse) (*idemRecord, error) {
 	b, err := json.Marshal(idemRecord{ImportID: resp.ID, Fingerprint: st.fingerprint, Subject: p.subject, Event: p.event, Response: resp})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := g.cfg.Blobs.Put(ctx, st.key, bytes.NewReader(b), int64(len(b))); err != nil {
-		return fmt.Errorf("store idempotency record: %w", err)
+	c, ok := g.cfg.Blobs.(blob.Creator)
+	if !ok {
+		if err := g.cfg.Blobs.Put(ctx, st.key, bytes.NewReader(b), int64(len(b))); err != nil {
+			return nil, fmt.Errorf("store idempotency record: %w", err)
+		}
+		return nil, nil
 	}
-	return nil
+	err = c.Create(ctx, st.key, bytes.NewReader(b), int64(len(b)))
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.Is(err, blob.ErrExists) {
+		return nil, fmt.Errorf("store idempotency record: %w", err)
+	}
+	rc, err := g.cfg.Blobs.Get(ctx, st.key)
+	if err != nil {
+		return nil, fmt.Errorf("read idempotency record: %w", err)
+	}
+	defer rc.Close()
+	var rec idemRecord
+	if err := json.NewDecoder(rc).Decode(&rec); err != nil {
+		return nil, fmt.Errorf("idempotency record %s: %w", st.key, err)
+	}
+	if rec.Fingerprint != st.fingerprint {
+		return nil, &apiError{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused",
+			message: fmt.Sprintf("%s was used at the same time for a different request (import %s): use a new key for a new import", IdempotencyHeader, rec.ImportID),
+			details: map[string]any{"header": IdempotencyHeader, "id": rec.ImportID}}
+	}
+	return &rec, nil
 }
 
 // repeat answers a create whose Idempotency-Key names an import already

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,5 +369,59 @@ func TestIdempotencyAfterPublishFailure(t *testing.T) {
 	}
 	if len(e.pub.list) != 1 || e.pub.list[0].ce.ID != "req:"+imp.ID {
 		t.Errorf("republished: %+v", e.pub.list)
+	}
+}
+
+// Two first requests racing under one Idempotency-Key create one import: the
+// record is claimed create-if-absent, and the loser answers as a repeat.
+func TestIdempotencyKeyRace(t *testing.T) {
+	e := newEnvWith(t, nil)
+	const n = 6
+	codes := make(chan int, n)
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := multipartReq(t, part{name: "resource", body: "customers"}, part{name: "file", file: "a.csv", body: "email\na@x.io\n"})
+			r.Header.Set(gateway.IdempotencyHeader, "race-1")
+			rec, b := e.do(t, r)
+			var imp events.Import
+			json.Unmarshal(b, &imp)
+			codes <- rec.Code
+			ids <- imp.ID
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	close(ids)
+	created := 0
+	for c := range codes {
+		switch c {
+		case 201:
+			created++
+		case 200:
+		default:
+			t.Fatalf("status %d", c)
+		}
+	}
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if created != 1 || len(seen) != 1 {
+		t.Fatalf("%d requests created an import, %d distinct ids: want 1 and 1", created, len(seen))
+	}
+	// A repeat may publish the winner's event again (in case its publish was
+	// lost); JetStream drops it by id. One event id means one import.
+	e.pub.mu.Lock()
+	eventIDs := map[string]bool{}
+	for _, p := range e.pub.list {
+		eventIDs[p.ce.ID] = true
+	}
+	e.pub.mu.Unlock()
+	if len(eventIDs) != 1 {
+		t.Fatalf("%d distinct import-requested events published, want 1", len(eventIDs))
 	}
 }

@@ -35,6 +35,48 @@ func RunContract(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("CreateIfAbsent", func(t *testing.T) {
+		s := newStore(t)
+		c, ok := s.(blob.Creator)
+		if !ok {
+			t.Skip("the store cannot create if absent")
+		}
+		ctx := context.Background()
+		if err := c.Create(ctx, "claims/k1", bytes.NewReader([]byte("first")), 5); err != nil {
+			t.Fatalf("first Create: %v", err)
+		}
+		err := c.Create(ctx, "claims/k1", bytes.NewReader([]byte("second")), 6)
+		if !errors.Is(err, blob.ErrExists) {
+			t.Fatalf("second Create: %v, want ErrExists", err)
+		}
+		if got := mustGet(t, s, "claims/k1"); string(got) != "first" {
+			t.Fatalf("after a refused Create the object is %q", got)
+		}
+		// Racing claims: exactly one wins.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				body := []byte(fmt.Sprintf("writer %d", i))
+				err := c.Create(ctx, "claims/race", bytes.NewReader(body), int64(len(body)))
+				if err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				} else if !errors.Is(err, blob.ErrExists) {
+					t.Errorf("racing Create: %v", err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d racing creators won, want exactly 1", wins)
+		}
+	})
+
 	t.Run("EmptyObject", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, "empty", nil)

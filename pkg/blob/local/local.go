@@ -66,7 +66,18 @@ func (s *Store) path(key string) (string, error) {
 // Put writes to a temp file in the target's directory, fsyncs it and renames
 // it over the target, so readers see the old or the new object, never a part,
 // and a crash leaves at most a stray temp file that List ignores.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, false)
+}
+
+// Create is Put that fails with blob.ErrExists when key exists: the temp
+// file is hard-linked into place, which the file system refuses atomically
+// when the name is taken.
+func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, true)
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, exclusive bool) (err error) {
 	dst, err := s.path(key)
 	if err != nil {
 		return err
@@ -117,7 +128,15 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("blob/local: put %q: close: %w", key, err)
 	}
-	if err = os.Rename(tmp, dst); err != nil {
+	if exclusive {
+		if err = os.Link(tmp, dst); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("blob/local: create %q: %w", key, blob.ErrExists)
+			}
+			return fmt.Errorf("blob/local: create %q: link: %w", key, err)
+		}
+		os.Remove(tmp)
+	} else if err = os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("blob/local: put %q: rename: %w", key, err)
 	}
 	// Without syncing the directory the rename itself may not survive a

@@ -169,6 +169,16 @@ func (s *Store) Client() *minio.Client { return s.client }
 // size -1, minio-go would buffer 16 MiB per part in memory, so the body is
 // spooled to a temp file first and uploaded with its size.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, false)
+}
+
+// Create is Put with If-None-Match: *, so the server refuses (412) to
+// overwrite an existing key: blob.ErrExists.
+func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, true)
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, exclusive bool) error {
 	if err := blob.ValidateKey(key); err != nil {
 		return err
 	}
@@ -192,9 +202,14 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 			r = io.NewSectionReader(ra, off, size)
 		}
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-	})
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	if exclusive {
+		opts.SetMatchETagExcept("*")
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, opts)
+	if exclusive && err != nil && minio.ToErrorResponse(err).Code == "PreconditionFailed" {
+		return fmt.Errorf("s3: create %s/%s: %w", s.bucket, key, blob.ErrExists)
+	}
 	if err != nil {
 		return s.errf("put", key, err)
 	}
