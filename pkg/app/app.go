@@ -85,6 +85,7 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 		Source: "inlet/" + service, BatchSize: cfg.BatchSize, TempDir: tmp,
 		Heartbeat: a.Broker.Heartbeat, Delivery: broker.Delivery,
 		MaxDeliver: uint64(cfg.MaxDeliver), HeartbeatEvery: cfg.AckWait / 3,
+		Settle: phases.Processing{Records: a.Store},
 	})
 	router, err := message.NewRouter(message.RouterConfig{}, logging.Watermill(log))
 	if err != nil {

@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +71,61 @@ func TestDeadlinesEndImportsWithNoPhaseRunning(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// A forced timeout (the phases did not stop in time: they are down) still
+// counts a processing batch the store applied but whose commit died with its
+// process: the settle step replays it. Without it the batch would be missing
+// from the stats while its records are in the store.
+func TestForcedTimeoutCountsAppliedBatches(t *testing.T) {
+	for _, settle := range []bool{true, false} {
+		t.Run(fmt.Sprintf("settle=%v", settle), func(t *testing.T) {
+			a := startEmbedded(t) // batches of 3 rows
+			var b strings.Builder
+			b.WriteString("code,name\n")
+			for i := 0; i < 30; i++ {
+				fmt.Fprintf(&b, "S%d,Company %d\n", i, i)
+			}
+			opts := events.Options{ID: imports.NewID(time.Now()), OrganizationID: "f", Resource: "companies"}
+			if imp := runImport(t, a, opts, "c.csv", b.String()); imp.Stats.Created != 30 {
+				t.Fatalf("setup import: %+v", imp.Stats)
+			}
+			ctx := context.Background()
+			// As if processing died after applying batch 4 but before committing
+			// it, and the import never finished.
+			for _, key := range []string{imports.StatsKey(opts.ID, events.PhaseProcessing, 4), imports.TerminalKey(opts.ID)} {
+				if err := a.Blobs.Delete(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !settle {
+				a.Harness.Env.Settle = nil
+			}
+			full := opts
+			_ = imports.Normalize(&full)
+			for i := 0; i < 2; i++ { // ask to stop, then force once the grace (0) passed
+				if err := a.Harness.TimeOut(ctx, full, "deadline passed", 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rc, err := a.Blobs.Get(ctx, imports.TerminalKey(opts.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var imp events.Import
+			err = json.NewDecoder(rc).Decode(&imp)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(30)
+			if !settle {
+				want = 27
+			}
+			if imp.Status != events.StatusTimedOut || imp.Stats.Created != want {
+				t.Fatalf("%s with %d created, want timed_out with %d (30 records are stored)", imp.Status, imp.Stats.Created, want)
+			}
+		})
 	}
 }

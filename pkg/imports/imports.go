@@ -133,9 +133,14 @@ func Normalize(o *events.Options) error {
 
 // Blob keys of one import. Everything an import leaves in the blob store is
 // under Prefix(id), so cleanup and expiry remove one prefix.
-func Prefix(id string) string             { return "imports/" + id + "/" }
-func ImportKey(id string) string          { return Prefix(id) + "import.json" }
-func TerminalKey(id string) string        { return Prefix(id) + "terminal.json" }
+func Prefix(id string) string      { return "imports/" + id + "/" }
+func ImportKey(id string) string   { return Prefix(id) + "import.json" }
+func TerminalKey(id string) string { return Prefix(id) + "terminal.json" }
+
+// ProcessingBatchID is the store batch id of processing's batch b: the store
+// applies it once.
+func ProcessingBatchID(id string, b int) string { return fmt.Sprintf("%s:%06d", id, b) }
+
 func InterruptKey(id string) string       { return Prefix(id) + "interrupt.json" }
 func RequestKey(id string) string         { return Prefix(id) + "request.json" }
 func HeaderKey(id string) string          { return Prefix(id) + "header.json" }

@@ -49,7 +49,7 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 		}
 		var res store.BatchResult
 		if !job.Options.DryRun {
-			res, err = p.Records.Apply(ctx, job.Scope(), fmt.Sprintf("%s:%06d", job.ID(), b), ops)
+			res, err = p.Records.Apply(ctx, job.Scope(), imports.ProcessingBatchID(job.ID(), b), ops)
 			if err != nil {
 				return fmt.Errorf("apply batch %d: %w", b, err)
 			}

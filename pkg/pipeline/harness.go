@@ -54,7 +54,10 @@ type Env struct {
 	MaxDeliver uint64
 	// HeartbeatEvery is how often a long handler reports progress to the server.
 	HeartbeatEvery time.Duration
-	Now            func() time.Time
+	// Settle is the processing phase, run by a forced timeout over the batches
+	// the store applied but whose commit died with their process.
+	Settle Phase
+	Now    func() time.Time
 }
 
 func (e *Env) now() time.Time {
@@ -432,6 +435,7 @@ type Work struct {
 	batches   []int
 	committed map[int]bool
 	stopped   bool // an interrupt was requested: remaining batches are skipped
+	settling  bool // committing batches already applied: stop requests do not apply
 }
 
 // Interrupted reports whether the import was asked to stop (phases that act
@@ -475,7 +479,7 @@ func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) 
 		} else if !errors.Is(err, blob.ErrNotFound) {
 			return err
 		}
-		if !w.stopped {
+		if !w.stopped && !w.settling {
 			req, err := w.h.interruption(ctx, w.job.ID())
 			if err != nil {
 				return err

@@ -95,6 +95,9 @@ func (h *Harness) TimeOut(ctx context.Context, opts events.Options, reason strin
 	if h.Env.now().Sub(req.RequestedAt) < grace {
 		return nil
 	}
+	if err := h.settle(ctx, opts); err != nil {
+		return err
+	}
 	status, why, err := h.stopStatus(ctx, opts.ID)
 	if err != nil {
 		return err
@@ -239,4 +242,39 @@ func (h *Harness) gate(ctx context.Context, job *Job) (events.Status, string, er
 			st.Failed, st.Total, 100*float64(st.Failed)/float64(st.Total), 100*threshold), nil
 	}
 	return "", "", nil
+}
+
+// settle commits the processing batches the store applied but whose stats
+// were never written (their process died between the two): re-running
+// processing replays the stored result, so the import ends counting every
+// row that was written, once.
+func (h *Harness) settle(ctx context.Context, opts events.Options) error {
+	if h.Env.Settle == nil || h.Env.Records == nil {
+		return nil
+	}
+	n, err := h.committedBatches(ctx, opts.ID, events.PhasePrevalidation)
+	if err != nil || n == 0 {
+		return err
+	}
+	job, err := h.job(opts, n, h.Env.Log.With().Str("import_id", opts.ID).Str("phase", events.PhaseProcessing).Logger())
+	if err != nil {
+		return err
+	}
+	for b := 0; b < n; b++ {
+		if _, err := h.Env.Blobs.Stat(ctx, imports.StatsKey(opts.ID, events.PhaseProcessing, b)); err == nil {
+			continue
+		} else if !errors.Is(err, blob.ErrNotFound) {
+			return err
+		}
+		if _, applied, err := h.Env.Records.Applied(ctx, imports.ProcessingBatchID(opts.ID, b)); err != nil {
+			return err
+		} else if !applied {
+			continue
+		}
+		w := &Work{h: h, job: job, phase: events.PhaseProcessing, batches: []int{b}, settling: true}
+		if err := h.Env.Settle.Run(ctx, job, w); err != nil {
+			return fmt.Errorf("settle processing batch %d: %w", b, err)
+		}
+	}
+	return nil
 }

@@ -87,6 +87,8 @@ type RecordStore interface {
 	// An upsert replaces the record's data and its keys. Applying a batchID that
 	// was applied before changes nothing and returns the stored result.
 	Apply(ctx context.Context, scope Scope, batchID string, ops []Op) (BatchResult, error)
+	// Applied returns the stored result of batchID, and whether it was applied.
+	Applied(ctx context.Context, batchID string) (BatchResult, bool, error)
 }
 
 // View is the projector's stored document of one import.

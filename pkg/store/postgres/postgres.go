@@ -298,6 +298,19 @@ func (s *Store) Apply(ctx context.Context, scope store.Scope, batchID string, op
 	return res, nil
 }
 
+// Applied reads the stored result of a batch.
+func (s *Store) Applied(ctx context.Context, batchID string) (store.BatchResult, bool, error) {
+	var res store.BatchResult
+	err := s.pool.QueryRow(ctx, `SELECT result FROM applied_batches WHERE batch_id = $1`, batchID).Scan(&res)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return res, false, nil
+	}
+	if err != nil {
+		return res, false, fmt.Errorf("postgres: batch %s: %w", batchID, err)
+	}
+	return res, true, nil
+}
+
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID string, ops []store.Op) (store.BatchResult, error) {
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("postgres: batch %s in %s: %s: %w", batchID, scopeName(scope), what, err)

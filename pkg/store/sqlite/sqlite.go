@@ -305,6 +305,23 @@ func (s *Store) ListIDs(ctx context.Context, scope store.Scope, parentID, after 
 	return out, rows.Err()
 }
 
+// Applied reads the stored result of a batch.
+func (s *Store) Applied(ctx context.Context, batchID string) (store.BatchResult, bool, error) {
+	var res store.BatchResult
+	var stored string
+	err := s.db.QueryRowContext(ctx, `SELECT result FROM applied_batches WHERE batch_id = ?`, batchID).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return res, false, nil
+	}
+	if err != nil {
+		return res, false, fmt.Errorf("sqlite: batch %s: %w", batchID, err)
+	}
+	if err := json.Unmarshal([]byte(stored), &res); err != nil {
+		return res, false, fmt.Errorf("sqlite: batch %s: bad stored result: %w", batchID, err)
+	}
+	return res, true, nil
+}
+
 // Apply writes the batch and marks it applied in one transaction.
 func (s *Store) Apply(ctx context.Context, scope store.Scope, batchID string, ops []store.Op) (store.BatchResult, error) {
 	if batchID == "" {

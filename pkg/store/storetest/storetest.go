@@ -45,6 +45,7 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListViews", testListViews},
 		{"ResetViews", testResetViews},
 		{"ListIDsByParent", testListIDs},
+		{"AppliedReadsTheStoredResult", testApplied},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -874,5 +875,20 @@ func testListIDs(t *testing.T, s store.Store) {
 	}
 	if none := page("nobody"); len(none) != 0 {
 		t.Fatalf("ids of an unknown parent: %v", none)
+	}
+}
+
+// Applied tells whether a batch was applied, with the result Apply returned.
+func testApplied(t *testing.T, s store.Store) {
+	if _, ok, err := s.Applied(ctx(t), "never"); err != nil || ok {
+		t.Fatalf("Applied(unknown) = %v, %v", ok, err)
+	}
+	first := mustApply(t, s, scopeA, "ap-1", append(up(rec("a1", "a1@x.io")), del("ghost")...))
+	got, ok, err := s.Applied(ctx(t), "ap-1")
+	if err != nil || !ok {
+		t.Fatalf("Applied(ap-1) = %v, %v", ok, err)
+	}
+	if got.Upserted != first.Upserted || got.Missing != first.Missing || len(got.MissingIDs) != 1 || got.MissingIDs[0] != "ghost" {
+		t.Fatalf("Applied(ap-1) = %+v, Apply returned %+v", got, first)
 	}
 }
