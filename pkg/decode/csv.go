@@ -46,27 +46,10 @@ func openCSV(r io.Reader, delim rune, det *Detected) (*csvSource, error) {
 		if bad := invalidUTF8(rec); bad >= 0 {
 			return nil, &FileError{Code: CodeParseCSV, Line: int64(line), Message: notUTF8}
 		}
-		s.header = make([]string, len(rec))
-		seen := map[string]int{}
-		var dups []string
-		for i, h := range rec {
-			h = strings.TrimSpace(h)
-			s.header[i] = h
-			if h == "" {
-				continue
-			}
-			if j, ok := seen[h]; ok {
-				dups = append(dups, fmt.Sprintf("%q (columns %d and %d)", h, j+1, i+1))
-				continue
-			}
-			seen[h] = i
-			if importColumn(h) {
-				s.cols = append(s.cols, i)
-			}
-		}
-		if len(dups) > 0 {
-			return nil, &FileError{Code: CodeParseCSV, Line: int64(line),
-				Message: "header row: duplicate column name " + strings.Join(dups, ", ")}
+		var dups string
+		s.header, s.cols, dups = parseHeader(rec, func(i int) string { return strconv.Itoa(i + 1) })
+		if dups != "" {
+			return nil, &FileError{Code: CodeParseCSV, Line: int64(line), Message: dups}
 		}
 		return s, nil
 	}
@@ -190,4 +173,32 @@ func quoteAll(cells []string) []string {
 		out[i] = strconv.Quote(c)
 	}
 	return out
+}
+
+// parseHeader trims the header cells and picks the import columns (named,
+// not "_"-prefixed); dups, when not empty, is the error message naming every
+// repeated column (col names a column for the user: 3, or C in a sheet).
+func parseHeader(cells []string, col func(int) string) (header []string, cols []int, dups string) {
+	header = make([]string, len(cells))
+	seen := map[string]int{}
+	var repeated []string
+	for i, h := range cells {
+		h = strings.TrimSpace(h)
+		header[i] = h
+		if h == "" {
+			continue
+		}
+		if j, ok := seen[h]; ok {
+			repeated = append(repeated, fmt.Sprintf("%q (columns %s and %s)", h, col(j), col(i)))
+			continue
+		}
+		seen[h] = i
+		if importColumn(h) {
+			cols = append(cols, i)
+		}
+	}
+	if len(repeated) > 0 {
+		dups = "header row: duplicate column name " + strings.Join(repeated, ", ")
+	}
+	return header, cols, dups
 }

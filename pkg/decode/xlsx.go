@@ -85,27 +85,10 @@ func openXLSX(r io.Reader, opts Options) (_ *xlsxSource, err error) {
 		if invalidUTF8(cells) >= 0 {
 			return nil, &FileError{Code: CodeParseXLSX, Line: s.line, Message: "header row: a cell is not valid UTF-8"}
 		}
-		s.header = make([]string, len(cells))
-		seen := map[string]int{}
-		var dups []string
-		for i, h := range cells {
-			h = strings.TrimSpace(h)
-			s.header[i] = h
-			if h == "" {
-				continue
-			}
-			if j, ok := seen[h]; ok {
-				dups = append(dups, fmt.Sprintf("%q (columns %s and %s)", h, columnName(j), columnName(i)))
-				continue
-			}
-			seen[h] = i
-			if importColumn(h) {
-				s.cols = append(s.cols, i)
-			}
-		}
-		if len(dups) > 0 {
-			return nil, &FileError{Code: CodeParseXLSX, Line: s.line,
-				Message: "header row: duplicate column name " + strings.Join(dups, ", ")}
+		var dups string
+		s.header, s.cols, dups = parseHeader(cells, columnName)
+		if dups != "" {
+			return nil, &FileError{Code: CodeParseXLSX, Line: s.line, Message: dups}
 		}
 		return s, nil
 	}
