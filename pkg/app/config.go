@@ -54,6 +54,8 @@ type Config struct {
 	// DeadlineGrace is how long an import past its deadline gets to stop at a
 	// batch boundary before it is ended outright (INLET_DEADLINE_GRACE).
 	DeadlineGrace time.Duration
+	// PprofAddr serves net/http/pprof when set (INLET_PPROF_ADDR), for profiling a running process.
+	PprofAddr string
 }
 
 // ConfigFromEnv reads the configuration; unset variables take defaults.
@@ -71,6 +73,7 @@ func ConfigFromEnv() (Config, error) {
 		StoreURL:     os.Getenv("INLET_STORE_URL"),
 		LogLevel:     env("INLET_LOG_LEVEL", "info"),
 		LogFormat:    os.Getenv("INLET_LOG_FORMAT"),
+		PprofAddr:    os.Getenv("INLET_PPROF_ADDR"),
 	}
 	var err error
 	if c.S3UseSSL, err = boolEnv("INLET_S3_USE_SSL", false); err != nil {

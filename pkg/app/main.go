@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -105,6 +107,30 @@ func (a *App) Start(ctx context.Context, service string) error {
 		}()
 		a.Log.Info().Str("addr", a.Cfg.HTTPAddr).Msg("HTTP API listening")
 	}
+	if a.Cfg.PprofAddr != "" {
+		a.servePprof(ctx)
+	}
 	a.Log.Info().Str("nats", a.Broker.ClientURL()).Msg("started")
 	return nil
+}
+
+// servePprof exposes the runtime profiles on their own address, never on the API's.
+func (a *App) servePprof(ctx context.Context) {
+	// Blocking events of 1 ms and more, and one contended mutex in 100: enough to see waits, cheap to keep on.
+	runtime.SetBlockProfileRate(int(time.Millisecond))
+	runtime.SetMutexProfileFraction(100)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: a.Cfg.PprofAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Error().Err(err).Str("addr", a.Cfg.PprofAddr).Msg("pprof server stopped")
+		}
+	}()
 }

@@ -167,6 +167,29 @@ const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.upda
 	(SELECT json_group_object(k.key_name, k.key_value) FROM record_keys k
 	  WHERE k.org = r.org AND k.mode = r.mode AND k.resource = r.resource AND k.id = r.id)`
 
+// The queries of the import hot path. Each must find its rows through an
+// index whatever the table sizes: json_each is the outer loop (CROSS JOIN
+// fixes SQLite's join order; left to itself the planner may scan
+// record_keys once per looked-up value). TestHotQueriesUseIndexes checks
+// every one with EXPLAIN QUERY PLAN.
+const (
+	lookupKeysQuery = `SELECT k.key_name, k.key_value, k.id
+		FROM json_each(?1) j
+		CROSS JOIN record_keys k
+		WHERE k.org = ?2 AND k.mode = ?3 AND k.resource = ?4
+			AND k.key_name = j.value ->> 0 AND k.key_value = j.value ->> 1`
+	getManyQuery = `SELECT ` + recordCols + ` FROM json_each(?1) j
+		CROSS JOIN records r
+		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
+	existingIDsQuery = `SELECT r.id FROM json_each(?4) j
+		CROSS JOIN records r
+		WHERE r.org = ?1 AND r.mode = ?2 AND r.resource = ?3 AND r.id = j.value`
+	dropKeysQuery = `DELETE FROM record_keys
+		WHERE org = ?1 AND mode = ?2 AND resource = ?3 AND id IN (SELECT value FROM json_each(?4))`
+	deleteRecordsQuery = `DELETE FROM records
+		WHERE org = ?1 AND mode = ?2 AND resource = ?3 AND id IN (SELECT value FROM json_each(?4))`
+)
+
 func scanRecord(sc interface{ Scan(...any) error }) (store.Record, error) {
 	var (
 		r                  store.Record
@@ -204,12 +227,7 @@ func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.
 	for i, r := range refs {
 		pairs[i] = [2]string{r.Name, r.Value}
 	}
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT k.key_name, k.key_value, k.id
-		FROM json_each(?) j
-		JOIN record_keys k ON k.org = ? AND k.mode = ? AND k.resource = ?
-			AND k.key_name = j.value ->> 0 AND k.key_value = j.value ->> 1`,
-		jsonArray(pairs), scope.Org, scope.Mode, scope.Resource)
+	rows, err := s.db.QueryContext(ctx, lookupKeysQuery, jsonArray(pairs), scope.Org, scope.Mode, scope.Resource)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lookup %d keys in %s/%s/%s: %w", len(refs), scope.Org, scope.Mode, scope.Resource, err)
 	}
@@ -230,9 +248,7 @@ func (s *Store) GetMany(ctx context.Context, scope store.Scope, ids []string) (m
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records r
-		WHERE r.org = ? AND r.mode = ? AND r.resource = ? AND r.id IN (SELECT value FROM json_each(?))`,
-		scope.Org, scope.Mode, scope.Resource, jsonArray(ids))
+	rows, err := s.db.QueryContext(ctx, getManyQuery, jsonArray(ids), scope.Org, scope.Mode, scope.Resource)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get %d records in %s/%s/%s: %w", len(ids), scope.Org, scope.Mode, scope.Resource, err)
 	}
@@ -363,9 +379,7 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 	}
 	existed := map[string]bool{}
 	if len(plan.NeedExist) > 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM records
-			WHERE org = ? AND mode = ? AND resource = ? AND id IN (SELECT value FROM json_each(?))`,
-			append(sc, jsonArray(plan.NeedExist))...)
+		rows, err := tx.QueryContext(ctx, existingIDsQuery, append(sc, jsonArray(plan.NeedExist))...)
 		if err != nil {
 			return store.BatchResult{}, wrap("find deleted records", err)
 		}
@@ -382,15 +396,11 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 			return store.BatchResult{}, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM record_keys
-		WHERE org = ? AND mode = ? AND resource = ? AND id IN (SELECT value FROM json_each(?))`,
-		append(sc, jsonArray(plan.Touched))...); err != nil {
+	if _, err := tx.ExecContext(ctx, dropKeysQuery, append(sc, jsonArray(plan.Touched))...); err != nil {
 		return store.BatchResult{}, wrap("drop old keys", err)
 	}
 	if len(plan.Deletes) > 0 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM records
-			WHERE org = ? AND mode = ? AND resource = ? AND id IN (SELECT value FROM json_each(?))`,
-			append(sc, jsonArray(plan.Deletes))...); err != nil {
+		if _, err := tx.ExecContext(ctx, deleteRecordsQuery, append(sc, jsonArray(plan.Deletes))...); err != nil {
 			return store.BatchResult{}, wrap("delete records", err)
 		}
 	}
