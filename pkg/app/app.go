@@ -102,7 +102,7 @@ func (a *App) Phases() map[string]pipeline.Phase { return phases.All(a.Store, a.
 
 func (a *App) subscribeOptions(durable string) broker.SubscribeOptions {
 	return broker.SubscribeOptions{Durable: durable, AckWait: a.Cfg.AckWait, MaxDeliver: a.Cfg.MaxDeliver,
-		Concurrency: a.Cfg.Concurrency}
+		Concurrency: a.Cfg.Concurrency, MaxAckPending: a.Cfg.MaxAckPending}
 }
 
 // AddPhase routes the phase's subject to its handler; every replica joins the

@@ -34,6 +34,12 @@ type Config struct {
 	MaxDeliver int // INLET_MAX_DELIVER
 	// Concurrency is how many messages one process handles at once per phase (INLET_CONCURRENCY).
 	Concurrency int
+	// MaxAckPending is how many messages a phase's consumer hands out before
+	// any is acked, across every replica (INLET_MAX_ACK_PENDING; default
+	// INLET_CONCURRENCY: one replica). A message handed out waits with its
+	// AckWait clock running, so more than the replicas work on at once only
+	// queues messages toward redelivery.
+	MaxAckPending int
 	// RebuildViews makes the projector rebuild every view from the event
 	// stream at start-up (INLET_PROJECTOR_REBUILD).
 	RebuildViews bool
@@ -110,6 +116,9 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	if c.Concurrency, err = intEnv("INLET_CONCURRENCY", 2); err != nil {
+		return c, err
+	}
+	if c.MaxAckPending, err = intEnv("INLET_MAX_ACK_PENDING", c.Concurrency); err != nil {
 		return c, err
 	}
 	if c.AckWait, err = durationEnv("INLET_ACK_WAIT", 30*time.Second); err != nil {

@@ -41,7 +41,11 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 				if err != nil {
 					return fmt.Errorf("row %d: %w", row.Num, err)
 				}
-				ops = append(ops, store.Op{Kind: store.OpUpsert, Record: store.Record{
+				kind := store.OpUpsert
+				if row.Op == rows.OpCreate {
+					kind = store.OpCreate // transforming found none of its keys: the store may take its fast path
+				}
+				ops = append(ops, store.Op{Kind: kind, Record: store.Record{
 					ID: row.ID, Data: data, Keys: keys, ImportID: job.ID(), ParentID: parentOf(job)}})
 			case rows.OpDelete:
 				ops = append(ops, store.Op{Kind: store.OpDelete, Record: store.Record{ID: row.ID}})

@@ -581,14 +581,14 @@ type Output struct {
 	batch    int
 	rowsF    *os.File
 	rejF     *os.File
-	rowsEnc  *rows.Encoder
+	rowsEnc  *rows.RowWriter
 	rejEnc   *rows.Encoder
 	Stats    events.BatchProgress
 	Internal bool
 }
 
 func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
-	rf, err := os.CreateTemp(h.Env.TempDir, "rows-*.ndjson")
+	rf, err := os.CreateTemp(h.Env.TempDir, "rows-*.batch")
 	if err != nil {
 		return nil, fmt.Errorf("temp batch file: %w", err)
 	}
@@ -600,7 +600,7 @@ func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
 	}
 	return &Output{
 		h: h, job: job, phase: phase, batch: b,
-		rowsF: rf, rejF: jf, rowsEnc: rows.NewEncoder(rf), rejEnc: rows.NewEncoder(jf),
+		rowsF: rf, rejF: jf, rowsEnc: rows.NewRowWriter(rf), rejEnc: rows.NewEncoder(jf),
 		Stats: events.BatchProgress{ImportID: job.ID(), Phase: phase, Batch: b, BatchesTotal: job.Batches, StartedAt: h.Env.now()},
 	}, nil
 }
@@ -608,7 +608,7 @@ func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
 // Emit passes r on to the next phase.
 func (o *Output) Emit(r *rows.Row) error {
 	o.Stats.RowsOut++
-	return o.rowsEnc.Encode(r)
+	return o.rowsEnc.Write(r)
 }
 
 // Warn records that r was imported with warnings: counted in stats.warnings

@@ -87,21 +87,44 @@ func (e *Encoder) Count() int64 { return e.n }
 // Flush writes buffered data.
 func (e *Encoder) Flush() error { return e.w.Flush() }
 
-// Decoder reads NDJSON values one at a time.
+// Decoder reads the values of a stream one at a time: NDJSON, or the row
+// batch format (NewRowWriter), told apart by the stream's first bytes.
 type Decoder struct {
+	br   *bufio.Reader
 	sc   *bufio.Scanner
+	bin  *rowReader
 	line int
 }
 
-// NewDecoder reads from r. Lines may be up to 64 MiB.
+// NewDecoder reads from r. NDJSON lines may be up to 64 MiB.
 func NewDecoder(r io.Reader) *Decoder {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	return &Decoder{sc: sc}
+	return &Decoder{br: bufio.NewReaderSize(r, 64<<10)}
 }
 
-// Decode reads the next value into v; it returns io.EOF at the end.
+func (d *Decoder) start() {
+	if d.sc != nil || d.bin != nil {
+		return
+	}
+	if head, err := d.br.Peek(len(magic)); err == nil && string(head) == magic {
+		_, _ = d.br.Discard(len(magic))
+		d.bin = &rowReader{r: d.br}
+		return
+	}
+	d.sc = bufio.NewScanner(d.br)
+	d.sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+}
+
+// Decode reads the next value into v; it returns io.EOF at the end. A row
+// batch holds rows only: v must be a *Row.
 func (d *Decoder) Decode(v any) error {
+	d.start()
+	if d.bin != nil {
+		r, ok := v.(*Row)
+		if !ok {
+			return fmt.Errorf("a row batch holds rows, not %T", v)
+		}
+		return d.bin.read(r)
+	}
 	for d.sc.Scan() {
 		d.line++
 		b := d.sc.Bytes()
@@ -122,3 +145,5 @@ func (d *Decoder) Decode(v any) error {
 	}
 	return io.EOF
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

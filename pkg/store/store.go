@@ -55,6 +55,11 @@ type Op struct {
 const (
 	OpUpsert = "upsert"
 	OpDelete = "delete"
+	// OpCreate is an upsert of a record the caller expects not to exist yet
+	// (transforming found none of its keys). It has exactly an upsert's
+	// effect and result; an adapter may load a batch of creates on a faster
+	// path and falls back to upserting when the expectation was wrong.
+	OpCreate = "create"
 )
 
 // BatchResult is what applying a batch did. It is stored with the batch, so a

@@ -46,6 +46,8 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ResetViews", testResetViews},
 		{"ListIDsByParent", testListIDs},
 		{"AppliedReadsTheStoredResult", testApplied},
+		{"CreatesActLikeUpserts", testCreates},
+		{"CreateConflictIsAtomic", testCreateConflict},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,6 +83,14 @@ func up(rs ...store.Record) []store.Op {
 	ops := make([]store.Op, len(rs))
 	for i, r := range rs {
 		ops[i] = store.Op{Kind: store.OpUpsert, Record: r}
+	}
+	return ops
+}
+
+func create(rs ...store.Record) []store.Op {
+	ops := make([]store.Op, len(rs))
+	for i, r := range rs {
+		ops[i] = store.Op{Kind: store.OpCreate, Record: r}
 	}
 	return ops
 }
@@ -807,6 +817,11 @@ func testResetViews(t *testing.T, s store.Store) {
 // BenchmarkApply applies batches of batchSize new records (two keys each)
 // and reports records/s.
 func BenchmarkApply(b *testing.B, s store.Store, batchSize int) {
+	b.Run("upsert", func(b *testing.B) { benchmarkApply(b, s, batchSize, store.OpUpsert) })
+	b.Run("create", func(b *testing.B) { benchmarkApply(b, s, batchSize, store.OpCreate) })
+}
+
+func benchmarkApply(b *testing.B, s store.Store, batchSize int, kind string) {
 	ctx := context.Background()
 	sc := store.Scope{Org: "bench", Mode: "live", Resource: "customers"}
 	batches := make([][]store.Op, b.N)
@@ -815,8 +830,8 @@ func BenchmarkApply(b *testing.B, s store.Store, batchSize int) {
 		for j := range ops {
 			id := fmt.Sprintf("r%08d-%05d", i, j)
 			data, _ := json.Marshal(map[string]any{"email": id + "@x.io", "name": "Name " + id, "age": j % 90, "vip": j%7 == 0})
-			ops[j] = store.Op{Kind: store.OpUpsert, Record: store.Record{ID: id, Data: data, ImportID: "imp_bench",
-				Keys: map[string]string{"email": id + "@x.io", "external_id": "ext-" + id}}}
+			ops[j] = store.Op{Kind: kind, Record: store.Record{ID: id + kind, Data: data, ImportID: "imp_bench",
+				Keys: map[string]string{"email": id + kind + "@x.io", "external_id": "ext-" + id + kind}}}
 		}
 		batches[i] = ops
 	}
@@ -890,5 +905,76 @@ func testApplied(t *testing.T, s store.Store) {
 	}
 	if got.Upserted != first.Upserted || got.Missing != first.Missing || len(got.MissingIDs) != 1 || got.MissingIDs[0] != "ghost" {
 		t.Fatalf("Applied(ap-1) = %+v, Apply returned %+v", got, first)
+	}
+}
+
+// A create is an upsert the caller expects to be new: whether it is (the fast
+// path) or not (the record exists: it is updated and its keys replaced), the
+// records, keys and result are an upsert's.
+func testCreates(t *testing.T, s store.Store) {
+	res := mustApply(t, s, scopeA, "cr-1", create(rec("c1", "c1@x.io", "E1"), rec("c2", "c2@x.io")))
+	if res.Upserted != 2 || res.Deleted != 0 || res.Missing != 0 {
+		t.Fatalf("new records: %+v", res)
+	}
+	for _, k := range [][3]string{{"email", "c1@x.io", "c1"}, {"external_id", "E1", "c1"}, {"email", "c2@x.io", "c2"}} {
+		if id, ok := lookup(t, s, scopeA, k[0], k[1]); !ok || id != k[2] {
+			t.Fatalf("key %s=%s → %q, %v; want %s", k[0], k[1], id, ok, k[2])
+		}
+	}
+	// c1 exists now: a "create" of it (a rerun, a race) updates it, with its new keys.
+	moved := rec("c1", "c1-new@x.io")
+	res = mustApply(t, s, scopeA, "cr-2", create(moved, rec("c3", "c3@x.io")))
+	if res.Upserted != 2 {
+		t.Fatalf("create of an existing record: %+v", res)
+	}
+	got, err := s.Get(ctx(t), scopeA, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(t, got.Data, moved.Data) || !reflect.DeepEqual(got.Keys, moved.Keys) {
+		t.Fatalf("c1 after create over it: %s %v, want %s %v", got.Data, got.Keys, moved.Data, moved.Keys)
+	}
+	if _, ok := lookup(t, s, scopeA, "external_id", "E1"); ok {
+		t.Fatal("the old key of c1 survived a create over it")
+	}
+	if id, ok := lookup(t, s, scopeA, "email", "c3@x.io"); !ok || id != "c3" {
+		t.Fatalf("c3 not created alongside: %q %v", id, ok)
+	}
+	// Replayed, a batch of creates returns its first result and writes nothing.
+	again, err := s.Apply(ctx(t), scopeA, "cr-1", create(rec("zz", "zz@x.io")))
+	if err != nil || !again.Replayed || again.Upserted != 2 {
+		t.Fatalf("replay: %+v %v", again, err)
+	}
+	if _, err := s.Get(ctx(t), scopeA, "zz"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a replayed batch wrote a record: %v", err)
+	}
+	// Mixed with an upsert, a create is still an upsert.
+	res = mustApply(t, s, scopeA, "cr-3", append(create(rec("c4", "c4@x.io")), up(rec("c2", "c2@x.io", "E2"))...))
+	if res.Upserted != 2 {
+		t.Fatalf("mixed batch: %+v", res)
+	}
+	if id, ok := lookup(t, s, scopeA, "external_id", "E2"); !ok || id != "c2" {
+		t.Fatalf("upsert in a mixed batch: %q %v", id, ok)
+	}
+}
+
+// A create whose key another record holds fails the whole batch with
+// ErrKeyConflict, like an upsert would, and leaves nothing behind.
+func testCreateConflict(t *testing.T, s store.Store) {
+	mustApply(t, s, scopeA, "cc-1", up(rec("h1", "held@x.io")))
+	_, err := s.Apply(ctx(t), scopeA, "cc-2", create(rec("n1", "n1@x.io"), rec("n2", "held@x.io")))
+	if !errors.Is(err, store.ErrKeyConflict) {
+		t.Fatalf("create of a held key: %v, want ErrKeyConflict", err)
+	}
+	if _, err := s.Get(ctx(t), scopeA, "n1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a failed batch of creates left n1 behind: %v", err)
+	}
+	if _, ok, err := s.Applied(ctx(t), "cc-2"); err != nil || ok {
+		t.Fatalf("a failed batch was marked applied: %v %v", ok, err)
+	}
+	// Fixed, the same batch id applies.
+	res := mustApply(t, s, scopeA, "cc-2", create(rec("n1", "n1@x.io"), rec("n2", "n2@x.io")))
+	if res.Upserted != 2 {
+		t.Fatalf("retried batch: %+v", res)
 	}
 }

@@ -35,6 +35,9 @@ type Plan struct {
 	// NeedExist are the ids whose first op is a delete: the adapter tells
 	// Count whether they existed before the batch.
 	NeedExist []string
+	// AllCreates is true when every op is a create of a distinct id: if
+	// none of the records or keys exists, plain inserts are the whole batch.
+	AllCreates bool
 
 	ops []store.Op
 }
@@ -45,14 +48,17 @@ type Plan struct {
 func Build(batchID string, ops []store.Op) (*Plan, error) {
 	last := make(map[string]int, len(ops))
 	seen := make(map[string]bool, len(ops))
-	p := &Plan{ops: ops}
+	p := &Plan{ops: ops, AllCreates: len(ops) > 0}
 	for i, op := range ops {
 		id := op.Record.ID
 		if id == "" {
 			return nil, fmt.Errorf("store: batch %s op %d (%s): empty record id", batchID, i, op.Kind)
 		}
+		if op.Kind != store.OpCreate || seen[id] {
+			p.AllCreates = false
+		}
 		switch op.Kind {
-		case store.OpUpsert:
+		case store.OpUpsert, store.OpCreate:
 			if len(op.Record.Data) > 0 && !json.Valid(op.Record.Data) {
 				return nil, fmt.Errorf("store: batch %s op %d: record %s: data is not valid JSON", batchID, i, id)
 			}
@@ -70,6 +76,7 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 		p.Touched = append(p.Touched, id)
 	}
 	sort.Strings(p.Touched)
+	sort.Strings(p.NeedExist) // rows are locked in one order by every batch
 	holder := map[[2]string]string{}
 	for _, id := range p.Touched {
 		op := ops[last[id]]
@@ -116,7 +123,7 @@ func (p *Plan) Count(existed map[string]bool) store.BatchResult {
 	}
 	for _, op := range p.ops {
 		id := op.Record.ID
-		if op.Kind == store.OpUpsert {
+		if op.Kind != store.OpDelete {
 			r.Upserted++
 			present[id] = true
 			continue
