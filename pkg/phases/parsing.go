@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
@@ -95,6 +96,28 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]store.Record) er
 		return fmt.Errorf("stored record %s is not a JSON object: %w", row.ID, err)
 	}
 	// An empty cell means "not given": the stored value is kept (spec §5).
+	// The merge changes the record exactly when a given value differs from
+	// the stored one as JSON.
+	changed := false
+	for k, v := range row.Data {
+		ov, ok := old[k]
+		if !ok {
+			changed = true
+			break
+		}
+		same, err := sameJSON(ov, v)
+		if err != nil {
+			return err
+		}
+		if !same {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		row.Op, row.Record = rows.OpUnchanged, old
+		return nil
+	}
 	merged := make(map[string]any, len(old)+len(row.Data))
 	for k, v := range old {
 		merged[k] = v
@@ -102,19 +125,24 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]store.Record) er
 	for k, v := range row.Data {
 		merged[k] = v
 	}
-	row.Record = merged
-	a, err := json.Marshal(old)
-	if err != nil {
-		return err
-	}
-	m, err := json.Marshal(merged)
-	if err != nil {
-		return err
-	}
-	if bytes.Equal(a, m) {
-		row.Op = rows.OpUnchanged
-	} else {
-		row.Op = rows.OpUpdate
-	}
+	row.Op, row.Record = rows.OpUpdate, merged
 	return nil
+}
+
+// sameJSON reports whether a and b encode to the same JSON. Values read
+// from the store and from the file are mostly of the same Go types, where a
+// deep comparison says it; anything else is compared as encoded.
+func sameJSON(a, b any) (bool, error) {
+	if reflect.DeepEqual(a, b) {
+		return true, nil
+	}
+	ja, err := json.Marshal(a)
+	if err != nil {
+		return false, err
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(ja, jb), nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
@@ -54,14 +55,33 @@ func (k keyCounts) add(name, value string, row int64) {
 
 func (k keyCounts) get(name, value string) keySeen { return k[hashKey(name, value)] }
 
-// countKeys scans every input batch of w, adding the keys fn gives for each row.
+// merge adds the counts of other (another part of the file).
+func (k keyCounts) merge(other keyCounts) {
+	for h, o := range other {
+		s, ok := k[h]
+		if !ok || o.first < s.first {
+			s.first = o.first
+		}
+		s.count += o.count
+		k[h] = s
+	}
+}
+
+// countKeys scans every input batch of w, adding the keys fn gives for each
+// row. Batches are read several at once, each into its own counts.
 func countKeys(ctx context.Context, w *pipeline.Work, fn func(r *rows.Row, add func(name, value string))) (keyCounts, error) {
 	counts := keyCounts{}
+	var mu sync.Mutex
 	err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
-		return in.ForEach(func(r *rows.Row) error {
-			fn(r, func(name, value string) { counts.add(name, value, r.Num) })
+		part := keyCounts{}
+		err := in.ForEach(func(r *rows.Row) error {
+			fn(r, func(name, value string) { part.add(name, value, r.Num) })
 			return nil
 		})
+		mu.Lock()
+		counts.merge(part)
+		mu.Unlock()
+		return err
 	})
 	return counts, err
 }
@@ -76,9 +96,9 @@ func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) 
 	if err != nil {
 		return err
 	}
-	var row rows.Row
 	useFirst := job.Options.DuplicateHandling == "use_first"
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+		var row rows.Row
 		for {
 			if err := in.Next(&row); err != nil {
 				if errors.Is(err, io.EOF) {

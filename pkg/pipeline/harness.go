@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
@@ -54,6 +57,10 @@ type Env struct {
 	MaxDeliver uint64
 	// HeartbeatEvery is how often a long handler reports progress to the server.
 	HeartbeatEvery time.Duration
+	// Parallelism is how many batches one message of a barrier phase works
+	// on at once (default: GOMAXPROCS). The whole file is in that message,
+	// and nothing else of the import can run meanwhile.
+	Parallelism int
 	// Settle is the processing phase, run by a forced timeout over the batches
 	// the store applied but whose commit died with their process.
 	Settle Phase
@@ -129,6 +136,9 @@ func New(env *Env) *Harness {
 	}
 	if env.MaxDeliver == 0 {
 		env.MaxDeliver = 10
+	}
+	if env.Parallelism <= 0 {
+		env.Parallelism = runtime.GOMAXPROCS(0)
 	}
 	return &Harness{Env: env}
 }
@@ -433,9 +443,50 @@ type Work struct {
 	job       *Job
 	phase     string
 	batches   []int
+	mu        sync.Mutex
 	committed map[int]bool
 	stopped   bool // an interrupt was requested: remaining batches are skipped
 	settling  bool // committing batches already applied: stop requests do not apply
+}
+
+// eachBatch runs fn for every batch of the work, several at once when the
+// work has several (a barrier's message holds the whole file); the first
+// error cancels the others.
+func (w *Work) eachBatch(ctx context.Context, fn func(ctx context.Context, b int) error) error {
+	if len(w.batches) == 1 {
+		return fn(ctx, w.batches[0])
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.h.Env.Parallelism)
+	for _, b := range w.batches {
+		g.Go(func() error { return fn(ctx, b) })
+	}
+	return g.Wait()
+}
+
+func (w *Work) markCommitted(b int) {
+	w.mu.Lock()
+	w.committed[b] = true
+	w.mu.Unlock()
+}
+
+// stopRequested reports whether the remaining batches are to be committed
+// empty: once an interrupt is seen it holds for the rest of the work.
+func (w *Work) stopRequested(ctx context.Context) (bool, error) {
+	w.mu.Lock()
+	stopped, settling := w.stopped, w.settling
+	w.mu.Unlock()
+	if stopped || settling {
+		return stopped, nil
+	}
+	req, err := w.h.interruption(ctx, w.job.ID())
+	if err != nil || req == nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	return true, nil
 }
 
 // Interrupted reports whether the import was asked to stop (phases that act
@@ -449,62 +500,58 @@ func (w *Work) Interrupted(ctx context.Context) (bool, error) {
 func (w *Work) Batches() []int { return w.batches }
 
 // Scan reads every input batch once, for phases that must see the whole file
-// before they can decide about any row.
+// before they can decide about any row. fn may be called for several
+// batches at once.
 func (w *Work) Scan(ctx context.Context, fn func(b int, in *Input) error) error {
-	for _, b := range w.batches {
+	return w.eachBatch(ctx, func(ctx context.Context, b int) error {
 		in, err := w.open(ctx, b)
 		if err != nil {
 			return err
 		}
 		err = fn(b, in)
 		in.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 // Each produces every batch of this work: fn reads batch b of the previous
 // phase from in and writes to out; the harness commits out when fn returns.
-// Batches committed by an earlier delivery are not produced again.
+// Batches committed by an earlier delivery are not produced again. fn may be
+// called for several batches at once.
 func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) error) error {
+	w.mu.Lock()
 	if w.committed == nil {
 		w.committed = map[int]bool{}
 	}
-	for _, b := range w.batches {
+	w.mu.Unlock()
+	return w.eachBatch(ctx, func(ctx context.Context, b int) error {
 		if _, err := w.h.Env.Blobs.Stat(ctx, imports.StatsKey(w.job.ID(), w.phase, b)); err == nil {
-			w.committed[b] = true
-			continue
+			w.markCommitted(b)
+			return nil
 		} else if !errors.Is(err, blob.ErrNotFound) {
 			return err
 		}
-		if !w.stopped && !w.settling {
-			req, err := w.h.interruption(ctx, w.job.ID())
-			if err != nil {
-				return err
-			}
-			w.stopped = req != nil
+		stopped, err := w.stopRequested(ctx)
+		if err != nil {
+			return err
 		}
 		out, err := w.h.newOutput(w.job, w.phase, b)
 		if err != nil {
 			return err
 		}
-		if w.stopped {
+		defer out.discard()
+		if stopped {
 			// Interrupted: the batch boundary is here. The batch is committed
 			// empty so the import still flows to its end, where it is finished
 			// as interrupted with what was applied before.
-			err = out.commit(ctx)
-			out.discard()
-			if err != nil {
+			if err := out.commit(ctx); err != nil {
 				return err
 			}
-			w.committed[b] = true
-			continue
+			w.markCommitted(b)
+			return nil
 		}
 		in, err := w.open(ctx, b)
 		if err != nil {
-			out.discard()
 			return err
 		}
 		err = fn(b, in, out)
@@ -513,14 +560,13 @@ func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) 
 		if err == nil {
 			err = out.commit(ctx)
 		}
-		out.discard()
 		if err != nil {
 			return fmt.Errorf("batch %d: %w", b, err)
 		}
 		out.logCommitted()
-		w.committed[b] = true
-	}
-	return nil
+		w.markCommitted(b)
+		return nil
+	})
 }
 
 func (w *Work) open(ctx context.Context, b int) (*Input, error) {
