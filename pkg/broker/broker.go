@@ -258,7 +258,8 @@ type SubscribeOptions struct {
 	AckWait time.Duration
 	// MaxDeliver bounds redeliveries of one message.
 	MaxDeliver int
-	// MaxAckPending bounds messages in flight across all replicas.
+	// MaxAckPending bounds messages in flight across all replicas (default:
+	// Concurrency, one replica's worth; raise it to replicas × Concurrency).
 	MaxAckPending int
 	// Concurrency is the number of messages this process handles at once.
 	Concurrency int
@@ -273,11 +274,14 @@ func (o *SubscribeOptions) defaults() {
 	if o.MaxDeliver == 0 {
 		o.MaxDeliver = 10
 	}
-	if o.MaxAckPending == 0 {
-		o.MaxAckPending = 64
-	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 2
+	}
+	if o.MaxAckPending == 0 {
+		// One replica's worth: a message handed out beyond what the process
+		// works on waits in its buffer with the AckWait clock running, and is
+		// redelivered without ever having been handled.
+		o.MaxAckPending = o.Concurrency
 	}
 	if o.NakDelay == 0 {
 		o.NakDelay = time.Second

@@ -56,6 +56,7 @@ func TestBrokerContract(t *testing.T) {
 				{"NackedMessageIsRedelivered", testNackedMessageIsRedelivered},
 				{"StreamsSurviveReconnectAndReprovision", testReprovision},
 				{"ClosingOneReplicaKeepsTheConsumer", testClosingOneReplicaKeepsTheConsumer},
+				{"ConsumerHandsOutNoMoreThanItHandles", testConsumerHandsOutNoMoreThanItHandles},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBroker(t)) })
 			}
@@ -272,4 +273,76 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 15s")
+}
+
+// A consumer hands a process no more messages than it handles at once: a
+// queue of slow work is worked through without one redelivery. (With 64 in
+// flight, the messages waiting behind the first ones passed their AckWait
+// unhandled and were delivered again.)
+func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n, concurrency = 8, 2
+	const work = 400 * time.Millisecond // 4 rounds of 2: 1.6 s in all, AckWait 1 s
+	opts := SubscribeOptions{Subject: WorkSubject("slow"), Durable: "slow-v1", AckWait: time.Second, MaxDeliver: 5, Concurrency: concurrency}
+	sub, err := b.Subscriber(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := b.Publish(opts.Subject, fmt.Sprintf("slow-%d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := sub.Subscribe(ctx, opts.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	handled := map[string]int{}
+	var maxPending int
+	done := make(chan struct{})
+	for w := 0; w < concurrency; w++ {
+		go func() {
+			for m := range msgs {
+				if info, err := b.JS.ConsumerInfo(WorkStream, opts.Durable); err == nil {
+					mu.Lock()
+					maxPending = max(maxPending, info.NumAckPending)
+					mu.Unlock()
+				}
+				time.Sleep(work)
+				m.Ack()
+				mu.Lock()
+				handled[string(m.Payload)]++
+				if len(handled) == n {
+					select {
+					case <-done:
+					default:
+						close(done)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("handled %d of %d", len(handled), n)
+	}
+	time.Sleep(1500 * time.Millisecond) // a redelivery would arrive by now
+	info, err := b.JS.ConsumerInfo(WorkStream, opts.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for p, c := range handled {
+		if c != 1 {
+			t.Errorf("message %s handled %d times", p, c)
+		}
+	}
+	if info.NumRedelivered != 0 || maxPending > concurrency {
+		t.Errorf("%d redelivered, up to %d handed out at once; want 0 and at most %d", info.NumRedelivered, maxPending, concurrency)
+	}
 }

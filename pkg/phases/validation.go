@@ -28,9 +28,13 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 		found := map[string]map[string]string{}
 		if job.Options.Action != "delete" {
 			for _, ref := range refs {
+				// A batch names the same few records many times (its companies):
+				// each value is looked up once.
 				var keys []store.KeyRef
+				asked := map[string]bool{}
 				for i := range batch {
-					if val, ok := resources.NormalizeValue(batch[i].Record[ref.Field]); ok {
+					if val, ok := resources.NormalizeValue(batch[i].Record[ref.Field]); ok && !asked[val] {
+						asked[val] = true
 						keys = append(keys, store.KeyRef{Name: ref.Key, Value: val})
 					}
 				}
