@@ -37,7 +37,7 @@ test-unit:
 	$(GO) test -count=1 -short $(MODULES)
 
 bench: deps build
-	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench BenchmarkImport -benchtime 1x -timeout 30m ./services/e2e/
+	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench BenchmarkImport -benchtime 1x -timeout 120m ./services/e2e/
 
 lint:
 	@out=$$(gofmt -l events pkg services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -39,7 +39,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 				ids = append(ids, batch[i].ID)
 			}
 		}
-		stored, err := p.Records.GetMany(ctx, job.Scope(), ids)
+		stored, err := p.Records.GetData(ctx, job.Scope(), ids)
 		if err != nil {
 			return fmt.Errorf("read stored records: %w", err)
 		}
@@ -74,7 +74,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 }
 
 // decide sets row.Op and row.Record against the stored record.
-func decide(job *pipeline.Job, row *rows.Row, stored map[string]store.Record) error {
+func decide(job *pipeline.Job, row *rows.Row, stored map[string]json.RawMessage) error {
 	cur, exists := stored[row.ID]
 	if job.Options.Action == "delete" {
 		if exists {
@@ -90,7 +90,7 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]store.Record) er
 		return nil
 	}
 	var old map[string]any
-	dec := json.NewDecoder(bytes.NewReader(cur.Data))
+	dec := json.NewDecoder(bytes.NewReader(cur))
 	dec.UseNumber()
 	if err := dec.Decode(&old); err != nil {
 		return fmt.Errorf("stored record %s is not a JSON object: %w", row.ID, err)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/decode"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/rows"
 )
 
 // Prevalidation decodes the file, maps columns to fields, coerces cells and
@@ -44,25 +47,112 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 	if job.Options.Action == "delete" {
 		prepare = decode.PrepareDelete
 	}
-	for {
-		rec, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			setFile()
-			return nil
-		}
-		if err != nil {
-			return asFatal(err)
-		}
-		row, problems := prepare(job.Resource, mapping, rec)
+	err = prepareInParallel(ctx, dec, func(rec decode.Record) (rows.Row, []rows.Problem) {
+		return prepare(job.Resource, mapping, rec)
+	}, func(row *rows.Row, problems []rows.Problem) error {
 		if len(problems) > 0 {
-			err = sp.Reject(ctx, &row, problems...)
-		} else {
-			err = sp.Emit(ctx, &row)
+			return sp.Reject(ctx, row, problems...)
 		}
-		if err != nil {
-			return err
+		return sp.Emit(ctx, row)
+	})
+	if err != nil {
+		return asFatal(err)
+	}
+	setFile()
+	return nil
+}
+
+// prepareChunk is how many records travel together between the reader, the
+// workers and the writer: enough to make the hand-offs cheap, few enough to
+// keep memory at a few chunks per core.
+const prepareChunk = 256
+
+type preparedChunk struct {
+	recs     []decode.Record
+	rows     []rows.Row
+	problems [][]rows.Problem
+	done     chan struct{}
+}
+
+// prepareInParallel reads the file on one goroutine (decoding is
+// sequential), prepares rows (coercion, schema validation: most of the
+// phase's work) on every core, and hands them to emit in file order. A
+// decoding error is returned after every row before it was emitted, as a
+// sequential loop would.
+func prepareInParallel(ctx context.Context, dec decode.Source, prepare func(decode.Record) (rows.Row, []rows.Problem), emit func(*rows.Row, []rows.Problem) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *preparedChunk, workers)
+	order := make(chan *preparedChunk, 2*workers)
+	var readErr error
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait() // the decoder is closed by the caller: nobody may be reading it then
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(order)
+		defer close(jobs)
+		for {
+			c := &preparedChunk{done: make(chan struct{})}
+			for len(c.recs) < prepareChunk {
+				rec, err := dec.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					readErr = err
+					break
+				}
+				c.recs = append(c.recs, rec)
+			}
+			if len(c.recs) > 0 {
+				select {
+				case order <- c:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case jobs <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if len(c.recs) < prepareChunk {
+				return
+			}
+		}
+	}()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				c.rows = make([]rows.Row, len(c.recs))
+				c.problems = make([][]rows.Problem, len(c.recs))
+				for i, rec := range c.recs {
+					c.rows[i], c.problems[i] = prepare(rec)
+				}
+				close(c.done)
+			}
+		}()
+	}
+	for c := range order {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for i := range c.rows {
+			if err := emit(&c.rows[i], c.problems[i]); err != nil {
+				return err
+			}
 		}
 	}
+	// order is closed: the reader is done and readErr is settled.
+	return readErr
 }
 
 // asFatal fails the import for a problem with the file itself; other errors

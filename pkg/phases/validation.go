@@ -54,7 +54,7 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 		if pid := parentOf(job); pid != "" && job.Options.Action != "delete" {
 			scope := job.Scope()
 			scope.Resource = job.Resource.Parent
-			got, err := v.Records.GetMany(ctx, scope, []string{pid})
+			got, err := v.Records.GetData(ctx, scope, []string{pid})
 			if err != nil {
 				return fmt.Errorf("look up parent %s: %w", pid, err)
 			}

@@ -81,6 +81,10 @@ type RecordStore interface {
 	LookupKeys(ctx context.Context, scope Scope, refs []KeyRef) (map[string]string, error)
 	// GetMany returns the records with these ids (missing ids are absent).
 	GetMany(ctx context.Context, scope Scope, ids []string) (map[string]Record, error)
+	// GetData returns the data of the records with these ids (missing ids
+	// are absent): GetMany without keys and timestamps, for the import's
+	// hot path (its keys cost two thirds of GetMany on PostgreSQL).
+	GetData(ctx context.Context, scope Scope, ids []string) (map[string]json.RawMessage, error)
 	Get(ctx context.Context, scope Scope, id string) (Record, error)
 	// List pages through records ordered by id; after is the last id of the previous page.
 	List(ctx context.Context, scope Scope, after string, limit int) ([]Record, error)

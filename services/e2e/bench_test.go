@@ -5,16 +5,26 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/testenv"
 )
 
-const benchRows = 100_000
+// benchRows is INLET_BENCH_ROWS, default 100k.
+func benchRows() int {
+	if n, err := strconv.Atoi(os.Getenv("INLET_BENCH_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
 
 // validCSV is n valid customers with unique keys referencing C0..C4.
 func validCSV(n int) string {
@@ -27,79 +37,169 @@ func validCSV(n int) string {
 	return b.String()
 }
 
-// BenchmarkImport100k imports 100k valid customers (a) into the all-in-one
-// server (bin/inlet: embedded NATS, local blobs, SQLite) and (b) through the
-// separate service processes on NATS + MinIO + PostgreSQL, and reports rows/s
-// and the peak RSS of every process.
-func BenchmarkImport100k(b *testing.B) {
-	body := validCSV(benchRows)
+// benchTarget is one way of running Inlet: where to send imports and what
+// to measure.
+type benchTarget struct {
+	write, read string // base URLs: gateway (or all-in-one) and projector (or all-in-one)
+	natsURL     string
+	key         func(org string) string
+	procs       func() []*Proc
+	stop        func()
+}
+
+// BenchmarkImport is make bench: INLET_BENCH_ROWS valid customers (default
+// 100k) imported into an empty organization and again into the one that
+// now holds them, then the completion latency of 100-row imports on an idle
+// server and while a big import runs; for (a) the embedded default
+// (bin/inlet: embedded NATS, local blobs, SQLite), (b) the same all-in-one on
+// PostgreSQL, (c) every service as its own process on NATS + MinIO +
+// PostgreSQL. It prints rows/s, each phase's span, the peak RSS of every
+// process and the redeliveries of every consumer.
+func BenchmarkImport(b *testing.B) {
+	rows := benchRows()
+	body := validCSV(rows)
 	b.Run("embedded", func(b *testing.B) {
-		base, proc := startEmbeddedInlet(b)
-		client := &http.Client{Timeout: 5 * time.Minute}
-		benchLoop(b, body, func(org, resource, name, content string) (events.Import, error) {
-			id, err := UploadTo(client, base, "", org, resource, name, content, nil) // keys are off on the embedded default
-			if err != nil {
-				return events.Import{}, err
-			}
-			return PollTerminal(client, base, "", org, id, 10*time.Minute)
-		})
-		stopProc(proc)
-		printRSS(b, "embedded", []*Proc{proc})
+		benchShape(b, "embedded", rows, body, allInOne(b, ""))
 	})
-	b.Run("distributed", func(b *testing.B) {
-		var orgs []string
-		for i := 0; i < 100; i++ {
-			orgs = append(orgs, "bench"+strconv.Itoa(i))
-		}
-		c := NewCluster(b, Options{BatchSize: 2000, AckWait: "30s", Orgs: orgs})
-		benchLoop(b, body, func(org, resource, name, content string) (events.Import, error) {
-			id, err := UploadTo(c.HTTP, c.GatewayURL(), c.Key(org), org, resource, name, content, nil)
-			if err != nil {
-				return events.Import{}, err
-			}
-			c.mu.Lock()
-			c.orgs[id] = org
-			c.mu.Unlock()
-			return PollTerminal(c.HTTP, c.ProjectorURL(), c.Key(org), org, id, 10*time.Minute)
+	b.Run("all-in-one-postgres", func(b *testing.B) {
+		benchShape(b, "all-in-one-postgres", rows, body, allInOne(b, testenv.StartPostgres(b)))
+	})
+	b.Run("separate-processes", func(b *testing.B) {
+		c := NewCluster(b, Options{BatchSize: 5000, AckWait: "30s", LogLevel: "info", Orgs: []string{"bench", "lat", "load"}})
+		benchShape(b, "separate-processes", rows, body, benchTarget{
+			write: c.GatewayURL(), read: c.ProjectorURL(), natsURL: c.NATSURL, key: c.Key,
+			procs: c.Procs, stop: c.StopAll,
 		})
-		c.StopAll()
-		printRSS(b, "distributed", c.Procs())
 	})
 }
 
-type importFn func(org, resource, name, content string) (events.Import, error)
+func allInOne(b *testing.B, storeURL string) benchTarget {
+	base, proc, natsURL := startEmbeddedInlet(b, storeURL)
+	return benchTarget{write: base, read: base, natsURL: natsURL, key: func(string) string { return "" },
+		procs: func() []*Proc { return []*Proc{proc} }, stop: func() { stopProc(proc) }}
+}
 
-func benchLoop(b *testing.B, body string, run importFn) {
-	b.Helper()
-	b.StopTimer()
-	var total time.Duration
-	for i := 0; i < b.N; i++ {
-		org := "bench" + strconv.Itoa(i)
-		comp, err := run(org, "companies", "companies.csv", companiesCSV)
-		if err != nil || comp.Status != events.StatusCompleted {
-			b.Fatalf("companies: %v %s", err, comp.Status)
-		}
-		start := time.Now()
-		b.StartTimer()
-		imp, err := run(org, "customers", "customers.csv", body)
-		b.StopTimer()
-		total += time.Since(start)
+func benchShape(b *testing.B, shape string, rows int, body string, t benchTarget) {
+	client := &http.Client{Timeout: 5 * time.Minute}
+	run := func(org, resource, content string) events.Import {
+		id, err := UploadTo(client, t.write, t.key(org), org, resource, resource+".csv", content, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		want := events.Stats{Total: benchRows, Processed: benchRows, Created: benchRows}
-		if imp.Status != events.StatusCompleted || imp.Stats != want {
-			b.Fatalf("100k import: %s %v\n got %+v\nwant %+v", imp.Status, imp.Reason, imp.Stats, want)
+		imp, err := PollTerminal(client, t.read, t.key(org), org, id, 30*time.Minute)
+		if err != nil {
+			b.Fatal(err)
 		}
-		printPhases(b, imp)
+		if imp.Status != events.StatusCompleted {
+			b.Fatalf("%s import %s: %s %v", resource, id, imp.Status, deref(imp.Reason))
+		}
+		return imp
 	}
-	secs := total.Seconds() / float64(b.N)
-	b.ReportMetric(float64(benchRows)/secs, "rows/s")
-	b.ReportMetric(secs, "s/import")
+	for _, org := range []string{"bench", "lat", "load"} {
+		run(org, "companies", companiesCSV)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fresh := run("bench", "customers", body)
+		again := run("bench", "customers", body)
+		b.StopTimer()
+		if fresh.Stats.Created != int64(rows) || again.Stats.Unchanged != int64(rows) {
+			b.Fatalf("fresh %+v, again %+v", fresh.Stats, again.Stats)
+		}
+		fmt.Printf("\n%s, %d rows\n", shape, rows)
+		for _, imp := range []struct {
+			label string
+			imp   events.Import
+		}{{"fresh (all created)", fresh}, {"again (all unchanged)", again}} {
+			secs := took(imp.imp).Seconds()
+			fmt.Printf("  %s: %.2f s, %.0f rows/s\n", imp.label, secs, float64(rows)/secs)
+			printPhases(imp.imp)
+		}
+		b.ReportMetric(float64(rows)/took(fresh).Seconds(), "rows/s-fresh")
+		b.ReportMetric(float64(rows)/took(again).Seconds(), "rows/s-again")
+
+		small := validCSV(100)
+		idle := latencies(func() events.Import { return run("lat", "customers", small) }, 20, nil)
+		done := make(chan events.Import, 1)
+		go func() { done <- run("load", "customers", body) }()
+		loaded := latencies(func() events.Import { return run("lat", "customers", small) }, 0, done)
+		big := <-done
+		fmt.Printf("  100-row import, POST to completed: idle p50 %s p90 %s (%d imports); during a %d-row import p50 %s p90 %s (%d imports; the big one took %.1f s)\n",
+			pct(idle, 50), pct(idle, 90), len(idle), rows, pct(loaded, 50), pct(loaded, 90), len(loaded), took(big).Seconds())
+		b.ReportMetric(float64(pct(idle, 50).Milliseconds()), "ms-p50-100rows-idle")
+		b.ReportMetric(float64(pct(loaded, 50).Milliseconds()), "ms-p50-100rows-loaded")
+		b.ReportMetric(float64(printRedeliveries(b, t.natsURL)), "redeliveries")
+		b.StartTimer()
+	}
+	b.StopTimer()
+	t.stop()
+	printRSS(b, shape, t.procs())
 }
 
-// startEmbeddedInlet runs bin/inlet on a temp data dir and waits for /readyz.
-func startEmbeddedInlet(b *testing.B) (string, *Proc) {
+// took is POST to terminal status, as the server recorded it.
+func took(imp events.Import) time.Duration {
+	if imp.CompletedAt == nil {
+		return 0
+	}
+	return imp.CompletedAt.Sub(imp.CreatedAt)
+}
+
+// latencies runs imports one after another: n of them, or until until
+// delivers (then it is put back for the caller).
+func latencies(run func() events.Import, n int, until chan events.Import) []time.Duration {
+	var out []time.Duration
+	for i := 0; n == 0 || i < n; i++ {
+		if until != nil {
+			select {
+			case imp := <-until:
+				until <- imp
+				return out
+			default:
+			}
+		}
+		out = append(out, took(run()))
+	}
+	return out
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100].Round(time.Millisecond)
+}
+
+// printRedeliveries lists every consumer of Inlet's streams with its
+// redeliveries, and returns their sum.
+func printRedeliveries(b *testing.B, natsURL string) int {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "  consumer\tdelivered\tredelivered\tack pending\twaiting\t\n")
+	total := 0
+	for _, stream := range []string{"INLET_WORK", "INLET_EVENTS"} {
+		for info := range js.ConsumersInfo(stream) {
+			fmt.Fprintf(w, "  %s/%s\t%d\t%d\t%d\t%d\t\n", stream, info.Name, info.Delivered.Consumer, info.NumRedelivered, info.NumAckPending, info.NumPending)
+			total += info.NumRedelivered
+		}
+	}
+	w.Flush()
+	return total
+}
+
+// startEmbeddedInlet runs bin/inlet on a temp data dir (on storeURL, or
+// SQLite when empty) and waits for /readyz; it returns the HTTP base and
+// the embedded NATS server's URL.
+func startEmbeddedInlet(b *testing.B, storeURL string) (string, *Proc, string) {
 	b.Helper()
 	bin, err := Binary("inlet")
 	if err != nil {
@@ -114,9 +214,9 @@ func startEmbeddedInlet(b *testing.B) (string, *Proc) {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "INLET_DATA_DIR="+p.DataDir, "INLET_HTTP_ADDR="+p.Addr,
-		fmt.Sprintf("INLET_NATS_LISTEN=127.0.0.1:%d", FreePort(b)),
-		"INLET_RESOURCES_DIR="+filepath.Join(RepoRoot(), "resources"),
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(b))
+	env = append(env, "INLET_DATA_DIR="+p.DataDir, "INLET_HTTP_ADDR="+p.Addr, "INLET_NATS_LISTEN="+natsAddr,
+		"INLET_RESOURCES_DIR="+filepath.Join(RepoRoot(), "resources"), "INLET_STORE_URL="+storeURL,
 		"INLET_LOG_FORMAT=json", "INLET_LOG_LEVEL=warn")
 	if err := startProc(p, bin, env); err != nil {
 		b.Fatal(err)
@@ -137,7 +237,7 @@ func startEmbeddedInlet(b *testing.B) (string, *Proc) {
 		if resp, err := client.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, p
+				return base, p, "nats://" + natsAddr
 			}
 		}
 		if time.Now().After(deadline) {
@@ -153,28 +253,29 @@ func printRSS(b *testing.B, mode string, procs []*Proc) {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tprocess\tpeak RSS (MiB)\t\n", mode)
-	var sum int64
+	var sum, peak int64
 	for _, p := range procs {
 		fmt.Fprintf(tw, "\t%s/%d\t%.1f\t\n", p.Service, p.Replica, float64(p.PeakRSSKiB)/1024)
 		sum += p.PeakRSSKiB
+		peak = max(peak, p.PeakRSSKiB)
 	}
 	fmt.Fprintf(tw, "\ttotal\t%.1f\t\n", float64(sum)/1024)
 	tw.Flush()
 	fmt.Print(sb.String())
-	b.ReportMetric(float64(sum)/1024, "MiB-peak-RSS-total")
+	b.ReportMetric(float64(peak)/1024, "MiB-peak-RSS-max-process")
 }
 
 // printPhases shows where an import's time went: each phase's span from its
-// first batch started to its last batch committed (phases overlap).
-func printPhases(b *testing.B, imp events.Import) {
+// first batch started to its last batch committed.
+func printPhases(imp events.Import) {
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "  phase\tbatches\tstart (s)\tend (s)\t\n")
+	fmt.Fprintf(w, "    phase\tbatches\tstart (s)\tend (s)\t\n")
 	for _, p := range imp.Phases {
-		if p.StartedAt == nil || p.CompletedAt == nil || imp.StartedAt == nil {
+		if p.StartedAt == nil || p.CompletedAt == nil {
 			continue
 		}
-		fmt.Fprintf(w, "  %s\t%d\t%.2f\t%.2f\t\n", p.Name, p.BatchesDone,
-			p.StartedAt.Sub(*imp.StartedAt).Seconds(), p.CompletedAt.Sub(*imp.StartedAt).Seconds())
+		fmt.Fprintf(w, "    %s\t%d\t%.2f\t%.2f\t\n", p.Name, p.BatchesDone,
+			p.StartedAt.Sub(imp.CreatedAt).Seconds(), p.CompletedAt.Sub(imp.CreatedAt).Seconds())
 	}
 	w.Flush()
 }

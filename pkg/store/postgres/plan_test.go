@@ -55,6 +55,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}{
 		{"LookupKeys", lookupKeysQuery, append(args, names, values)},
 		{"GetMany", getManyQuery, append(args, ids)},
+		{"GetData", getDataQuery, append(args, ids)},
 		{"Apply existing ids", existingIDsQuery, append(args, ids)},
 		{"Apply delete records", deleteRecordsQuery, append(args, ids)},
 		{"Apply drop keys", dropKeysQuery, append(args, ids)},

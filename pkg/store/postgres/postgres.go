@@ -155,6 +155,10 @@ const (
 		CROSS JOIN LATERAL (SELECT k.id FROM record_keys k
 			WHERE k.org = $1 AND k.mode = $2 AND k.resource = $3
 				AND k.key_name = q.name AND k.key_value = q.value LIMIT 1) k`
+	getDataQuery = `SELECT r.id, r.data
+		FROM unnest($4::text[]) AS q(id)
+		CROSS JOIN LATERAL (SELECT r.id, r.data FROM records r
+			WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id LIMIT 1) r`
 	getManyQuery = `SELECT ` + recordCols + `
 		FROM unnest($4::text[]) AS q(id)
 		CROSS JOIN LATERAL (SELECT * FROM records r
@@ -242,6 +246,28 @@ func (s *Store) GetMany(ctx context.Context, scope store.Scope, ids []string) (m
 			return nil, err
 		}
 		out[r.ID] = r
+	}
+	return out, rows.Err()
+}
+
+// GetData returns the data of the records with ids in one query.
+func (s *Store) GetData(ctx context.Context, scope store.Scope, ids []string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, getDataQuery, scope.Org, scope.Mode, scope.Resource, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get data of %d records in %s: %w", len(ids), scopeName(scope), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, err
+		}
+		out[id] = json.RawMessage(data)
 	}
 	return out, rows.Err()
 }

@@ -43,6 +43,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}{
 		{"LookupKeys", lookupKeysQuery, []any{pairs, sc.Org, sc.Mode, sc.Resource}},
 		{"GetMany", getManyQuery, []any{ids, sc.Org, sc.Mode, sc.Resource}},
+		{"GetData", getDataQuery, []any{ids, sc.Org, sc.Mode, sc.Resource}},
 		{"Apply existing ids", existingIDsQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
 		{"Apply drop keys", dropKeysQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
 		{"Apply delete records", deleteRecordsQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},

@@ -181,6 +181,9 @@ const (
 	getManyQuery = `SELECT ` + recordCols + ` FROM json_each(?1) j
 		CROSS JOIN records r
 		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
+	getDataQuery = `SELECT r.id, r.data FROM json_each(?1) j
+		CROSS JOIN records r
+		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
 	existingIDsQuery = `SELECT r.id FROM json_each(?4) j
 		CROSS JOIN records r
 		WHERE r.org = ?1 AND r.mode = ?2 AND r.resource = ?3 AND r.id = j.value`
@@ -259,6 +262,27 @@ func (s *Store) GetMany(ctx context.Context, scope store.Scope, ids []string) (m
 			return nil, err
 		}
 		out[r.ID] = r
+	}
+	return out, rows.Err()
+}
+
+// GetData returns the data of the records with ids, in one query.
+func (s *Store) GetData(ctx context.Context, scope store.Scope, ids []string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, getDataQuery, jsonArray(ids), scope.Org, scope.Mode, scope.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get data of %d records in %s/%s/%s: %w", len(ids), scope.Org, scope.Mode, scope.Resource, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, data string
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, err
+		}
+		out[id] = json.RawMessage(data)
 	}
 	return out, rows.Err()
 }

@@ -180,6 +180,21 @@ func testUpsertGetList(t *testing.T, s store.Store) {
 	if m, err := s.GetMany(ctx(t), scopeA, nil); err != nil || len(m) != 0 {
 		t.Fatalf("GetMany(nil) = %v, %v", m, err)
 	}
+	data, err := s.GetData(ctx(t), scopeA, []string{"rec_01", "rec_24", "nope"})
+	if err != nil {
+		t.Fatalf("GetData: %v", err)
+	}
+	if len(data) != 2 || !jsonEqual(t, data["rec_01"], many["rec_01"].Data) || !jsonEqual(t, data["rec_24"], many["rec_24"].Data) {
+		t.Fatalf("GetData = %s, GetMany = %v", data, many)
+	}
+	if d, err := s.GetData(ctx(t), scopeA, nil); err != nil || len(d) != 0 {
+		t.Fatalf("GetData(nil) = %v, %v", d, err)
+	}
+	other := scopeA
+	other.Mode = "test"
+	if d, err := s.GetData(ctx(t), other, []string{"rec_01"}); err != nil || len(d) != 0 {
+		t.Fatalf("GetData in another scope = %s, %v", d, err)
+	}
 
 	var all []string
 	after := ""
