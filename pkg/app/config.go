@@ -115,7 +115,7 @@ func ConfigFromEnv() (Config, error) {
 	if c.MaxDeliver, err = intEnv("INLET_MAX_DELIVER", 10); err != nil {
 		return c, err
 	}
-	if c.Concurrency, err = intEnv("INLET_CONCURRENCY", 2); err != nil {
+	if c.Concurrency, err = intEnv("INLET_CONCURRENCY", 4); err != nil {
 		return c, err
 	}
 	if c.MaxAckPending, err = intEnv("INLET_MAX_ACK_PENDING", c.Concurrency); err != nil {

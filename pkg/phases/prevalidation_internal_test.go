@@ -17,9 +17,9 @@ type fakeSource struct {
 	err  error
 }
 
-func (s *fakeSource) Header() []string         { return nil }
+func (s *fakeSource) Header() []string          { return nil }
 func (s *fakeSource) Detected() decode.Detected { return decode.Detected{} }
-func (s *fakeSource) Close() error             { return nil }
+func (s *fakeSource) Close() error              { return nil }
 func (s *fakeSource) Next() (decode.Record, error) {
 	if s.i == s.n {
 		if s.err != nil {
