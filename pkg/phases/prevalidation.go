@@ -151,7 +151,11 @@ func prepareInParallel(ctx context.Context, dec decode.Source, prepare func(deco
 			}
 		}
 	}
-	// order is closed: the reader is done and readErr is settled.
+	// order is closed: the reader is done and readErr is settled. A reader
+	// stopped by the caller's context did not reach the end of the file.
+	if readErr == nil {
+		readErr = ctx.Err()
+	}
 	return readErr
 }
 

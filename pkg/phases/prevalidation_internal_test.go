@@ -89,3 +89,20 @@ func TestPrepareInParallelErrors(t *testing.T) {
 		t.Fatalf("emit error: %v after %d rows", err, emitted)
 	}
 }
+
+// Stopped from outside (the process shuts down), reading fails: a file cut
+// short is never taken for the whole file.
+func TestPrepareInParallelStoppedIsNotTheEnd(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var emitted int
+	err := prepareInParallel(ctx, &fakeSource{n: 1000 * prepareChunk}, numbered, func(*rows.Row, []rows.Problem) error {
+		emitted++
+		if emitted == 10 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("after %d rows: %v, want context.Canceled", emitted, err)
+	}
+}
