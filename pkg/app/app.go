@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 		Blobs: a.Blobs, Records: a.Store, Registry: reg, Pub: a.Broker, Log: log,
 		Source: "inlet/" + service, BatchSize: cfg.BatchSize, TempDir: tmp,
 		Heartbeat: a.Broker.Heartbeat, Delivery: broker.Delivery,
-		MaxDeliver: uint64(cfg.MaxDeliver), HeartbeatEvery: cfg.AckWait / 3,
+		MaxDeliver: uint64(cfg.MaxDeliver), HeartbeatEvery: cfg.AckWait / 3, Parallelism: cfg.Concurrency,
 		Settle: phases.Processing{Records: a.Store},
 	})
 	router, err := message.NewRouter(message.RouterConfig{}, logging.Watermill(log))

@@ -58,8 +58,10 @@ type Env struct {
 	// HeartbeatEvery is how often a long handler reports progress to the server.
 	HeartbeatEvery time.Duration
 	// Parallelism is how many batches one message of a barrier phase works
-	// on at once (default: GOMAXPROCS). The whole file is in that message,
-	// and nothing else of the import can run meanwhile.
+	// on at once (default: GOMAXPROCS; the app sets INLET_CONCURRENCY, as
+	// many as the process handles when the batches come one per message).
+	// The whole file is in that message, and nothing else of the import can
+	// run meanwhile.
 	Parallelism int
 	// Settle is the processing phase, run by a forced timeout over the batches
 	// the store applied but whose commit died with their process.
