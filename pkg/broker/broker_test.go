@@ -275,15 +275,15 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Fatal("condition not met within 15s")
 }
 
-// A consumer hands a process no more messages than it handles at once: a
+// A consumer hands a process no more messages than it handles at once, so a
 // queue of slow work is worked through without one redelivery. (With 64 in
-// flight, the messages waiting behind the first ones passed their AckWait
-// unhandled and were delivered again.)
+// flight, all 8 were handed out at once and those waiting behind the first
+// ones passed their AckWait unhandled and were delivered again.)
 func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const n, concurrency = 8, 2
-	const work = 400 * time.Millisecond // 4 rounds of 2: 1.6 s in all, AckWait 1 s
+	const work = 300 * time.Millisecond // 4 rounds of 2: 1.2 s in all, AckWait 1 s
 	opts := SubscribeOptions{Subject: WorkSubject("slow"), Durable: "slow-v1", AckWait: time.Second, MaxDeliver: 5, Concurrency: concurrency}
 	sub, err := b.Subscriber(opts)
 	if err != nil {
