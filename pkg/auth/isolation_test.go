@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -200,7 +201,7 @@ func TestKeyNeverReachesAnotherOrganization(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherScope := store.Scope{Org: "other", Mode: "live", Resource: "customers"}
-	recID := imports.RecordID("other", "live", "customers", "b@other.io")
+	recID := imports.RecordID(imports.NewID(time.Now()), 1)
 	if _, err := e.st.Apply(ctx, otherScope, "b1", []store.Op{{Kind: store.OpUpsert, Record: store.Record{
 		ID: recID, Data: json.RawMessage(`{"email":"b@other.io","name":"B"}`), Keys: map[string]string{"email": "b@other.io"},
 	}}}); err != nil {

@@ -204,25 +204,41 @@ func TestDerivedID(t *testing.T) {
 }
 
 func TestRecordID(t *testing.T) {
-	a := imports.RecordID("acme", "live", "customers", "a@x.io")
-	if a != imports.RecordID("acme", "live", "customers", "a@x.io") {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	imp := imports.NewID(t0)
+	a := imports.RecordID(imp, 7)
+	if a != imports.RecordID(imp, 7) {
 		t.Fatal("not deterministic")
 	}
-	if !strings.HasPrefix(a, "rec_") || len(a) != 4+32 {
+	if !strings.HasPrefix(a, "rec_") || len(a) != 4+30 {
 		t.Errorf("record id %q", a)
 	}
+	later := imports.NewID(t0.Add(time.Millisecond))
 	others := map[string]string{
-		"org":      imports.RecordID("other", "live", "customers", "a@x.io"),
-		"mode":     imports.RecordID("acme", "test", "customers", "a@x.io"),
-		"resource": imports.RecordID("acme", "live", "companies", "a@x.io"),
-		"key":      imports.RecordID("acme", "live", "customers", "b@x.io"),
-		// The separator keeps field boundaries: moving a character across one changes the id.
-		"boundary": imports.RecordID("acm", "elive", "customers", "a@x.io"),
+		"row":              imports.RecordID(imp, 8),
+		"import, same ms":  imports.RecordID(imports.NewID(t0), 7),
+		"import, later ms": imports.RecordID(later, 7),
+		"client's import":  imports.RecordID("my-import-1", 7),
 	}
 	for what, id := range others {
 		if id == a {
 			t.Errorf("a different %s gave the same id %s", what, id)
 		}
+	}
+	// Ids ascend with the row, and with the import's creation time.
+	prev := ""
+	for _, row := range []int64{1, 2, 9, 10, 255, 256, 99999, 1 << 32} {
+		id := imports.RecordID(imp, row)
+		if id <= prev {
+			t.Errorf("row %d: id %s does not sort after %s", row, id, prev)
+		}
+		prev = id
+	}
+	if imports.RecordID(later, 1) <= imports.RecordID(imp, 1<<32) {
+		t.Errorf("a later import's first id sorts before an earlier import's last")
+	}
+	if imports.RecordID("my-import-1", 1) == imports.RecordID("my-import-2", 1) {
+		t.Errorf("two client-chosen import ids gave the same record id")
 	}
 }
 

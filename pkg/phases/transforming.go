@@ -66,15 +66,14 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 				err = out.Skip(row, rows.Problem{Code: "not_found", Field: res.PrimaryKeyName(),
 					Message: fmt.Sprintf("no %s record with %s %q to delete", res.Name, res.PrimaryKeyName(), display(row.Data, res.PrimaryKeyName()))})
 			default:
-				pk, ok := keys[i][res.PrimaryKeyName()]
-				if !ok {
+				if _, ok := keys[i][res.PrimaryKeyName()]; !ok {
 					err = out.Reject(row, rows.Problem{Code: "schema.required", Field: res.PrimaryKeyName(),
 						Message: fmt.Sprintf("a new %s record needs its key %s", res.Name, res.PrimaryKeyName())})
 					break
 				}
-				// The id derives from the import and the key so a re-run assigns the
-				// same one, and never collides with a record of another import.
-				row.ID = imports.RecordID(job.Options.OrganizationID, job.Options.Mode, res.Name, job.ID()+"\x00"+pk)
+				// Preparsing left one row per key, so an id made of the import and the
+				// row is one per new record, the same on a re-run, and ascending.
+				row.ID = imports.RecordID(job.ID(), row.Num)
 				row.Op = rows.OpCreate
 				err = out.Emit(row)
 			}

@@ -328,7 +328,7 @@ func TestRecordsAndResources(t *testing.T) {
 	var ops []store.Op
 	for i, email := range []string{"alice@example.com", "bob@example.com", "carol@example.com"} {
 		ops = append(ops, store.Op{Kind: store.OpUpsert, Record: store.Record{
-			ID:   imports.RecordID("acme", "live", "customers", email),
+			ID:   imports.RecordID("imp_records", int64(i+1)),
 			Data: json.RawMessage(`{"email":"` + email + `","name":"N` + string(rune('0'+i)) + `"}`),
 			Keys: map[string]string{"email": email},
 		}})
