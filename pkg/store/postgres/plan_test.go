@@ -11,7 +11,7 @@ import (
 )
 
 // Every lookup the import phases make (transforming: LookupKeys; parsing:
-// GetMany; validation: LookupKeys, GetMany; processing: the existing ids,
+// GetMany; validation: LookupKeys, GetMany; processing: the record locks,
 // deletes and key drops of Apply) must probe an index once per value of the
 // batch, whether the statistics are fresh or still describe the table before
 // a bulk load (autovacuum analyzes it later). Either way a plan with a
@@ -42,10 +42,11 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 			}
 		}
 	}
-	var names, values, ids []string
+	var names, values, keyIDs, ids []string
 	for i := 0; i < batch; i++ {
 		names = append(names, "email", "external_id")
 		values = append(values, fmt.Sprintf("u%d@x.test", i*7), fmt.Sprintf("E%d", i*7))
+		keyIDs = append(keyIDs, fmt.Sprintf("rec_%06d", i*7), fmt.Sprintf("rec_%06d", i*7))
 		ids = append(ids, fmt.Sprintf("rec_%06d", i*11))
 	}
 	args := []any{sc.Org, sc.Mode, sc.Resource}
@@ -56,9 +57,9 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"LookupKeys", lookupKeysQuery, append(args, names, values)},
 		{"GetMany", getManyQuery, append(args, ids)},
 		{"GetData", getDataQuery, append(args, ids)},
-		{"Apply existing ids", existingIDsQuery, append(args, ids)},
+		{"Apply lock records", lockRecordsQuery, append(args, ids)},
 		{"Apply delete records", deleteRecordsQuery, append(args, ids)},
-		{"Apply drop keys", dropKeysQuery, append(args, ids)},
+		{"Apply drop keys", dropKeysQuery, append(args, names, values, keyIDs)},
 	}
 	check := func(t *testing.T) {
 		for _, q := range queries {
@@ -115,9 +116,11 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	t.Run("fresh statistics", check)
 }
 
-// A database made by an earlier version, whose record_keys indexes lead with
-// the scope, is rebuilt by Open and keeps its keys.
-func TestOpenRebuildsScopeLedKeyIndexes(t *testing.T) {
+// A database made by an earlier version (record_keys indexes led by the
+// scope, keys only in record_keys, found by an index by id) is rebuilt by
+// Open: keys copied into the rows, one index on record_keys, and a record
+// replaced afterwards loses its old key rows.
+func TestOpenRebuildsOldKeyIndexes(t *testing.T) {
 	ctx := context.Background()
 	url := testenv.StartPostgres(t)
 	s, err := Open(ctx, url)
@@ -125,12 +128,16 @@ func TestOpenRebuildsScopeLedKeyIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.pool.Exec(ctx, `DROP TABLE record_keys;
+		ALTER TABLE records DROP COLUMN keys;
 		CREATE TABLE record_keys (org text COLLATE "C" NOT NULL, mode text COLLATE "C" NOT NULL,
 			resource text COLLATE "C" NOT NULL, key_name text COLLATE "C" NOT NULL,
 			key_value text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL,
 			PRIMARY KEY (org, mode, resource, key_name, key_value));
 		CREATE INDEX record_keys_by_id ON record_keys (org, mode, resource, id);
-		INSERT INTO record_keys VALUES ('o', 'live', 'r', 'email', 'a@x.io', 'r1')`); err != nil {
+		INSERT INTO records (org, mode, resource, id, data, created_at, updated_at)
+			VALUES ('o', 'live', 'r', 'r1', '{"email":"a@x.io"}', now(), now());
+		INSERT INTO record_keys VALUES ('o', 'live', 'r', 'email', 'a@x.io', 'r1'),
+			('o', 'live', 'r', 'external_id', 'E1', 'r1')`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -151,11 +158,21 @@ func TestOpenRebuildsScopeLedKeyIndexes(t *testing.T) {
 		}
 		defs = append(defs, d)
 	}
-	if len(defs) != 2 || !strings.Contains(defs[0], "(id, org, mode, resource)") || !strings.Contains(defs[1], "(key_value, key_name, org, mode, resource)") {
+	if len(defs) != 1 || !strings.Contains(defs[0], "(key_value, key_name, org, mode, resource)") {
 		t.Fatalf("indexes after Open: %q", defs)
 	}
-	got, err := s.LookupKeys(ctx, store.Scope{Org: "o", Mode: "live", Resource: "r"}, []store.KeyRef{{Name: "email", Value: "a@x.io"}})
-	if err != nil || got["email\x00a@x.io"] != "r1" {
-		t.Fatalf("key after the rebuild: %v %v", got, err)
+	sc := store.Scope{Org: "o", Mode: "live", Resource: "r"}
+	rec, err := s.Get(ctx, sc, "r1")
+	if err != nil || rec.Keys["email"] != "a@x.io" || rec.Keys["external_id"] != "E1" || len(rec.Keys) != 2 {
+		t.Fatalf("record after the rebuild: %+v %v", rec, err)
+	}
+	// Replacing the record drops the key rows it held before the rebuild.
+	if _, err := s.Apply(ctx, sc, "after-rebuild", []store.Op{{Kind: store.OpUpsert, Record: store.Record{
+		ID: "r1", Data: []byte(`{"email":"b@x.io"}`), Keys: map[string]string{"email": "b@x.io"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LookupKeys(ctx, sc, []store.KeyRef{{Name: "email", Value: "a@x.io"}, {Name: "external_id", Value: "E1"}, {Name: "email", Value: "b@x.io"}})
+	if err != nil || len(got) != 1 || got["email\x00b@x.io"] != "r1" {
+		t.Fatalf("keys after replacing the record: %v %v", got, err)
 	}
 }

@@ -43,8 +43,13 @@ CREATE TABLE IF NOT EXISTS records (
 	import_id  text COLLATE "C" NOT NULL DEFAULT '',
 	created_at timestamptz NOT NULL,
 	updated_at timestamptz NOT NULL,
+	keys       jsonb NOT NULL DEFAULT '{}',
 	PRIMARY KEY (org, mode, resource, id)
 );
+-- A record's keys live in its row as well as in record_keys: replacing or
+-- deleting a record finds its key rows by their primary key, so record_keys
+-- needs no index by id (two fewer index entries for every new record).
+ALTER TABLE records ADD COLUMN IF NOT EXISTS keys jsonb NOT NULL DEFAULT '{}';
 CREATE TABLE IF NOT EXISTS record_keys (
 	org       text COLLATE "C" NOT NULL,
 	mode      text COLLATE "C" NOT NULL,
@@ -64,8 +69,18 @@ DO $$ BEGIN
 			ADD CONSTRAINT record_keys_pkey PRIMARY KEY (key_value, key_name, org, mode, resource);
 	END IF;
 END $$;
-DROP INDEX IF EXISTS record_keys_by_id;
-CREATE INDEX IF NOT EXISTS record_keys_by_id_v2 ON record_keys (id, org, mode, resource);
+-- Databases made before kept a record's keys in record_keys only, found
+-- through an index by id: copied into the rows once, then the index goes.
+DO $$ BEGIN
+	IF to_regclass('record_keys_by_id_v2') IS NOT NULL OR to_regclass('record_keys_by_id') IS NOT NULL THEN
+		UPDATE records r SET keys = k.keys
+		FROM (SELECT org, mode, resource, id, jsonb_object_agg(key_name, key_value) AS keys
+			FROM record_keys GROUP BY org, mode, resource, id) k
+		WHERE r.org = k.org AND r.mode = k.mode AND r.resource = k.resource AND r.id = k.id;
+		DROP INDEX IF EXISTS record_keys_by_id_v2;
+		DROP INDEX IF EXISTS record_keys_by_id;
+	END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS applied_batches (
 	batch_id   text COLLATE "C" PRIMARY KEY,
 	result     jsonb NOT NULL,
@@ -137,9 +152,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 // Close closes the pool.
 func (s *Store) Close() error { s.pool.Close(); return nil }
 
-const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.updated_at,
-	(SELECT jsonb_object_agg(k.key_name, k.key_value) FROM record_keys k
-	  WHERE k.org = r.org AND k.mode = r.mode AND k.resource = r.resource AND k.id = r.id)`
+const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.updated_at, r.keys`
 
 // The queries of the import hot path take arrays of a whole batch. Written
 // as joins or "= ANY($n)", the planner answers a batch of thousands of
@@ -163,11 +176,12 @@ const (
 		FROM unnest($4::text[]) AS q(id)
 		CROSS JOIN LATERAL (SELECT * FROM records r
 			WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id LIMIT 1) r`
-	// FOR UPDATE: a concurrent batch deleting the same record waits, then
-	// no longer sees it, so a delete is counted once across batches. The
-	// ids come sorted: rows are locked in one order by every batch.
-	existingIDsQuery = `SELECT r.id FROM unnest($4::text[]) AS q(id)
-		CROSS JOIN LATERAL (SELECT r.id FROM records r
+	// FOR UPDATE: a concurrent batch writing or deleting the same record
+	// waits, then sees what it left (its keys; a delete is counted once
+	// across batches). The ids come sorted: rows are locked in one order by
+	// every batch.
+	lockRecordsQuery = `SELECT r.id, r.keys FROM unnest($4::text[]) AS q(id)
+		CROSS JOIN LATERAL (SELECT r.id, r.keys FROM records r
 			WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id
 			LIMIT 1 FOR UPDATE) r`
 	// A DELETE cannot take the LATERAL form: the rows are found (and
@@ -177,10 +191,13 @@ const (
 		CROSS JOIN LATERAL (SELECT ctid FROM records
 			WHERE org = $1 AND mode = $2 AND resource = $3 AND id = q.id
 			LIMIT 1 FOR UPDATE) r))`
+	// The key rows a locked record held, by their primary key; "id = q.id"
+	// leaves a key another record took meanwhile alone.
 	dropKeysQuery = `DELETE FROM record_keys WHERE ctid = ANY (ARRAY(
-		SELECT k.ctid FROM unnest($4::text[]) AS q(id)
+		SELECT k.ctid FROM unnest($4::text[], $5::text[], $6::text[]) AS q(name, value, id)
 		CROSS JOIN LATERAL (SELECT ctid FROM record_keys
-			WHERE id = q.id AND org = $1 AND mode = $2 AND resource = $3
+			WHERE key_value = q.value AND key_name = q.name AND org = $1 AND mode = $2 AND resource = $3
+				AND id = q.id
 			FOR UPDATE) k))`
 )
 
@@ -415,20 +432,28 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 		}
 	}
 
+	// Lock every record the batch touches and read the keys it holds now.
 	existed := map[string]bool{}
-	if len(plan.NeedExist) > 0 {
-		// FOR UPDATE: a concurrent batch deleting the same record waits, then
-		// no longer sees it, so a delete is counted once across batches.
-		rows, err := tx.Query(ctx, existingIDsQuery, append(sc, plan.NeedExist)...)
+	var oldNames, oldValues, oldIDs []string
+	{
+		rows, err := tx.Query(ctx, lockRecordsQuery, append(sc, plan.Touched)...)
 		if err != nil {
-			return store.BatchResult{}, wrap("find deleted records", err)
+			return store.BatchResult{}, wrap("lock records", err)
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return store.BatchResult{}, wrap("find deleted records", err)
-		}
-		for _, id := range ids {
+		var (
+			id   string
+			keys map[string]string
+		)
+		_, err = pgx.ForEachRow(rows, []any{&id, &keys}, func() error {
 			existed[id] = true
+			for name, value := range keys {
+				oldNames, oldValues, oldIDs = append(oldNames, name), append(oldValues, value), append(oldIDs, id)
+			}
+			clear(keys)
+			return nil
+		})
+		if err != nil {
+			return store.BatchResult{}, wrap("lock records", err)
 		}
 	}
 	if len(plan.Deletes) > 0 {
@@ -438,36 +463,35 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 	}
 	if len(plan.Upserts) > 0 {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE inlet_tmp_records
-			(id text COLLATE "C", parent_id text, data jsonb, import_id text) ON COMMIT DROP`); err != nil {
+			(id text COLLATE "C", parent_id text, data jsonb, import_id text, keys jsonb) ON COMMIT DROP`); err != nil {
 			return store.BatchResult{}, wrap("create temp table", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"inlet_tmp_records"},
-			[]string{"id", "parent_id", "data", "import_id"},
+			[]string{"id", "parent_id", "data", "import_id", "keys"},
 			pgx.CopyFromSlice(len(plan.Upserts), func(i int) ([]any, error) {
 				r := plan.Upserts[i]
 				// string, not []byte: COPY would send []byte as bytea.
-				return []any{r.ID, r.ParentID, string(r.Data), r.ImportID}, nil
+				return []any{r.ID, r.ParentID, string(r.Data), r.ImportID, plan.KeysJSON(i)}, nil
 			})); err != nil {
 			return store.BatchResult{}, wrap("copy records", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO records
-			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at)
-			SELECT $1, $2, $3, t.id, t.parent_id, t.data, t.import_id, $4, $4
+			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys)
+			SELECT $1, $2, $3, t.id, t.parent_id, t.data, t.import_id, $4, $4, t.keys
 			FROM inlet_tmp_records t ORDER BY t.id
 			ON CONFLICT (org, mode, resource, id) DO UPDATE SET
-				parent_id = EXCLUDED.parent_id, data = EXCLUDED.data,
+				parent_id = EXCLUDED.parent_id, data = EXCLUDED.data, keys = EXCLUDED.keys,
 				import_id = EXCLUDED.import_id, updated_at = EXCLUDED.updated_at`,
 			append(sc, now)...); err != nil {
 			return store.BatchResult{}, wrap("upsert records", err)
 		}
 	}
-	// Only now, with every touched record row-locked by the statements above
-	// (a concurrent batch on the same records has committed or waits for
-	// us), does a fresh READ COMMITTED snapshot see all of their key rows.
-	// Deleting keys before taking those locks could miss key rows another
-	// batch committed meanwhile and leave a record with stale keys.
-	if _, err := tx.Exec(ctx, dropKeysQuery, append(sc, plan.Touched)...); err != nil {
-		return store.BatchResult{}, wrap("drop old keys", err)
+	// The keys read under the row locks are all the key rows these records
+	// have: a batch that changed them committed before our lock was granted.
+	if len(oldIDs) > 0 {
+		if _, err := tx.Exec(ctx, dropKeysQuery, append(sc, oldNames, oldValues, oldIDs)...); err != nil {
+			return store.BatchResult{}, wrap("drop old keys", err)
+		}
 	}
 	if len(plan.Keys) > 0 {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE inlet_tmp_keys
@@ -531,10 +555,10 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 		return false, err
 	}
 	_, err = sp.CopyFrom(ctx, pgx.Identifier{"records"},
-		[]string{"org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at"},
+		[]string{"org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at", "keys"},
 		pgx.CopyFromSlice(len(plan.Upserts), func(i int) ([]any, error) {
 			r := plan.Upserts[i]
-			return []any{scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID, string(r.Data), r.ImportID, now, now}, nil
+			return []any{scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID, string(r.Data), r.ImportID, now, now, plan.KeysJSON(i)}, nil
 		}))
 	if err == nil && len(plan.Keys) > 0 {
 		_, err = sp.CopyFrom(ctx, pgx.Identifier{"record_keys"},

@@ -112,6 +112,20 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 	return p, nil
 }
 
+// KeysJSON is the JSON object of Upserts[i]'s key rows (its keys that have a
+// value): what an adapter keeps in the record's own row, so that replacing
+// or deleting the record finds its key rows without an index by id.
+func (p *Plan) KeysJSON(i int) string {
+	keys := make(map[string]string, len(p.Upserts[i].Keys))
+	for name, value := range p.Upserts[i].Keys {
+		if value != "" {
+			keys[name] = value
+		}
+	}
+	b, _ := json.Marshal(keys) // a map of strings always marshals
+	return string(b)
+}
+
 // Count replays the ops in order against existed (which ids of NeedExist were
 // stored before the batch) to produce the result: a delete counts as Deleted
 // when its record exists at that point of the batch, else as Missing.
