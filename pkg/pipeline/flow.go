@@ -13,10 +13,12 @@ const (
 	// PerBatch: batch b is sent as soon as the previous phase committed it.
 	PerBatch Entry = iota
 	// Gated: every batch is sent, one message each, once the whole previous
-	// phase has completed (and its gate, if any, let the import through).
+	// phase has completed and its gate let the import through; with
+	// skip_errors there is nothing to gate, and it streams like PerBatch.
 	Gated
 	// Barrier: one message for the whole import once the previous phase has
-	// completed; the phase sees every batch (whole-file work: duplicates).
+	// completed; the phase sees every batch (whole-file work: duplicates),
+	// and hands each batch on as soon as it commits it.
 	Barrier
 )
 

@@ -251,12 +251,26 @@ func (h *Harness) runWork(ctx context.Context, p Phase, job *Job, batch int) err
 			return fmt.Errorf("phase %s did not produce batch %d", p.Name(), b)
 		}
 	}
+	// Batches this delivery produced were handed on as each committed; those
+	// an earlier delivery committed are handed on again, in case it died
+	// before it could (the message ids are the same: JetStream dedups).
 	for _, b := range w.batches {
+		if w.handedOn[b] {
+			continue
+		}
 		if err := h.afterBatch(ctx, job, p.Name(), b); err != nil {
 			return err
 		}
 	}
 	return h.afterPhaseIfDone(ctx, job, p.Name())
+}
+
+// streamsInto reports whether the next phase takes batch b of phase as soon
+// as it is committed: a PerBatch phase always, a Gated one when there is no
+// threshold to check first (skip_errors); a user's interrupt still stops it
+// at its next batch boundary.
+func streamsInto(job *Job, entry Entry) bool {
+	return entry == PerBatch || entry == Gated && job.Options.SkipErrors
 }
 
 // afterBatch publishes the batch's progress and, for a streaming next phase, its work.
@@ -268,7 +282,7 @@ func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int)
 	if err := h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), st); err != nil {
 		return err
 	}
-	if nextPhase, entry, ok := next(phase); ok && entry == PerBatch {
+	if nextPhase, entry, ok := next(phase); ok && streamsInto(job, entry) {
 		return h.publishWork(job, nextPhase, b)
 	}
 	return nil
@@ -305,6 +319,9 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) 
 	case Barrier:
 		return h.publishWork(job, nextPhase, AllBatches)
 	case Gated:
+		if streamsInto(job, entry) {
+			return nil // every batch was handed on as it committed
+		}
 		status, reason, err := h.gate(ctx, job)
 		if err != nil {
 			return err
@@ -447,6 +464,7 @@ type Work struct {
 	batches   []int
 	mu        sync.Mutex
 	committed map[int]bool
+	handedOn  map[int]bool // committed by this delivery and passed to what follows
 	stopped   bool // an interrupt was requested: remaining batches are skipped
 	settling  bool // committing batches already applied: stop requests do not apply
 }
@@ -524,6 +542,7 @@ func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) 
 	w.mu.Lock()
 	if w.committed == nil {
 		w.committed = map[int]bool{}
+		w.handedOn = map[int]bool{}
 	}
 	w.mu.Unlock()
 	return w.eachBatch(ctx, func(ctx context.Context, b int) error {
@@ -567,6 +586,14 @@ func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) 
 		}
 		out.logCommitted()
 		w.markCommitted(b)
+		// Hand the batch on now, not when the whole work is done: the next
+		// phase starts on a barrier's first batches while it writes the rest.
+		if err := w.h.afterBatch(ctx, w.job, w.phase, b); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.handedOn[b] = true
+		w.mu.Unlock()
 		return nil
 	})
 }

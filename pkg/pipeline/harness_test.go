@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/blob/local"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/phases"
@@ -31,6 +34,8 @@ type recorder struct {
 	first   map[string][]byte
 	changed []string // ids republished with a different body
 	msgs    []published
+	// onPublish, if set, sees every message as it is published.
+	onPublish func(subject, id string)
 }
 
 type published struct {
@@ -39,6 +44,9 @@ type published struct {
 }
 
 func (r *recorder) Publish(subject, id string, body []byte) error {
+	if r.onPublish != nil {
+		r.onPublish(subject, id)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ids == nil {
@@ -329,5 +337,49 @@ func TestTimeOutWaitsForABoundaryThenEnds(t *testing.T) {
 	}
 	if len(ended) != 1 || !strings.HasSuffix(ended[0], ".timed_out") {
 		t.Fatalf("after the grace: %v, want one timed_out event", ended)
+	}
+}
+
+// A phase's batches reach the next phase as each commits, not when the whole
+// phase is done: the barrier phases' (preparsing, parsing) batches go on one
+// by one, and so do validation's into processing when skip_errors leaves no
+// threshold to check. With the threshold, processing gets nothing before
+// every row was validated.
+func TestBatchesAreHandedOnAsTheyCommit(t *testing.T) {
+	for _, skip := range []bool{true, false} {
+		f := newFixture(t)
+		f.env.Parallelism = 1 // the barriers' batches commit in order
+		half := 0.5 // two of the six rows fail
+		opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: skip, ErrorThreshold: &half}
+		if err := imports.Normalize(&opts); err != nil {
+			t.Fatal(err)
+		}
+		const last = 2 // 6 rows in batches of 2
+		// early[next phase] is set when its batch 0 was sent before the
+		// previous phase committed its last batch.
+		early := map[string]bool{}
+		f.pub.onPublish = func(subject, id string) {
+			for _, p := range []struct{ prev, next string }{
+				{events.PhasePreparsing, events.PhaseTransforming},
+				{events.PhaseParsing, events.PhaseValidation},
+				{events.PhaseValidation, events.PhaseProcessing},
+			} {
+				if id != fmt.Sprintf("%s:work:%s:0", opts.ID, p.next) {
+					continue
+				}
+				_, err := f.env.Blobs.Stat(context.Background(), imports.StatsKey(opts.ID, p.prev, last))
+				early[p.next] = errors.Is(err, blob.ErrNotFound)
+			}
+		}
+		imp := f.run(t, opts, customersCSV, 1)
+		if imp.Status != events.StatusCompleted || imp.Stats.Created != 2 {
+			t.Fatalf("skip_errors %v: %s %+v", skip, imp.Status, imp.Stats)
+		}
+		want := map[string]bool{events.PhaseTransforming: true, events.PhaseValidation: true, events.PhaseProcessing: skip}
+		for phase, w := range want {
+			if early[phase] != w {
+				t.Errorf("skip_errors %v: %s's first batch sent before the previous phase's last: %v, want %v", skip, phase, early[phase], w)
+			}
+		}
 	}
 }
