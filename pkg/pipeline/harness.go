@@ -465,8 +465,8 @@ type Work struct {
 	mu        sync.Mutex
 	committed map[int]bool
 	handedOn  map[int]bool // committed by this delivery and passed to what follows
-	stopped   bool // an interrupt was requested: remaining batches are skipped
-	settling  bool // committing batches already applied: stop requests do not apply
+	stopped   bool         // an interrupt was requested: remaining batches are skipped
+	settling  bool         // committing batches already applied: stop requests do not apply
 }
 
 // eachBatch runs fn for every batch of the work, several at once when the

@@ -349,7 +349,7 @@ func TestBatchesAreHandedOnAsTheyCommit(t *testing.T) {
 	for _, skip := range []bool{true, false} {
 		f := newFixture(t)
 		f.env.Parallelism = 1 // the barriers' batches commit in order
-		half := 0.5 // two of the six rows fail
+		half := 0.5           // two of the six rows fail
 		opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: skip, ErrorThreshold: &half}
 		if err := imports.Normalize(&opts); err != nil {
 			t.Fatal(err)
