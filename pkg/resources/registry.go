@@ -151,7 +151,7 @@ func compileDefinition(file string, b []byte) (*Resource, []error) {
 		return nil, errs
 	}
 
-	res := &Resource{Definition: def, schema: sch, props: map[string]*jsonschema.Schema{}, types: map[string][]string{}}
+	res := &Resource{Definition: def, schema: sch, fast: compileFast(sch), props: map[string]*jsonschema.Schema{}, types: map[string][]string{}}
 	for name := range props {
 		res.fields = append(res.fields, name)
 		res.props[name] = sch.Properties[name]

@@ -22,6 +22,7 @@ type Resource struct {
 
 	file         string
 	schema       *jsonschema.Schema
+	fast         *fastSchema // nil: the schema uses keywords only the general validator knows
 	props        map[string]*jsonschema.Schema
 	types        map[string][]string // per field, resolved once: Coerce runs per cell
 	fields       []string

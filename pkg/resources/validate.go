@@ -25,6 +25,9 @@ var printer = message.NewPrinter(language.English)
 // code (Code* constants), the field it concerns (nested fields joined by "."),
 // and a message that names the field, the rule and the offending value.
 func (r *Resource) Validate(data map[string]any) []rows.Problem {
+	if r.fast != nil && r.fast.valid(data) {
+		return nil
+	}
 	err := r.schema.Validate(data)
 	if err == nil {
 		return nil
