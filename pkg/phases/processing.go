@@ -11,6 +11,7 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/jsonenc"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
 	"github.com/inlet-dev/inlet/pkg/rows"
 	"github.com/inlet-dev/inlet/pkg/store"
@@ -29,14 +30,17 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 			return err
 		}
 		ops := make([]store.Op, 0, len(batch))
+		var arena []byte // every record's JSON, one after the other
 		for i := range batch {
 			row := &batch[i]
 			switch row.Op {
 			case rows.OpCreate, rows.OpUpdate:
-				data, err := json.Marshal(row.Record)
+				start := len(arena)
+				arena, err = jsonenc.Append(arena, row.Record)
 				if err != nil {
 					return fmt.Errorf("row %d: %w", row.Num, err)
 				}
+				data := json.RawMessage(arena[start:len(arena):len(arena)])
 				keys, err := job.Resource.Keys(row.Record)
 				if err != nil {
 					return fmt.Errorf("row %d: %w", row.Num, err)

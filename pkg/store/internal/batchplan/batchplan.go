@@ -7,9 +7,11 @@ package batchplan
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
+	"github.com/inlet-dev/inlet/pkg/jsonenc"
 	"github.com/inlet-dev/inlet/pkg/store"
 )
 
@@ -116,14 +118,15 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 // value): what an adapter keeps in the record's own row, so that replacing
 // or deleting the record finds its key rows without an index by id.
 func (p *Plan) KeysJSON(i int) string {
-	keys := make(map[string]string, len(p.Upserts[i].Keys))
-	for name, value := range p.Upserts[i].Keys {
-		if value != "" {
-			keys[name] = value
+	keys := p.Upserts[i].Keys
+	for _, value := range keys {
+		if value == "" {
+			keys = maps.Clone(keys)
+			maps.DeleteFunc(keys, func(_, v string) bool { return v == "" })
+			break
 		}
 	}
-	b, _ := json.Marshal(keys) // a map of strings always marshals
-	return string(b)
+	return string(jsonenc.AppendStrings(nil, keys))
 }
 
 // Count replays the ops in order against existed (which ids of NeedExist were
