@@ -116,9 +116,9 @@ func (f *fixture) input(t *testing.T, o events.Options, phase string, batches ..
 	t.Helper()
 	for b, batch := range batches {
 		var buf bytes.Buffer
-		enc := rows.NewEncoder(&buf)
+		enc := rows.NewRowWriter(&buf) // the format phases write
 		for i := range batch {
-			if err := enc.Encode(&batch[i]); err != nil {
+			if err := enc.Write(&batch[i]); err != nil {
 				t.Fatal(err)
 			}
 		}

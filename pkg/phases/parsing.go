@@ -23,7 +23,7 @@ func (Parsing) Name() string { return events.PhaseParsing }
 
 func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	// First pass: who holds each record id first, and how many rows hold it.
-	seen, err := countKeys(ctx, w, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
+	seen, err := countKeys(ctx, w, nil, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
 	if err != nil {
 		return err
 	}

@@ -68,11 +68,13 @@ func (k keyCounts) merge(other keyCounts) {
 }
 
 // countKeys scans every input batch of w, adding the keys fn gives for each
-// row. Batches are read several at once, each into its own counts.
-func countKeys(ctx context.Context, w *pipeline.Work, fn func(r *rows.Row, add func(name, value string))) (keyCounts, error) {
+// row; fn sees only the rows' Num, ID, Op and the fields of Data named.
+// Batches are read several at once, each into its own counts.
+func countKeys(ctx context.Context, w *pipeline.Work, fields []string, fn func(r *rows.Row, add func(name, value string))) (keyCounts, error) {
 	counts := keyCounts{}
 	var mu sync.Mutex
 	err := w.Scan(ctx, func(b int, in *pipeline.Input) error {
+		in.Only(fields...)
 		part := keyCounts{}
 		err := in.ForEach(func(r *rows.Row) error {
 			fn(r, func(name, value string) { part.add(name, value, r.Num) })
@@ -88,7 +90,7 @@ func countKeys(ctx context.Context, w *pipeline.Work, fn func(r *rows.Row, add f
 
 func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	res := job.Resource
-	seen, err := countKeys(ctx, w, func(r *rows.Row, add func(name, value string)) {
+	seen, err := countKeys(ctx, w, res.KeyFields(), func(r *rows.Row, add func(name, value string)) {
 		for name, v := range res.KeyValues(r.Data) {
 			add(name, v)
 		}

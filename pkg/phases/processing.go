@@ -130,7 +130,7 @@ func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 	keep := keyCounts{}
 	if overwrite {
 		var err error
-		keep, err = countKeys(ctx, w, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
+		keep, err = countKeys(ctx, w, nil, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
 		if err != nil {
 			return err
 		}

@@ -645,6 +645,10 @@ func (in *Input) ForEach(fn func(*rows.Row) error) error {
 	}
 }
 
+// Only limits the rows read after it to Num, ID, Op and the named fields of
+// Data: a whole-file scan reads what it needs and steps over the rest.
+func (in *Input) Only(fields ...string) { in.dec.Only(fields...) }
+
 // Close releases the batch.
 func (in *Input) Close() { _ = in.rc.Close() }
 

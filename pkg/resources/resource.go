@@ -109,6 +109,22 @@ func (r *Resource) Keys(data map[string]any) (map[string]string, error) {
 
 // KeyValues is Keys without the primary-key requirement: every key (primary
 // or alternate) that data fully holds.
+// KeyFields lists the fields that make up the resource's keys (primary and
+// alternate), each once.
+func (r *Resource) KeyFields() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, key := range append([][]string{r.Key}, r.AlternateKeys...) {
+		for _, f := range key {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 func (r *Resource) KeyValues(data map[string]any) map[string]string {
 	keys := make(map[string]string, 1+len(r.AlternateKeys))
 	if v, ok := keyValue(r.Key, data); ok {

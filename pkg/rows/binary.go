@@ -205,6 +205,9 @@ type rowReader struct {
 	buf   []byte
 	names []string
 	row   int
+	// only, when not nil, limits what is decoded: Num, ID, Op and these
+	// fields of Data; the rest of each row is stepped over (no allocation).
+	only map[string]bool
 }
 
 var errCorrupt = errors.New("corrupt row batch")
@@ -233,6 +236,18 @@ func (d *rowReader) read(r *Row) error {
 	r.Num = p.varint()
 	r.ID = p.string()
 	r.Op = p.string()
+	if d.only != nil {
+		r.Data = p.objectOnly(d.only)
+		p.skipRest()
+		d.names = p.names
+		if p.err == nil && len(p.b) != 0 {
+			p.fail()
+		}
+		if p.err != nil {
+			return fmt.Errorf("batch row %d: %w", d.row, p.err)
+		}
+		return nil
+	}
 	r.Data = p.object()
 	if raw := p.bytes(); len(raw) > 0 {
 		r.Raw = json.RawMessage(raw)
@@ -366,6 +381,95 @@ func (p *parser) object() map[string]any {
 		m[k] = p.value()
 	}
 	return m
+}
+
+// objectOnly reads an object keeping only the fields in only (nil when none
+// of them is there); the names of the others still enter the dictionary.
+func (p *parser) objectOnly(only map[string]bool) map[string]any {
+	n := p.uvarint()
+	if n == 0 || p.err != nil {
+		return nil
+	}
+	if n > uint64(len(p.b)) {
+		p.fail()
+		return nil
+	}
+	var m map[string]any
+	for i := uint64(0); i < n && p.err == nil; i++ {
+		k := p.name()
+		if !only[k] {
+			p.skipValue()
+			continue
+		}
+		if m == nil {
+			m = make(map[string]any, len(only))
+		}
+		m[k] = p.value()
+	}
+	return m
+}
+
+// skipRest steps over what follows Data in a row body: Raw, Record, Warnings.
+func (p *parser) skipRest() {
+	p.skip()
+	switch p.byte() {
+	case recordNone, recordIsData:
+	case recordOwn:
+		p.skipObject()
+	default:
+		p.fail()
+	}
+	n := p.uvarint()
+	if n > uint64(len(p.b)) {
+		p.fail()
+		return
+	}
+	for i := uint64(0); i < 3*n && p.err == nil; i++ {
+		p.skip()
+	}
+}
+
+// skip steps over a length-prefixed string or byte run.
+func (p *parser) skip() {
+	n := p.uvarint()
+	if n > uint64(len(p.b)) {
+		p.fail()
+		return
+	}
+	p.b = p.b[n:]
+}
+
+func (p *parser) skipObject() {
+	n := p.uvarint()
+	if n > uint64(len(p.b)) {
+		p.fail()
+		return
+	}
+	for i := uint64(0); i < n && p.err == nil; i++ {
+		p.name()
+		p.skipValue()
+	}
+}
+
+func (p *parser) skipValue() {
+	switch p.byte() {
+	case tagNil, tagFalse, tagTrue:
+	case tagString, tagNumber, tagJSON:
+		p.skip()
+	case tagArray:
+		n := p.uvarint()
+		if n > uint64(len(p.b)) {
+			p.fail()
+			return
+		}
+		for i := uint64(0); i < n && p.err == nil; i++ {
+			p.skipValue()
+		}
+	case tagObject:
+		p.skipObject()
+	default:
+		p.fail()
+	}
 }
 
 func (p *parser) value() any {

@@ -253,3 +253,52 @@ func BenchmarkRowCodec(b *testing.B) {
 		})
 	}
 }
+
+// Reading with Only gives each row's Num, ID, Op and the chosen fields of
+// Data exactly as a full read does, and nothing else; names first written in
+// skipped parts (a Record, a nested object, an unchosen field) still resolve
+// in later rows.
+func TestRowBatchOnly(t *testing.T) {
+	in := randomRows(1500)
+	// A name first seen in an own Record, then chosen in a later row's Data.
+	in[3].Op, in[3].Record = rows.OpUpdate, map[string]any{"late": "r", "k9": map[string]any{"deep": true}}
+	in[4].Data = map[string]any{"late": "d", "deep": json.Number("1"), "field_1": "x"}
+	b := writeRows(t, in)
+	full := readRows(t, b)
+	for _, only := range [][]string{nil, {"field_1"}, {"field_3", "late", "deep"}} {
+		dec := rows.NewDecoder(bytes.NewReader(b))
+		dec.Only(only...)
+		for i := 0; ; i++ {
+			var r rows.Row
+			err := dec.Decode(&r)
+			if errors.Is(err, io.EOF) {
+				if i != len(full) {
+					t.Fatalf("only %v: %d rows, want %d", only, i, len(full))
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("only %v: row %d: %v", only, i, err)
+			}
+			want := full[i]
+			if r.Num != want.Num || r.ID != want.ID || r.Op != want.Op || r.Record != nil || r.Raw != nil || r.Warnings != nil {
+				t.Fatalf("only %v: row %d: %+v, want head of %+v", only, i, r, want)
+			}
+			wantData := map[string]any{}
+			for _, f := range only {
+				if v, ok := want.Data[f]; ok {
+					wantData[f] = v
+				}
+			}
+			if len(wantData) == 0 {
+				wantData = nil
+			}
+			if !reflect.DeepEqual(r.Data, wantData) {
+				t.Fatalf("only %v: row %d: data %v, want %v", only, i, r.Data, wantData)
+			}
+		}
+	}
+	if full[4].Data["late"] != "d" {
+		t.Fatal("the late name was not in the rows")
+	}
+}

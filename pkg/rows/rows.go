@@ -114,6 +114,21 @@ func (d *Decoder) start() {
 	d.sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 }
 
+// Only makes the rows read after it carry Num, ID, Op and, of Data, only
+// the named fields (none: no Data); Record, Raw and Warnings stay empty. A
+// scan that needs a row's id or keys then skips the rest of the row without
+// allocating it. NDJSON rows are still read whole.
+func (d *Decoder) Only(fields ...string) {
+	d.start()
+	if d.bin == nil {
+		return
+	}
+	d.bin.only = make(map[string]bool, len(fields))
+	for _, f := range fields {
+		d.bin.only[f] = true
+	}
+}
+
 // Decode reads the next value into v; it returns io.EOF at the end. A row
 // batch holds rows only: v must be a *Row.
 func (d *Decoder) Decode(v any) error {
