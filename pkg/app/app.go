@@ -109,7 +109,7 @@ func (a *App) subscribeOptions(durable string) broker.SubscribeOptions {
 // same durable consumer, so replicas share the work.
 func (a *App) AddPhase(name string) error {
 	var handler message.NoPublishHandlerFunc
-	topic := broker.WorkSubject(name)
+	topic := pipeline.WorkSubject(name)
 	if name == events.PhasePrevalidation {
 		// The intake also takes the commands about imports: interrupts, and
 		// the uploads that start imports created without their file.
@@ -123,6 +123,9 @@ func (a *App) AddPhase(name string) error {
 		handler = a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position)
 	} else if p, ok := a.Phases()[name]; ok {
 		handler = a.Harness.WorkHandler(p)
+		if err := a.addConsumer(name+"-express", pipeline.ExpressSubject(name), handler); err != nil {
+			return err
+		}
 	} else {
 		return fmt.Errorf("no phase %q", name)
 	}

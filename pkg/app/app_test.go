@@ -26,7 +26,11 @@ func startEmbedded(t *testing.T) *App { return startWith(t, 3) }
 
 func startEmbeddedB(b *testing.B) *App { return startWith(b, 2000) }
 
-func startWith(t testing.TB, batchSize int) *App {
+func startWith(t testing.TB, batchSize int) *App { return startWrapped(t, batchSize, nil) }
+
+// startWrapped is startWith with the record store wrapped before the phases
+// are made.
+func startWrapped(t testing.TB, batchSize int, wrap func(store.Store) store.Store) *App {
 	t.Helper()
 	cfg := Config{
 		NATSListen: "127.0.0.1:-1", DataDir: t.TempDir(), ResourcesDir: filepath.Join(repoRoot(), "resources"),
@@ -36,6 +40,10 @@ func startWith(t testing.TB, batchSize int) *App {
 	a, err := New(ctx, cfg, "test")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		a.Store = wrap(a.Store)
+		a.Harness.Env.Records = a.Store
 	}
 	for _, p := range events.Phases {
 		if err := a.AddPhase(p); err != nil {

@@ -31,9 +31,6 @@ const (
 	WorkRoot     = "inlet.work"
 )
 
-// WorkSubject is the internal subject a phase consumes.
-func WorkSubject(phase string) string { return WorkRoot + "." + phase }
-
 // Metadata keys the broker sets on received messages.
 const (
 	// MetaMsgID is the publisher's Nats-Msg-Id (watermill's marshaler drops it).

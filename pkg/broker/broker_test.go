@@ -70,7 +70,7 @@ func TestBrokerContract(t *testing.T) {
 func testClosingOneReplicaKeepsTheConsumer(t *testing.T, b *Broker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := SubscribeOptions{Subject: WorkSubject("y"), Durable: "keep-v1", AckWait: time.Second, Concurrency: 1}
+	opts := SubscribeOptions{Subject: workSubject("y"), Durable: "keep-v1", AckWait: time.Second, Concurrency: 1}
 	first, err := b.Subscriber(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func testClosingOneReplicaKeepsTheConsumer(t *testing.T, b *Broker) {
 	if _, err := b.JS.ConsumerInfo(WorkStream, "keep-v1"); err != nil {
 		t.Fatalf("consumer gone after one replica closed: %v", err)
 	}
-	if err := b.Publish(WorkSubject("y"), "after-close", []byte("still here")); err != nil {
+	if err := b.Publish(workSubject("y"), "after-close", []byte("still here")); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -102,7 +102,7 @@ func testClosingOneReplicaKeepsTheConsumer(t *testing.T, b *Broker) {
 // Provisioning is idempotent: a second process connecting finds the streams
 // and keeps their messages.
 func testReprovision(t *testing.T, b *Broker) {
-	if err := b.Publish(WorkSubject("z"), "keep", []byte("x")); err != nil {
+	if err := b.Publish(workSubject("z"), "keep", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Connect(context.Background(), Config{URL: b.ClientURL()}, zerolog.Nop())
@@ -121,11 +121,11 @@ func testReprovision(t *testing.T, b *Broker) {
 
 func testPublishWithMsgIDIsDeduplicated(t *testing.T, b *Broker) {
 	for i := 0; i < 3; i++ {
-		if err := b.Publish(WorkSubject("x"), "imp_1:work:x:0", []byte("same")); err != nil {
+		if err := b.Publish(workSubject("x"), "imp_1:work:x:0", []byte("same")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Publish(WorkSubject("x"), "imp_1:work:x:1", []byte("other")); err != nil {
+	if err := b.Publish(workSubject("x"), "imp_1:work:x:1", []byte("other")); err != nil {
 		t.Fatal(err)
 	}
 	si, err := b.JS.StreamInfo(WorkStream)
@@ -139,11 +139,11 @@ func testPublishWithMsgIDIsDeduplicated(t *testing.T, b *Broker) {
 
 func consume(t *testing.T, b *Broker, durable string, ctx context.Context, fn func(*message.Message)) {
 	t.Helper()
-	sub, err := b.Subscriber(SubscribeOptions{Subject: WorkSubject("y"), Durable: durable, AckWait: time.Second, MaxDeliver: 5, NakDelay: 50 * time.Millisecond, Concurrency: 1})
+	sub, err := b.Subscriber(SubscribeOptions{Subject: workSubject("y"), Durable: durable, AckWait: time.Second, MaxDeliver: 5, NakDelay: 50 * time.Millisecond, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := sub.Subscribe(ctx, WorkSubject("y"))
+	msgs, err := sub.Subscribe(ctx, workSubject("y"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func testReplicasShareOneDurable(t *testing.T, b *Broker) {
 	}
 	const n = 60
 	for i := 0; i < n; i++ {
-		if err := b.Publish(WorkSubject("y"), fmt.Sprintf("m%d", i), []byte(fmt.Sprint(i))); err != nil {
+		if err := b.Publish(workSubject("y"), fmt.Sprintf("m%d", i), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -216,7 +216,7 @@ func testMessageOfDeadReplicaIsRedelivered(t *testing.T, b *Broker) {
 		got <- Delivery(m)
 		go doomed.Close() // the process dies holding the message
 	})
-	if err := b.Publish(WorkSubject("y"), "crash", []byte("x")); err != nil {
+	if err := b.Publish(workSubject("y"), "crash", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if d := <-got; d != 1 {
@@ -257,7 +257,7 @@ func testNackedMessageIsRedelivered(t *testing.T, b *Broker) {
 		}
 		m.Ack()
 	})
-	if err := b.Publish(WorkSubject("y"), "nack", []byte("x")); err != nil {
+	if err := b.Publish(workSubject("y"), "nack", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return count >= 3 })
@@ -284,7 +284,7 @@ func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
 	defer cancel()
 	const n, concurrency = 8, 2
 	const work = 300 * time.Millisecond // 4 rounds of 2: 1.2 s in all, AckWait 1 s
-	opts := SubscribeOptions{Subject: WorkSubject("slow"), Durable: "slow-v1", AckWait: time.Second, MaxDeliver: 5, Concurrency: concurrency}
+	opts := SubscribeOptions{Subject: workSubject("slow"), Durable: "slow-v1", AckWait: time.Second, MaxDeliver: 5, Concurrency: concurrency}
 	sub, err := b.Subscriber(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -346,3 +346,5 @@ func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
 		t.Errorf("%d redelivered, up to %d handed out at once; want 0 and at most %d", info.NumRedelivered, maxPending, concurrency)
 	}
 }
+
+func workSubject(phase string) string { return WorkRoot + "." + phase }

@@ -343,11 +343,20 @@ func (h *Harness) publishWork(job *Job, phase string, b int) error {
 	if err != nil {
 		return err
 	}
-	return h.Env.Pub.Publish(workSubject(phase), fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
+	subject := WorkSubject(phase)
+	if job.Batches <= 1 {
+		subject = ExpressSubject(phase)
+	}
+	return h.Env.Pub.Publish(subject, fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
 }
 
 // WorkSubject is where phase's work messages are published.
-func workSubject(phase string) string { return "inlet.work." + phase }
+func WorkSubject(phase string) string { return "inlet.work." + phase }
+
+// ExpressSubject is where the work of imports of one batch goes: a consumer
+// of its own, so a small import never queues behind the batches of a big
+// one (a FIFO consumer would make it wait for all of them).
+func ExpressSubject(phase string) string { return WorkSubject(phase) + ".express" }
 
 func (h *Harness) publishEvent(o events.Options, event, id string, data any) error {
 	ce, err := events.New(id, h.Env.Source, event, o.ID, data)
