@@ -23,7 +23,7 @@ func (Parsing) Name() string { return events.PhaseParsing }
 
 func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	// First pass: who holds each record id first, and how many rows hold it.
-	seen, err := countKeys(ctx, w, nil, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
+	seen, err := countKeys(ctx, w, nil, false, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 		}
 		for i := range batch {
 			row := &batch[i]
-			s := seen.get("id", row.ID)
+			s := seen.get("id", row.ID, row.Num)
 			if s.count > 1 && !(useFirst && s.first == row.Num) {
 				msg := fmt.Sprintf("resolves to the same record (%s) as %d rows of the file (ignore_all skips all of them)", row.ID, s.count)
 				if useFirst {

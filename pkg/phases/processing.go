@@ -127,13 +127,14 @@ func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 		}
 	}
 	// Every record a row of the file resolved to stays, whatever its outcome.
-	keep := keyCounts{}
+	var keep *keyIndex
 	if overwrite {
 		var err error
-		keep, err = countKeys(ctx, w, nil, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
+		keep, err = countKeys(ctx, w, nil, true, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
 		if err != nil {
 			return err
 		}
+		defer keep.close()
 	}
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
 		if !overwrite || b != 0 {
@@ -149,7 +150,7 @@ func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 // listed once into the blob store; chunks of that list are applied with batch
 // ids by position, so a re-run after a crash replays the chunks already done
 // (same result, nothing deleted twice) and the count stays exact.
-func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep keyCounts, blobs blob.Store) (int64, error) {
+func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep *keyIndex, blobs blob.Store) (int64, error) {
 	key := imports.PhasePrefix(job.ID(), events.PhaseCleanup) + "remove.ndjson"
 	if _, err := blobs.Stat(ctx, key); errors.Is(err, blob.ErrNotFound) {
 		n, err := c.listRemovals(ctx, job, keep, blobs, key)
@@ -190,7 +191,7 @@ func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep keyCount
 
 // listRemovals writes the ids of the scope's records not in keep to key (one
 // JSON string per line) and returns how many; a dry run only counts.
-func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep keyCounts, blobs blob.Store, key string) (int64, error) {
+func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep *keyIndex, blobs blob.Store, key string) (int64, error) {
 	f, err := os.CreateTemp("", "inlet-remove-*.ndjson")
 	if err != nil {
 		return 0, err
@@ -210,7 +211,11 @@ func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep keyCo
 		}
 		after = ids[len(ids)-1]
 		for _, id := range ids {
-			if keep.get("id", id).count > 0 {
+			kept, err := keep.contains("id", id)
+			if err != nil {
+				return 0, err
+			}
+			if kept {
 				continue
 			}
 			n++

@@ -525,6 +525,9 @@ func (w *Work) Interrupted(ctx context.Context) (bool, error) {
 	return req != nil, err
 }
 
+// TempDir is where a phase may spill what does not fit in memory.
+func (w *Work) TempDir() string { return w.h.Env.TempDir }
+
 // Batches lists the batch numbers of this work.
 func (w *Work) Batches() []int { return w.batches }
 
