@@ -57,14 +57,17 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
-require github.com/inlet-dev/inlet/events v0.0.0
+require (
+	github.com/goccy/go-json v0.12.0
+	github.com/inlet-dev/inlet/events v0.0.0
+	golang.org/x/sync v0.24.0
+)
 
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/sony/gobreaker v1.0.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
 )
 
 replace github.com/inlet-dev/inlet/events => ../events

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
 	"github.com/inlet-dev/inlet/pkg/rows"
@@ -89,10 +91,8 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]json.RawMessage)
 		row.Record = row.Data
 		return nil
 	}
-	var old map[string]any
-	dec := json.NewDecoder(bytes.NewReader(cur))
-	dec.UseNumber()
-	if err := dec.Decode(&old); err != nil {
+	old, err := decodeStored(cur)
+	if err != nil {
 		return fmt.Errorf("stored record %s is not a JSON object: %w", row.ID, err)
 	}
 	// An empty cell means "not given": the stored value is kept (spec §5).
@@ -127,6 +127,19 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]json.RawMessage)
 	}
 	row.Op, row.Record = rows.OpUpdate, merged
 	return nil
+}
+
+// decodeStored reads a stored record as rows hold data (numbers as
+// json.Number). goccy/go-json rather than encoding/json: profiled, decoding
+// the stored records was a third of a re-import's parsing.
+func decodeStored(b []byte) (map[string]any, error) {
+	var m map[string]any
+	dec := gojson.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // sameJSON reports whether a and b encode to the same JSON. Values read
