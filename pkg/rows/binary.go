@@ -231,7 +231,9 @@ func (d *rowReader) read(r *Row) error {
 	if _, err := io.ReadFull(d.r, body); err != nil {
 		return fmt.Errorf("batch row %d: %w", d.row, err)
 	}
-	p := parser{b: body, names: d.names}
+	// One string holds the row's text: every string of the row is a part of
+	// it, one allocation a row instead of one a value.
+	p := parser{b: body, src: string(body), names: d.names}
 	*r = Row{}
 	r.Num = p.varint()
 	r.ID = p.string()
@@ -285,6 +287,7 @@ func (d *rowReader) read(r *Row) error {
 // returns a zero value.
 type parser struct {
 	b     []byte
+	src   string // b as it was at the start: strings are cut from it
 	names []string
 	err   error
 }
@@ -344,7 +347,8 @@ func (p *parser) string() string {
 		p.fail()
 		return ""
 	}
-	s := string(p.b[:n])
+	off := len(p.src) - len(p.b)
+	s := p.src[off : off+int(n)]
 	p.b = p.b[n:]
 	return s
 }
