@@ -24,6 +24,30 @@ type Creator interface {
 	Create(ctx context.Context, key string, r io.Reader, size int64) error
 }
 
+// Copier stores a copy of an object under another key without its bytes
+// passing through the caller: a hard link, a server-side copy.
+type Copier interface {
+	Copy(ctx context.Context, src, dst string) error
+}
+
+// Copy stores a copy of src under dst (atomically, like Put): through the
+// store's Copier when it is one, else read and written back.
+func Copy(ctx context.Context, s Store, src, dst string) error {
+	if c, ok := s.(Copier); ok {
+		return c.Copy(ctx, src, dst)
+	}
+	info, err := s.Stat(ctx, src)
+	if err != nil {
+		return err
+	}
+	rc, err := s.Get(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return s.Put(ctx, dst, rc, info.Size)
+}
+
 // Info describes one stored object.
 type Info struct {
 	Key     string

@@ -46,6 +46,9 @@ func hashKey(name, value string) keyHash {
 	return h
 }
 
+// none reports whether no two rows hold the same value.
+func (k *keyIndex) none() bool { return len(k.dups) == 0 }
+
 // get is what the file holds of a key value that row holds.
 func (k *keyIndex) get(name, value string, row int64) keySeen {
 	if s, ok := k.dups[hashKey(name, value)]; ok {

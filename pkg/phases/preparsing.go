@@ -35,6 +35,9 @@ func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) 
 	}
 	useFirst := job.Options.DuplicateHandling == "use_first"
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+		if seen.none() {
+			return out.PassThrough(in) // no two rows share a key: every batch goes on as it is
+		}
 		var row rows.Row
 		for {
 			if err := in.Next(&row); err != nil {

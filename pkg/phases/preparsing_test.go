@@ -2,6 +2,7 @@ package phases_test
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -138,9 +139,12 @@ func TestPreparsingNoDuplicates(t *testing.T) {
 	for b := 0; b < 3; b++ {
 		checkStats(t, f.stats(t, o, events.PhasePreparsing, b), 4, 4, 0, 0)
 		got := f.out(t, o, events.PhasePreparsing, b)
+		if len(got) != len(batches[b]) {
+			t.Fatalf("batch %d: %d rows out, want %d", b, len(got), len(batches[b]))
+		}
 		for i, r := range got {
-			if want := batches[b][i].Num; r.Num != want {
-				t.Errorf("batch %d: row %d at %d, want %d (order kept)", b, r.Num, i, want)
+			if want := batches[b][i]; r.Num != want.Num || !reflect.DeepEqual(r.Data, want.Data) {
+				t.Errorf("batch %d: row %d %v at %d, want %d %v (rows as they came, in order)", b, r.Num, r.Data, i, want.Num, want.Data)
 			}
 		}
 		if rej := f.rejects(t, o, events.PhasePreparsing, b); len(rej) != 0 {

@@ -23,8 +23,9 @@ func TestValidationReferences(t *testing.T) {
 		notFound map[int64]string // row → the value the message names
 	}{
 		// acme/live sees only ACME; OTHER lives in another organization, TST in test mode.
-		{"live", []int64{1, 2, 5}, map[int64]string{3: "NOPE", 4: "OTHER", 6: "TST"}},
-		{"test", []int64{5, 6}, map[int64]string{1: "ACME", 2: "acme", 3: "NOPE", 4: "OTHER"}},
+		// Live, batch 2 has no bad reference: it goes on as it came (passed through).
+		{"live", []int64{1, 2, 5, 7, 8}, map[int64]string{3: "NOPE", 4: "OTHER", 6: "TST"}},
+		{"test", []int64{5, 6, 8}, map[int64]string{1: "ACME", 2: "acme", 3: "NOPE", 4: "OTHER", 7: "ACME"}},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
@@ -50,9 +51,13 @@ func TestValidationReferences(t *testing.T) {
 					recRow(5, "r5", rows.OpCreate, cust("e@x.io", "", "E")), // no reference given
 					recRow(6, "r6", rows.OpUnchanged, with(cust("f@x.io", "", "F"), "company_code", "TST")),
 				},
+				[]rows.Row{
+					recRow(7, "r7", rows.OpUpdate, with(cust("g@x.io", "G7", "G"), "company_code", "ACME")),
+					recRow(8, "r8", rows.OpCreate, cust("h@x.io", "", "H")),
+				},
 			)
-			f.run(t, o, events.PhaseValidation, 2)
-			out := f.allOut(t, o, events.PhaseValidation, 2)
+			f.run(t, o, events.PhaseValidation, 3)
+			out := f.allOut(t, o, events.PhaseValidation, 3)
 			for _, n := range c.found {
 				r, ok := out[n]
 				if !ok {
@@ -66,7 +71,7 @@ func TestValidationReferences(t *testing.T) {
 			if len(out) != len(c.found) {
 				t.Errorf("emitted %v, want %v", keysOf(out), c.found)
 			}
-			rej := f.allRejects(t, o, events.PhaseValidation, 2)
+			rej := f.allRejects(t, o, events.PhaseValidation, 3)
 			if len(rej) != len(c.notFound) {
 				t.Errorf("rejected %v, want %v", keysOf(rej), c.notFound)
 			}
@@ -87,9 +92,9 @@ func TestValidationReferences(t *testing.T) {
 				}
 			}
 			var failed, outN int64
-			for b := 0; b < 2; b++ {
+			for b := 0; b < 3; b++ {
 				st := f.stats(t, o, events.PhaseValidation, b)
-				checkStats(t, st, 3, st.RowsOut, st.RowsFailed, 0)
+				checkStats(t, st, []int64{3, 3, 2}[b], st.RowsOut, st.RowsFailed, 0)
 				failed += st.RowsFailed
 				outN += st.RowsOut
 			}

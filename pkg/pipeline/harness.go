@@ -615,19 +615,32 @@ func (w *Work) open(ctx context.Context, b int) (*Input, error) {
 	if i <= 0 {
 		return nil, fmt.Errorf("phase %s has no input batches", w.phase)
 	}
-	key := imports.OutKey(w.job.ID(), Flow[i-1].Phase, b)
-	rc, err := w.h.Env.Blobs.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("open input batch %s: %w", key, err)
-	}
-	return &Input{rc: rc, dec: rows.NewDecoder(rc)}, nil
+	in := &Input{key: imports.OutKey(w.job.ID(), Flow[i-1].Phase, b), blobs: w.h.Env.Blobs}
+	return in, in.Rewind(ctx)
 }
 
 // Input streams the rows of one batch.
 type Input struct {
-	rc  io.ReadCloser
-	dec *rows.Decoder
-	n   int64
+	key   string
+	blobs blob.Store
+	rc    io.ReadCloser
+	dec   *rows.Decoder
+	n     int64
+}
+
+// Rewind starts the batch again from its first row (and its whole rows): a
+// phase may look at a few fields of every row first, and read the rows
+// whole only when it must.
+func (in *Input) Rewind(ctx context.Context) error {
+	if in.rc != nil {
+		in.rc.Close()
+	}
+	rc, err := in.blobs.Get(ctx, in.key)
+	if err != nil {
+		return fmt.Errorf("open input batch %s: %w", in.key, err)
+	}
+	in.rc, in.dec, in.n = rc, rows.NewDecoder(rc), 0
+	return nil
 }
 
 // Next reads the next row; it returns io.EOF after the last.
@@ -670,6 +683,7 @@ type Output struct {
 	job      *Job
 	phase    string
 	batch    int
+	passFrom string // the input batch, when it passes on unchanged
 	rowsF    *os.File
 	rejF     *os.File
 	rowsEnc  *rows.RowWriter
@@ -696,8 +710,34 @@ func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
 	}, nil
 }
 
+// PassThrough passes the input batch on as it is, every row unchanged:
+// stored as a copy of the input (a hard link, a server-side copy), never
+// decoded and encoded again. The rest of in is read (steps over each row) to
+// count it. Nothing may have been emitted, rejected or skipped.
+func (o *Output) PassThrough(in *Input) error {
+	if o.Stats.RowsOut+o.Stats.RowsFailed+o.Stats.Skipped+o.Stats.Warnings > 0 {
+		return errors.New("pass-through of a batch that already has output")
+	}
+	in.Only()
+	var r rows.Row
+	for {
+		if err := in.Next(&r); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+	}
+	o.passFrom = in.key
+	o.Stats.RowsOut = in.n
+	return nil
+}
+
 // Emit passes r on to the next phase.
 func (o *Output) Emit(r *rows.Row) error {
+	if o.passFrom != "" {
+		return errors.New("emit after pass-through")
+	}
 	o.Stats.RowsOut++
 	return o.rowsEnc.Write(r)
 }
@@ -756,7 +796,11 @@ func (o *Output) commitRows(ctx context.Context) error {
 		return err
 	}
 	id := o.job.ID()
-	if err := o.upload(ctx, o.rowsF, imports.OutKey(id, o.phase, o.batch)); err != nil {
+	if o.passFrom != "" {
+		if err := blob.Copy(ctx, o.h.Env.Blobs, o.passFrom, imports.OutKey(id, o.phase, o.batch)); err != nil {
+			return fmt.Errorf("pass %s on: %w", o.passFrom, err)
+		}
+	} else if err := o.upload(ctx, o.rowsF, imports.OutKey(id, o.phase, o.batch)); err != nil {
 		return err
 	}
 	return o.upload(ctx, o.rejF, imports.RejectsKey(id, o.phase, o.batch))

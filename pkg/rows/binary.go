@@ -240,7 +240,17 @@ func (d *rowReader) read(r *Row) error {
 	r.Op = p.string()
 	if d.only != nil {
 		r.Data = p.objectOnly(d.only)
-		p.skipRest()
+		p.skip() // Raw
+		switch p.byte() {
+		case recordNone:
+		case recordIsData:
+			r.Record = r.Data
+		case recordOwn:
+			r.Record = p.objectOnly(d.only)
+		default:
+			p.fail()
+		}
+		p.skipWarnings()
 		d.names = p.names
 		if p.err == nil && len(p.b) != 0 {
 			p.fail()
@@ -413,16 +423,8 @@ func (p *parser) objectOnly(only map[string]bool) map[string]any {
 	return m
 }
 
-// skipRest steps over what follows Data in a row body: Raw, Record, Warnings.
-func (p *parser) skipRest() {
-	p.skip()
-	switch p.byte() {
-	case recordNone, recordIsData:
-	case recordOwn:
-		p.skipObject()
-	default:
-		p.fail()
-	}
+// skipWarnings steps over a row's warnings, its last part.
+func (p *parser) skipWarnings() {
 	n := p.uvarint()
 	if n > uint64(len(p.b)) {
 		p.fail()

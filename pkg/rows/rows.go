@@ -114,10 +114,10 @@ func (d *Decoder) start() {
 	d.sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 }
 
-// Only makes the rows read after it carry Num, ID, Op and, of Data, only
-// the named fields (none: no Data); Record, Raw and Warnings stay empty. A
-// scan that needs a row's id or keys then skips the rest of the row without
-// allocating it. NDJSON rows are still read whole.
+// Only makes the rows read after it carry Num, ID, Op and, of Data and
+// Record, only the named fields (none: neither); Raw and Warnings stay
+// empty. A scan that needs a row's id or keys then steps over the rest of
+// the row without allocating it. NDJSON rows are still read whole.
 func (d *Decoder) Only(fields ...string) {
 	d.start()
 	if d.bin == nil {

@@ -177,6 +177,38 @@ func RunContract(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("Copy", func(t *testing.T) {
+		s := newStore(t)
+		ctx := context.Background()
+		mustPut(t, s, "c/src", []byte("original"))
+		mustPut(t, s, "c/dst", []byte("to be replaced"))
+		for _, dst := range []string{"c/dst", "other/dir/dst"} {
+			if err := blob.Copy(ctx, s, "c/src", dst); err != nil {
+				t.Fatalf("Copy to %s = %v", dst, err)
+			}
+			if got := mustGet(t, s, dst); string(got) != "original" {
+				t.Fatalf("Get(%s) after Copy = %q", dst, got)
+			}
+		}
+		// The copies are objects of their own.
+		mustPut(t, s, "c/src", []byte("changed"))
+		if err := s.Delete(ctx, "other/dir/dst"); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustGet(t, s, "c/dst"); string(got) != "original" {
+			t.Fatalf("copy changed with its source: %q", got)
+		}
+		if got := mustGet(t, s, "c/src"); string(got) != "changed" {
+			t.Fatalf("source after deleting a copy: %q", got)
+		}
+		if err := blob.Copy(ctx, s, "c/missing", "c/x"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("Copy of a missing key = %v, want ErrNotFound", err)
+		}
+		if got := keys(mustList(t, s, "c/")); !slices.Equal(got, []string{"c/dst", "c/src"}) {
+			t.Fatalf("List after copies = %v", got)
+		}
+	})
+
 	t.Run("ListPrefix", func(t *testing.T) {
 		s := newStore(t)
 		all := []string{

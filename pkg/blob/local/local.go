@@ -148,6 +148,45 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, ex
 	return nil
 }
 
+// Copy hard-links src under a temp name in dst's directory and renames it
+// over dst: no byte is copied, and a later Put of either key (a rename of a
+// new file) leaves the other as it was.
+func (s *Store) Copy(ctx context.Context, src, dst string) error {
+	from, err := s.path(src)
+	if err != nil {
+		return err
+	}
+	to, err := s.path(dst)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("blob/local: copy %q: %w", src, err)
+	}
+	f, err := s.createTemp(filepath.Dir(to))
+	if err != nil {
+		return fmt.Errorf("blob/local: copy to %q: %w", dst, err)
+	}
+	tmp := f.Name()
+	f.Close()
+	os.Remove(tmp) // the name is ours; the link takes it
+	if err := os.Link(from, tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("blob/local: copy %q: %w", src, blob.ErrNotFound)
+		}
+		return fmt.Errorf("blob/local: copy %q: link: %w", src, err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("blob/local: copy to %q: rename: %w", dst, err)
+	}
+	if d, derr := os.Open(filepath.Dir(to)); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
 // createTemp retries because a concurrent Delete may prune the (empty)
 // directory between MkdirAll and CreateTemp.
 func (s *Store) createTemp(dir string) (*os.File, error) {

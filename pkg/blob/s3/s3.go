@@ -163,6 +163,24 @@ func (s *Store) Bucket() string { return s.bucket }
 // (e.g. bucket notifications).
 func (s *Store) Client() *minio.Client { return s.client }
 
+// Copy is a server-side copy: the object's bytes never leave the server.
+func (s *Store) Copy(ctx context.Context, src, dst string) error {
+	for _, k := range []string{src, dst} {
+		if err := blob.ValidateKey(k); err != nil {
+			return err
+		}
+	}
+	_, err := s.client.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: dst},
+		minio.CopySrcOptions{Bucket: s.bucket, Object: src})
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return fmt.Errorf("s3: copy %s/%s: %w", s.bucket, src, blob.ErrNotFound)
+		}
+		return s.errf("copy", src, err)
+	}
+	return nil
+}
+
 // Put uploads r. With a known size the body is streamed (an io.ReaderAt such
 // as *os.File is uploaded in parallel parts straight from it; other readers
 // larger than 16 MiB cost one 16 MiB part buffer, minio-go's minimum). With
