@@ -123,24 +123,25 @@ func (a *App) AddPhase(name string) error {
 		handler = a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position)
 	} else if p, ok := a.Phases()[name]; ok {
 		handler = a.Harness.WorkHandler(p)
-		if err := a.addConsumer(name+"-express", pipeline.ExpressSubject(name), handler); err != nil {
+		if err := a.addConsumer(name+"-express", pipeline.ExpressSubject(name), handler, a.Harness.DeliveryPolicy); err != nil {
 			return err
 		}
 	} else {
 		return fmt.Errorf("no phase %q", name)
 	}
-	return a.addConsumer(name, topic, handler)
+	return a.addConsumer(name, topic, handler, a.Harness.DeliveryPolicy)
 }
 
-// addConsumer routes topic to handler through the durable <name>-v1.
-func (a *App) addConsumer(name, topic string, handler message.NoPublishHandlerFunc) error {
+// addConsumer routes topic to handler through the durable <name>-v1;
+// import messages (requests, phase work) run under the delivery policy.
+func (a *App) addConsumer(name, topic string, handler message.NoPublishHandlerFunc, policy ...message.HandlerMiddleware) error {
 	opts := a.subscribeOptions(name + "-v1")
 	opts.Subject = topic
 	sub, err := a.Broker.Subscriber(opts)
 	if err != nil {
 		return err
 	}
-	a.router.AddConsumerHandler(name, topic, sub, handler)
+	a.router.AddConsumerHandler(name, topic, sub, handler).AddMiddleware(policy...)
 	return nil
 }
 

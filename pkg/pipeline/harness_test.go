@@ -138,7 +138,7 @@ func (f *fixture) run(t *testing.T, opts events.Options, csv string, times int) 
 	for i := 0; i < times; i++ {
 		msg := message.NewMessage("req", req)
 		msg.Metadata.Set("Inlet-Subject", events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
-		if err := f.h.RequestHandler(phases.Prevalidation{}, nil)(msg); err != nil {
+		if err := f.h.Deliver(f.h.RequestHandler(phases.Prevalidation{}, nil))(msg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -153,7 +153,7 @@ func (f *fixture) run(t *testing.T, opts events.Options, csv string, times int) 
 				t.Fatal(err)
 			}
 			for i := 0; i < times; i++ {
-				if err := f.h.WorkHandler(f.phase(wm.Phase))(message.NewMessage(w.id, w.body)); err != nil {
+				if err := f.h.Deliver(f.h.WorkHandler(f.phase(wm.Phase)))(message.NewMessage(w.id, w.body)); err != nil {
 					t.Fatalf("%s: %v", w.id, err)
 				}
 			}
@@ -218,7 +218,7 @@ func TestLastDeliveryFailsTheImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(pipeline.WorkMessage{Options: opts, Phase: events.PhaseTransforming, Batch: 0, Batches: 1})
-	handler := f.h.WorkHandler(f.phase(events.PhaseTransforming)) // its input batch does not exist: every try fails
+	handler := f.h.Deliver(f.h.WorkHandler(f.phase(events.PhaseTransforming))) // its input batch does not exist: every try fails
 	for i := 1; i <= 3; i++ {
 		err := handler(message.NewMessage("w", body))
 		if i < 3 && err == nil {
@@ -290,7 +290,7 @@ func TestClientMessageIDNamesOneImportForGood(t *testing.T) {
 		msg := message.NewMessage("m", body)
 		msg.Metadata.Set("Inlet-Subject", "imports.acme.companies.requested")
 		msg.Metadata.Set("Inlet-Msg-Id", "client-42")
-		if err := f.h.RequestHandler(phases.Prevalidation{}, info)(msg); err != nil {
+		if err := f.h.Deliver(f.h.RequestHandler(phases.Prevalidation{}, info))(msg); err != nil {
 			t.Fatal(err)
 		}
 	}

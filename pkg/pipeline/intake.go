@@ -56,7 +56,7 @@ func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPubl
 		_ = imports.Normalize(&req.Options)
 		log = log.With().Str("import_id", req.ID).Str("batch", "all").Logger()
 		ctx := log.WithContext(msg.Context())
-		return h.guard(ctx, msg, req.Options, log, func(ctx context.Context) error {
+		return h.forImport(ctx, req.Options, log, func(ctx context.Context) error {
 			return h.intake(ctx, p, req)
 		})
 	}

@@ -1,5 +1,9 @@
 package pipeline
 
+// Lifecycle: how an import ends. Interrupts and deadlines stop it at a batch
+// boundary, the gate stops it before processing, settle counts what the store
+// applied, Finish writes the terminal object and event.
+
 import (
 	"context"
 	"encoding/json"
@@ -277,4 +281,77 @@ func (h *Harness) settle(ctx context.Context, opts events.Options) error {
 		}
 	}
 	return nil
+}
+
+// Finish ends the import with status (unless it already ended): it builds the
+// final import object from every committed batch, stores it, and publishes the
+// terminal event. Called twice, it publishes the stored object again under the
+// same event id, so subscribers see one terminal event.
+func (h *Harness) Finish(ctx context.Context, opts events.Options, status events.Status, reason string) error {
+	var imp events.Import
+	err := h.getJSON(ctx, imports.TerminalKey(opts.ID), &imp)
+	switch {
+	case err == nil:
+	case errors.Is(err, blob.ErrNotFound):
+		imp, err = h.Build(ctx, opts)
+		if err != nil {
+			return err
+		}
+		imports.Finish(&imp, status, reason, h.Env.now())
+		if status == events.StatusInterrupted {
+			if req, err := h.interruption(ctx, opts.ID); err == nil && req != nil && req.Kind == "" && req.By != "" {
+				imp.UpdatedBy = req.By
+			}
+		}
+		if err := h.putJSON(ctx, imports.TerminalKey(opts.ID), imp); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	event := events.TerminalEvent(imp.Status)
+	return h.publishEvent(opts, event, opts.ID+":terminal", imp)
+}
+
+// Build assembles the import object from the stored initial object and every
+// committed batch's stats.
+func (h *Harness) Build(ctx context.Context, opts events.Options) (events.Import, error) {
+	var imp events.Import
+	if err := h.getJSON(ctx, imports.ImportKey(opts.ID), &imp); err != nil {
+		if !errors.Is(err, blob.ErrNotFound) {
+			return imp, err
+		}
+		created, ok := imports.IDTime(opts.ID)
+		if !ok {
+			created = h.Env.now()
+		}
+		imp = imports.Initial(opts, created)
+	}
+	list, err := h.Env.Blobs.List(ctx, imports.Prefix(opts.ID))
+	if err != nil {
+		return imp, err
+	}
+	pr := imports.Progress{}
+	for _, info := range list {
+		if !isStatsKey(opts.ID, info.Key) {
+			continue
+		}
+		var st events.BatchProgress
+		if err := h.getJSON(ctx, info.Key, &st); err != nil {
+			return imp, err
+		}
+		pr.Add(st)
+	}
+	imports.Apply(&imp, pr, nil)
+	return imp, nil
+}
+
+func isStatsKey(id, key string) bool {
+	for _, p := range events.Phases {
+		prefix := imports.StatsPrefix(id, p)
+		if len(key) > len(prefix) && key[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
 }

@@ -64,3 +64,21 @@ func TestSmallImportOvertakesBigOne(t *testing.T) {
 	}
 	t.Logf("the small import finished after %d of the big import's %d batches", appliedThen, batches)
 }
+
+// Through the router, a message whose import cannot succeed ends the import
+// (the delivery policy), instead of coming back until the consumer gives up.
+func TestUnreadableFileFailsTheImportThroughTheRouter(t *testing.T) {
+	a := startEmbedded(t)
+	done := make(chan events.Import, 1)
+	go func() {
+		done <- runImport(t, a, events.Options{OrganizationID: "acme", Resource: "customers"}, "bad.csv", "email,email\nx,y\n")
+	}()
+	select {
+	case imp := <-done:
+		if imp.Status != events.StatusFailed || imp.Reason == nil || !strings.Contains(*imp.Reason, "email") {
+			t.Fatalf("got %s %v, want failed naming the column", imp.Status, imp.Reason)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the import did not end: its message was not under the delivery policy")
+	}
+}

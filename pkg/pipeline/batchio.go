@@ -1,0 +1,396 @@
+package pipeline
+
+// Batch I/O: what a phase reads and writes. Work hands a phase its batches
+// (Each, Scan); Input streams batch b of the previous phase; Output collects
+// batch b of this one and commits it (rows, rejects, then stats: the mark).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/rows"
+)
+
+// Work is the set of batches one message asks a phase to produce.
+type Work struct {
+	h         *Harness
+	job       *Job
+	phase     string
+	batches   []int
+	mu        sync.Mutex
+	committed map[int]bool
+	handedOn  map[int]bool // committed by this delivery and passed to what follows
+	stopped   bool         // an interrupt was requested: remaining batches are skipped
+	settling  bool         // committing batches already applied: stop requests do not apply
+}
+
+// eachBatch runs fn for every batch of the work, several at once when the
+// work has several (a barrier's message holds the whole file); the first
+// error cancels the others.
+func (w *Work) eachBatch(ctx context.Context, fn func(ctx context.Context, b int) error) error {
+	if len(w.batches) == 1 {
+		return fn(ctx, w.batches[0])
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.h.Env.Parallelism)
+	for _, b := range w.batches {
+		g.Go(func() error { return fn(ctx, b) })
+	}
+	return g.Wait()
+}
+
+func (w *Work) markCommitted(b int) {
+	w.mu.Lock()
+	w.committed[b] = true
+	w.mu.Unlock()
+}
+
+// stopRequested reports whether the remaining batches are to be committed
+// empty: once an interrupt is seen it holds for the rest of the work.
+func (w *Work) stopRequested(ctx context.Context) (bool, error) {
+	w.mu.Lock()
+	stopped, settling := w.stopped, w.settling
+	w.mu.Unlock()
+	if stopped || settling {
+		return stopped, nil
+	}
+	req, err := w.h.interruption(ctx, w.job.ID())
+	if err != nil || req == nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	return true, nil
+}
+
+// Interrupted reports whether the import was asked to stop (phases that act
+// on the whole import, like overwrite cleanup, must then do nothing).
+func (w *Work) Interrupted(ctx context.Context) (bool, error) {
+	req, err := w.h.interruption(ctx, w.job.ID())
+	return req != nil, err
+}
+
+// TempDir is where a phase may spill what does not fit in memory.
+func (w *Work) TempDir() string { return w.h.Env.TempDir }
+
+// Batches lists the batch numbers of this work.
+func (w *Work) Batches() []int { return w.batches }
+
+// Scan reads every input batch once, for phases that must see the whole file
+// before they can decide about any row. fn may be called for several
+// batches at once.
+func (w *Work) Scan(ctx context.Context, fn func(b int, in *Input) error) error {
+	return w.eachBatch(ctx, func(ctx context.Context, b int) error {
+		in, err := w.open(ctx, b)
+		if err != nil {
+			return err
+		}
+		err = fn(b, in)
+		in.Close()
+		return err
+	})
+}
+
+// Each produces every batch of this work: fn reads batch b of the previous
+// phase from in and writes to out; the harness commits out when fn returns.
+// Batches committed by an earlier delivery are not produced again. fn may be
+// called for several batches at once.
+func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) error) error {
+	w.mu.Lock()
+	if w.committed == nil {
+		w.committed = map[int]bool{}
+		w.handedOn = map[int]bool{}
+	}
+	w.mu.Unlock()
+	return w.eachBatch(ctx, func(ctx context.Context, b int) error {
+		if _, err := w.h.Env.Blobs.Stat(ctx, imports.StatsKey(w.job.ID(), w.phase, b)); err == nil {
+			w.markCommitted(b)
+			return nil
+		} else if !errors.Is(err, blob.ErrNotFound) {
+			return err
+		}
+		stopped, err := w.stopRequested(ctx)
+		if err != nil {
+			return err
+		}
+		out, err := w.h.newOutput(w.job, w.phase, b)
+		if err != nil {
+			return err
+		}
+		defer out.discard()
+		if stopped {
+			// Interrupted: the batch boundary is here. The batch is committed
+			// empty so the import still flows to its end, where it is finished
+			// as interrupted with what was applied before.
+			if err := out.commit(ctx); err != nil {
+				return err
+			}
+			w.markCommitted(b)
+			return nil
+		}
+		in, err := w.open(ctx, b)
+		if err != nil {
+			return err
+		}
+		err = fn(b, in, out)
+		in.Close()
+		out.Stats.RowsIn = in.n
+		if err == nil {
+			err = out.commit(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", b, err)
+		}
+		out.logCommitted()
+		w.markCommitted(b)
+		// Hand the batch on now, not when the whole work is done: the next
+		// phase starts on a barrier's first batches while it writes the rest.
+		if err := w.h.afterBatch(ctx, w.job, w.phase, b); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.handedOn[b] = true
+		w.mu.Unlock()
+		return nil
+	})
+}
+
+func (w *Work) open(ctx context.Context, b int) (*Input, error) {
+	i := flowIndex(w.phase)
+	if i <= 0 {
+		return nil, fmt.Errorf("phase %s has no input batches", w.phase)
+	}
+	in := &Input{key: imports.OutKey(w.job.ID(), Flow[i-1].Phase, b), blobs: w.h.Env.Blobs}
+	return in, in.Rewind(ctx)
+}
+
+// Input streams the rows of one batch.
+type Input struct {
+	key   string
+	blobs blob.Store
+	rc    io.ReadCloser
+	dec   *rows.Decoder
+	n     int64
+}
+
+// Rewind starts the batch again from its first row (and its whole rows): a
+// phase may look at a few fields of every row first, and read the rows
+// whole only when it must.
+func (in *Input) Rewind(ctx context.Context) error {
+	if in.rc != nil {
+		in.rc.Close()
+	}
+	rc, err := in.blobs.Get(ctx, in.key)
+	if err != nil {
+		return fmt.Errorf("open input batch %s: %w", in.key, err)
+	}
+	in.rc, in.dec, in.n = rc, rows.NewDecoder(rc), 0
+	return nil
+}
+
+// Next reads the next row; it returns io.EOF after the last.
+func (in *Input) Next(r *rows.Row) error {
+	*r = rows.Row{}
+	if err := in.dec.Decode(r); err != nil {
+		return err
+	}
+	in.n++
+	return nil
+}
+
+// ForEach calls fn with every remaining row (the row is reused: copy what
+// must outlive the call).
+func (in *Input) ForEach(fn func(*rows.Row) error) error {
+	var r rows.Row
+	for {
+		if err := in.Next(&r); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+}
+
+// Only limits the rows read after it to Num, ID, Op and the named fields of
+// Data: a whole-file scan reads what it needs and steps over the rest.
+func (in *Input) Only(fields ...string) { in.dec.Only(fields...) }
+
+// Close releases the batch.
+func (in *Input) Close() { _ = in.rc.Close() }
+
+// Output collects one batch's surviving rows, rejected rows and counts.
+type Output struct {
+	h        *Harness
+	job      *Job
+	phase    string
+	batch    int
+	passFrom string // the input batch, when it passes on unchanged
+	rowsF    *os.File
+	rejF     *os.File
+	rowsEnc  *rows.RowWriter
+	rejEnc   *rows.Encoder
+	Stats    events.BatchProgress
+	Internal bool
+}
+
+func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
+	rf, err := os.CreateTemp(h.Env.TempDir, "rows-*.batch")
+	if err != nil {
+		return nil, fmt.Errorf("temp batch file: %w", err)
+	}
+	jf, err := os.CreateTemp(h.Env.TempDir, "rejects-*.ndjson")
+	if err != nil {
+		rf.Close()
+		os.Remove(rf.Name())
+		return nil, fmt.Errorf("temp rejects file: %w", err)
+	}
+	return &Output{
+		h: h, job: job, phase: phase, batch: b,
+		rowsF: rf, rejF: jf, rowsEnc: rows.NewRowWriter(rf), rejEnc: rows.NewEncoder(jf),
+		Stats: events.BatchProgress{ImportID: job.ID(), Phase: phase, Batch: b, BatchesTotal: job.Batches, StartedAt: h.Env.now()},
+	}, nil
+}
+
+// PassThrough passes the input batch on as it is, every row unchanged:
+// stored as a copy of the input (a hard link, a server-side copy), never
+// decoded and encoded again. The rest of in is read (steps over each row) to
+// count it. Nothing may have been emitted, rejected or skipped.
+func (o *Output) PassThrough(in *Input) error {
+	if o.Stats.RowsOut+o.Stats.RowsFailed+o.Stats.Skipped+o.Stats.Warnings > 0 {
+		return errors.New("pass-through of a batch that already has output")
+	}
+	in.Only()
+	var r rows.Row
+	for {
+		if err := in.Next(&r); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+	}
+	o.passFrom = in.key
+	o.Stats.RowsOut = in.n
+	return nil
+}
+
+// Emit passes r on to the next phase.
+func (o *Output) Emit(r *rows.Row) error {
+	if o.passFrom != "" {
+		return errors.New("emit after pass-through")
+	}
+	o.Stats.RowsOut++
+	return o.rowsEnc.Write(r)
+}
+
+// Warn records that r was imported with warnings: counted in stats.warnings
+// and listed in the errors files with their own codes. Processing calls it
+// for the rows it applied.
+func (o *Output) Warn(r *rows.Row) error {
+	if len(r.Warnings) == 0 {
+		return nil
+	}
+	o.Stats.Warnings++
+	rej := o.reject(r, r.Warnings, false)
+	// Warnings are found while the file is read; the row is reported there.
+	rej.Phase, rej.Warning = events.PhasePrevalidation, true
+	return o.rejEnc.Encode(rej)
+}
+
+// Reject takes r out of the import as failed, with its first problem as the
+// reason and every problem in the message.
+func (o *Output) Reject(r *rows.Row, problems ...rows.Problem) error {
+	o.Stats.RowsFailed++
+	return o.rejEnc.Encode(o.reject(r, problems, false))
+}
+
+// Skip takes r out of the import on purpose (a duplicate, a delete of a
+// missing record): reported, counted as skipped.
+func (o *Output) Skip(r *rows.Row, p rows.Problem) error {
+	o.Stats.Skipped++
+	return o.rejEnc.Encode(o.reject(r, []rows.Problem{p}, true))
+}
+
+func (o *Output) reject(r *rows.Row, problems []rows.Problem, skipped bool) rows.Reject {
+	rej := rows.Reject{Row: r.Num, Phase: o.phase, Skipped: skipped, Data: r.Raw}
+	if len(problems) > 0 {
+		rej.Code, rej.Field, rej.Message = problems[0].Code, problems[0].Field, problems[0].Message
+		for _, p := range problems[1:] {
+			rej.Message += "; " + p.Message
+		}
+	}
+	return rej
+}
+
+func (o *Output) commit(ctx context.Context) error {
+	if err := o.commitRows(ctx); err != nil {
+		return err
+	}
+	return o.commitStats(ctx)
+}
+
+func (o *Output) commitRows(ctx context.Context) error {
+	if err := o.rowsEnc.Flush(); err != nil {
+		return err
+	}
+	if err := o.rejEnc.Flush(); err != nil {
+		return err
+	}
+	id := o.job.ID()
+	if o.passFrom != "" {
+		if err := blob.Copy(ctx, o.h.Env.Blobs, o.passFrom, imports.OutKey(id, o.phase, o.batch)); err != nil {
+			return fmt.Errorf("pass %s on: %w", o.passFrom, err)
+		}
+	} else if err := o.upload(ctx, o.rowsF, imports.OutKey(id, o.phase, o.batch)); err != nil {
+		return err
+	}
+	return o.upload(ctx, o.rejF, imports.RejectsKey(id, o.phase, o.batch))
+}
+
+func (o *Output) commitStats(ctx context.Context) error {
+	id := o.job.ID()
+	o.Stats.CompletedAt = o.h.Env.now()
+	// The stats object is written last: its presence means the batch is committed.
+	return o.h.putJSON(ctx, imports.StatsKey(id, o.phase, o.batch), o.Stats)
+}
+
+func (o *Output) logCommitted() {
+	log := o.h.Env.Log.With().Str("import_id", o.job.ID()).Str("phase", o.phase).Int("batch", o.batch).Logger()
+	log.Info().Int64("rows_in", o.Stats.RowsIn).Int64("rows_out", o.Stats.RowsOut).
+		Int64("rows_failed", o.Stats.RowsFailed).Int64("skipped", o.Stats.Skipped).Msg("batch committed")
+}
+
+func (o *Output) upload(ctx context.Context, f *os.File, key string) error {
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := o.h.Env.Blobs.Put(ctx, key, f, size); err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
+	}
+	return nil
+}
+
+func (o *Output) discard() {
+	for _, f := range []*os.File{o.rowsF, o.rejF} {
+		f.Close()
+		os.Remove(f.Name())
+	}
+}

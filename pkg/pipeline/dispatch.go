@@ -1,0 +1,191 @@
+package pipeline
+
+// Dispatch: the handlers of work messages, and what follows a committed
+// batch (progress, the next phase's work) and a completed phase (its event,
+// the barrier, the gate, the end).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/imports"
+)
+
+// WorkHandler is the watermill handler of phase p's work subject.
+func (h *Harness) WorkHandler(p Phase) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		var wm WorkMessage
+		if err := json.Unmarshal(msg.Payload, &wm); err != nil {
+			// Nothing can make this message readable: redelivering it would only block the consumer.
+			h.Env.Log.Error().Err(err).Str("phase", p.Name()).Msg("dropping unreadable work message")
+			return nil
+		}
+		lc := h.Env.Log.With().Str("import_id", wm.Options.ID).Str("phase", p.Name())
+		if wm.Batch == AllBatches {
+			lc = lc.Str("batch", "all")
+		} else {
+			lc = lc.Int("batch", wm.Batch)
+		}
+		log := lc.Logger()
+		ctx := log.WithContext(msg.Context())
+		return h.forImport(ctx, wm.Options, log, func(ctx context.Context) error {
+			job, err := h.job(wm.Options, wm.Batches, log)
+			if err != nil {
+				return err
+			}
+			return h.runWork(ctx, p, job, wm.Batch)
+		})
+	}
+}
+
+// forImport runs fn for one message of import opts, skipping the messages
+// of a finished import; a failure comes back marked with the import, for
+// DeliveryPolicy.
+func (h *Harness) forImport(ctx context.Context, opts events.Options, log zerolog.Logger, fn func(context.Context) error) error {
+	if _, err := h.Env.Blobs.Stat(ctx, imports.TerminalKey(opts.ID)); err == nil {
+		log.Debug().Msg("import already finished; message ignored")
+		return nil
+	}
+	if err := fn(ctx); err != nil {
+		return &importFailure{opts: opts, log: log, err: err}
+	}
+	return nil
+}
+
+func (h *Harness) job(opts events.Options, batches int, log zerolog.Logger) (*Job, error) {
+	res, ok := h.Env.Registry.Get(opts.Resource)
+	if !ok {
+		return nil, Fatal("resource %q is not defined", opts.Resource)
+	}
+	return &Job{Options: opts, Resource: res, Batches: batches, Log: log}, nil
+}
+
+// runWork runs phase p over batch (or all batches) and publishes what follows.
+func (h *Harness) runWork(ctx context.Context, p Phase, job *Job, batch int) error {
+	w := &Work{h: h, job: job, phase: p.Name()}
+	if batch == AllBatches {
+		for b := 0; b < job.Batches; b++ {
+			w.batches = append(w.batches, b)
+		}
+	} else {
+		w.batches = []int{batch}
+	}
+	if err := p.Run(ctx, job, w); err != nil {
+		return err
+	}
+	for _, b := range w.batches {
+		if !w.committed[b] {
+			return fmt.Errorf("phase %s did not produce batch %d", p.Name(), b)
+		}
+	}
+	// Batches this delivery produced were handed on as each committed; those
+	// an earlier delivery committed are handed on again, in case it died
+	// before it could (the message ids are the same: JetStream dedups).
+	for _, b := range w.batches {
+		if w.handedOn[b] {
+			continue
+		}
+		if err := h.afterBatch(ctx, job, p.Name(), b); err != nil {
+			return err
+		}
+	}
+	return h.afterPhaseIfDone(ctx, job, p.Name())
+}
+
+// streamsInto reports whether the next phase takes batch b of phase as soon
+// as it is committed: a PerBatch phase always, a Gated one when there is no
+// threshold to check first (skip_errors); a user's interrupt still stops it
+// at its next batch boundary.
+func streamsInto(job *Job, entry Entry) bool {
+	return entry == PerBatch || entry == Gated && job.Options.SkipErrors
+}
+
+// afterBatch publishes the batch's progress and, for a streaming next phase, its work.
+func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int) error {
+	st, err := h.readStats(ctx, job.ID(), phase, b)
+	if err != nil {
+		return err
+	}
+	if err := h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), st); err != nil {
+		return err
+	}
+	if nextPhase, entry, ok := next(phase); ok && streamsInto(job, entry) {
+		return h.publishWork(job, nextPhase, b)
+	}
+	return nil
+}
+
+// afterPhaseIfDone checks whether every batch of phase is committed and, if
+// so, announces it and hands the import to what comes next. Each replica
+// checks after its own commit; the last committer always sees them all, and
+// two that both see them publish the same message ids, which JetStream dedups.
+func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) error {
+	list, err := h.Env.Blobs.List(ctx, imports.StatsPrefix(job.ID(), phase))
+	if err != nil {
+		return fmt.Errorf("list %s stats: %w", phase, err)
+	}
+	if len(list) < job.Batches {
+		return nil
+	}
+	pc := events.PhaseCompleted{ImportID: job.ID(), Phase: phase, BatchesTotal: job.Batches, CompletedAt: h.Env.now()}
+	if err := h.publishEvent(job.Options, events.EventPhaseCompleted, fmt.Sprintf("%s:phase_completed:%s", job.ID(), phase), pc); err != nil {
+		return err
+	}
+	nextPhase, entry, ok := next(phase)
+	if !ok {
+		status, reason, err := h.stopStatus(ctx, job.ID())
+		if err != nil {
+			return err
+		}
+		if status != "" {
+			return h.Finish(ctx, job.Options, status, reason)
+		}
+		return h.Finish(ctx, job.Options, events.StatusCompleted, "")
+	}
+	switch entry {
+	case Barrier:
+		return h.publishWork(job, nextPhase, AllBatches)
+	case Gated:
+		if streamsInto(job, entry) {
+			return nil // every batch was handed on as it committed
+		}
+		status, reason, err := h.gate(ctx, job)
+		if err != nil {
+			return err
+		}
+		if status != "" {
+			return h.Finish(ctx, job.Options, status, reason)
+		}
+		for b := 0; b < job.Batches; b++ {
+			if err := h.publishWork(job, nextPhase, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (h *Harness) publishWork(job *Job, phase string, b int) error {
+	body, err := json.Marshal(WorkMessage{Options: job.Options, Phase: phase, Batch: b, Batches: job.Batches})
+	if err != nil {
+		return err
+	}
+	subject := WorkSubject(phase)
+	if job.Batches <= 1 {
+		subject = ExpressSubject(phase)
+	}
+	return h.Env.Pub.Publish(subject, fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
+}
+
+// WorkSubject is where phase's work messages are published.
+func WorkSubject(phase string) string { return "inlet.work." + phase }
+
+// ExpressSubject is where the work of imports of one batch goes: a consumer
+// of its own, so a small import never queues behind the batches of a big
+// one (a FIFO consumer would make it wait for all of them).
+func ExpressSubject(phase string) string { return WorkSubject(phase) + ".express" }
