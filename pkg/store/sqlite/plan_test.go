@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -11,8 +12,8 @@ import (
 )
 
 // Every lookup the import phases make (transforming: LookupKeys; parsing:
-// GetMany; validation: LookupKeys, GetMany; processing: the existing ids and
-// deletes of Apply) must reach its rows through an index: a SCAN of records
+// GetMany; validation: LookupKeys, GetMany; processing: the touched records,
+// key drops and deletes of Apply) must reach its rows through an index: a SCAN of records
 // or record_keys costs a pass over every stored record per batch.
 func TestHotQueriesUseIndexes(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "plan.db"))
@@ -44,8 +45,8 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"LookupKeys", lookupKeysQuery, []any{pairs, sc.Org, sc.Mode, sc.Resource}},
 		{"GetMany", getManyQuery, []any{ids, sc.Org, sc.Mode, sc.Resource}},
 		{"GetData", getDataQuery, []any{ids, sc.Org, sc.Mode, sc.Resource}},
-		{"Apply existing ids", existingIDsQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
-		{"Apply drop keys", dropKeysQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
+		{"Apply touched records", touchedQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
+		{"Apply drop key", dropKeyQuery, []any{sc.Org, sc.Mode, sc.Resource, "email", "u1@x.test", "rec_00001"}},
 		{"Apply delete records", deleteRecordsQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
@@ -84,4 +85,75 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 			t.Logf("%s", strings.Join(plan, " | "))
 		})
 	}
+}
+
+// A database made by an earlier version (keys only in record_keys, with a
+// foreign key to records and an index by id) is upgraded by Open: keys
+// copied into the rows, record_keys rebuilt without either, and a record
+// replaced afterwards loses its old key rows.
+func TestOpenUpgradesOldKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`
+		CREATE TABLE records (org TEXT NOT NULL, mode TEXT NOT NULL, resource TEXT NOT NULL, id TEXT NOT NULL,
+			parent_id TEXT NOT NULL DEFAULT '', data TEXT NOT NULL, import_id TEXT NOT NULL DEFAULT '',
+			created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (org, mode, resource, id)) WITHOUT ROWID;
+		CREATE TABLE record_keys (org TEXT NOT NULL, mode TEXT NOT NULL, resource TEXT NOT NULL,
+			key_name TEXT NOT NULL, key_value TEXT NOT NULL, id TEXT NOT NULL,
+			PRIMARY KEY (org, mode, resource, key_name, key_value),
+			FOREIGN KEY (org, mode, resource, id) REFERENCES records (org, mode, resource, id) ON DELETE CASCADE) WITHOUT ROWID;
+		CREATE INDEX record_keys_by_id ON record_keys (org, mode, resource, id);
+		INSERT INTO records VALUES ('o', 'live', 'r', 'r1', '', '{"email":"a@x.io"}', '', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+		INSERT INTO records VALUES ('o', 'live', 'r', 'r2', '', '{}', '', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+		INSERT INTO record_keys VALUES ('o', 'live', 'r', 'email', 'a@x.io', 'r1'), ('o', 'live', 'r', 'external_id', 'E1', 'r1');`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var defs []string
+	rows, err := s.db.Query(`SELECT coalesce(sql, name) FROM sqlite_master WHERE tbl_name = 'record_keys' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		defs = append(defs, d)
+	}
+	rows.Close()
+	if len(defs) != 1 || strings.Contains(defs[0], "FOREIGN KEY") {
+		t.Fatalf("record_keys after Open: %q", defs)
+	}
+	ctx := context.Background()
+	sc := store.Scope{Org: "o", Mode: "live", Resource: "r"}
+	rec, err := s.Get(ctx, sc, "r1")
+	if err != nil || rec.Keys["email"] != "a@x.io" || rec.Keys["external_id"] != "E1" || len(rec.Keys) != 2 {
+		t.Fatalf("record after the upgrade: %+v %v", rec, err)
+	}
+	if rec, err := s.Get(ctx, sc, "r2"); err != nil || len(rec.Keys) != 0 {
+		t.Fatalf("a record without keys after the upgrade: %+v %v", rec, err)
+	}
+	if _, err := s.Apply(ctx, sc, "after-upgrade", []store.Op{{Kind: store.OpUpsert, Record: store.Record{
+		ID: "r1", Data: []byte(`{"email":"b@x.io"}`), Keys: map[string]string{"email": "b@x.io"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LookupKeys(ctx, sc, []store.KeyRef{{Name: "email", Value: "a@x.io"}, {Name: "external_id", Value: "E1"}, {Name: "email", Value: "b@x.io"}})
+	if err != nil || len(got) != 1 || got["email\x00b@x.io"] != "r1" {
+		t.Fatalf("keys after replacing the record: %v %v", got, err)
+	}
+	// Opening again changes nothing.
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
 }

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS records (
 	import_id  TEXT NOT NULL DEFAULT '',
 	created_at TEXT NOT NULL,
 	updated_at TEXT NOT NULL,
+	keys       TEXT NOT NULL DEFAULT '{}',
 	PRIMARY KEY (org, mode, resource, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS record_keys (
@@ -43,10 +44,8 @@ CREATE TABLE IF NOT EXISTS record_keys (
 	key_name  TEXT NOT NULL,
 	key_value TEXT NOT NULL,
 	id        TEXT NOT NULL,
-	PRIMARY KEY (org, mode, resource, key_name, key_value),
-	FOREIGN KEY (org, mode, resource, id) REFERENCES records (org, mode, resource, id) ON DELETE CASCADE
+	PRIMARY KEY (org, mode, resource, key_name, key_value)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS record_keys_by_id ON record_keys (org, mode, resource, id);
 CREATE TABLE IF NOT EXISTS applied_batches (
 	batch_id   TEXT PRIMARY KEY,
 	result     TEXT NOT NULL,
@@ -119,10 +118,44 @@ func (s *Store) migrate() error {
 		return err
 	}
 	defer tx.Rollback()
+	if err := upgradeKeys(tx); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(schema); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// A record's keys live in its row as well as in record_keys, which has
+// neither a foreign key to records nor an index by id: replacing or deleting
+// a record finds its key rows by their primary key, and a new record costs
+// two fewer index searches and two fewer index entries a key. Databases made
+// before are upgraded once: keys copied into the rows, record_keys rebuilt.
+func upgradeKeys(tx *sql.Tx) error {
+	var old int
+	if err := tx.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'record_keys_by_id'`).Scan(&old); err != nil || old == 0 {
+		return err
+	}
+	for _, stmt := range []string{
+		`ALTER TABLE records ADD COLUMN keys TEXT NOT NULL DEFAULT '{}'`,
+		`UPDATE records SET keys = (SELECT json_group_object(k.key_name, k.key_value) FROM record_keys k
+			WHERE k.org = records.org AND k.mode = records.mode AND k.resource = records.resource AND k.id = records.id)
+		WHERE EXISTS (SELECT 1 FROM record_keys k
+			WHERE k.org = records.org AND k.mode = records.mode AND k.resource = records.resource AND k.id = records.id)`,
+		`CREATE TABLE record_keys_v2 (
+			org TEXT NOT NULL, mode TEXT NOT NULL, resource TEXT NOT NULL,
+			key_name TEXT NOT NULL, key_value TEXT NOT NULL, id TEXT NOT NULL,
+			PRIMARY KEY (org, mode, resource, key_name, key_value)) WITHOUT ROWID`,
+		`INSERT INTO record_keys_v2 SELECT org, mode, resource, key_name, key_value, id FROM record_keys`,
+		`DROP TABLE record_keys`,
+		`ALTER TABLE record_keys_v2 RENAME TO record_keys`,
+	} {
+		if _, err := tx.Exec(stmt); err != nil {
+			return fmt.Errorf("upgrade record keys: %w", err)
+		}
+	}
+	return nil
 }
 
 // Ping checks the database answers.
@@ -163,9 +196,7 @@ func jsonArray(v any) string {
 	return string(b)
 }
 
-const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.updated_at,
-	(SELECT json_group_object(k.key_name, k.key_value) FROM record_keys k
-	  WHERE k.org = r.org AND k.mode = r.mode AND k.resource = r.resource AND k.id = r.id)`
+const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.updated_at, r.keys`
 
 // The queries of the import hot path. Each must find its rows through an
 // index whatever the table sizes: json_each is the outer loop (CROSS JOIN
@@ -184,11 +215,14 @@ const (
 	getDataQuery = `SELECT r.id, r.data FROM json_each(?1) j
 		CROSS JOIN records r
 		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
-	existingIDsQuery = `SELECT r.id FROM json_each(?4) j
+	// The records a batch touches and the keys they hold now.
+	touchedQuery = `SELECT r.id, r.keys FROM json_each(?4) j
 		CROSS JOIN records r
 		WHERE r.org = ?1 AND r.mode = ?2 AND r.resource = ?3 AND r.id = j.value`
-	dropKeysQuery = `DELETE FROM record_keys
-		WHERE org = ?1 AND mode = ?2 AND resource = ?3 AND id IN (SELECT value FROM json_each(?4))`
+	// One key row a record held, by its primary key; "id" leaves a key
+	// another record took meanwhile alone.
+	dropKeyQuery = `DELETE FROM record_keys
+		WHERE org = ?1 AND mode = ?2 AND resource = ?3 AND key_name = ?4 AND key_value = ?5 AND id = ?6`
 	deleteRecordsQuery = `DELETE FROM records
 		WHERE org = ?1 AND mode = ?2 AND resource = ?3 AND id IN (SELECT value FROM json_each(?4))`
 )
@@ -401,27 +435,48 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("sqlite: batch %s: %s: %w", batchID, what, err)
 	}
+	// The batch's writer lock (one write transaction at a time) makes the
+	// keys read here all the key rows these records have.
 	existed := map[string]bool{}
-	if len(plan.NeedExist) > 0 {
-		rows, err := tx.QueryContext(ctx, existingIDsQuery, append(sc, jsonArray(plan.NeedExist))...)
+	type heldKey struct{ id, name, value string }
+	var held []heldKey
+	{
+		rows, err := tx.QueryContext(ctx, touchedQuery, append(sc, jsonArray(plan.Touched))...)
 		if err != nil {
-			return store.BatchResult{}, wrap("find deleted records", err)
+			return store.BatchResult{}, wrap("read touched records", err)
 		}
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var id, keys string
+			if err := rows.Scan(&id, &keys); err != nil {
 				rows.Close()
 				return store.BatchResult{}, err
 			}
 			existed[id] = true
+			var m map[string]string
+			if err := json.Unmarshal([]byte(keys), &m); err != nil {
+				rows.Close()
+				return store.BatchResult{}, wrap("keys of record "+id, err)
+			}
+			for name, value := range m {
+				held = append(held, heldKey{id, name, value})
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return store.BatchResult{}, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, dropKeysQuery, append(sc, jsonArray(plan.Touched))...); err != nil {
-		return store.BatchResult{}, wrap("drop old keys", err)
+	if len(held) > 0 {
+		st, err := tx.PrepareContext(ctx, dropKeyQuery)
+		if err != nil {
+			return store.BatchResult{}, wrap("prepare key drop", err)
+		}
+		defer st.Close()
+		for _, k := range held {
+			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.name, k.value, k.id); err != nil {
+				return store.BatchResult{}, wrap("drop old keys", err)
+			}
+		}
 	}
 	if len(plan.Deletes) > 0 {
 		if _, err := tx.ExecContext(ctx, deleteRecordsQuery, append(sc, jsonArray(plan.Deletes))...); err != nil {
@@ -431,18 +486,18 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 	now := fmtTime(batchplan.Now())
 	if len(plan.Upserts) > 0 {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO records
-			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org, mode, resource, id) DO UPDATE SET
-				parent_id = excluded.parent_id, data = excluded.data,
+				parent_id = excluded.parent_id, data = excluded.data, keys = excluded.keys,
 				import_id = excluded.import_id, updated_at = excluded.updated_at`)
 		if err != nil {
 			return store.BatchResult{}, wrap("prepare upsert", err)
 		}
 		defer st.Close()
-		for _, r := range plan.Upserts {
+		for i, r := range plan.Upserts {
 			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
-				string(r.Data), r.ImportID, now, now); err != nil {
+				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i)); err != nil {
 				return store.BatchResult{}, wrap("upsert record "+r.ID, err)
 			}
 		}
