@@ -66,7 +66,8 @@ func TestThreeReplicas(t *testing.T) {
 			t.Errorf("%s: only %d of 3 replicas did work (%v): the durable is not shared", phase, working, perReplica)
 		}
 	}
-	// One durable per phase, whatever the number of replicas.
+	// Two durables per phase (its work, and the express lane of imports of
+	// one batch), whatever the number of replicas.
 	js, err := c.NC.JetStream()
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestThreeReplicas(t *testing.T) {
 	// their durable there too.
 	want := []string{"uploads-v1"}
 	for _, p := range events.Phases[1:] {
-		want = append(want, p+"-v1")
+		want = append(want, p+"-v1", p+"-express-v1")
 	}
 	sort.Strings(want)
 	if fmt.Sprint(names) != fmt.Sprint(want) {
