@@ -17,8 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/store"
 	"github.com/inlet-dev/inlet/pkg/store/internal/batchplan"
 
-	"modernc.org/sqlite" // registers driver "sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
 )
 
 // timeFormat is fixed-width so that stored timestamps sort as text.
@@ -436,16 +435,6 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("sqlite: batch %s: %s: %w", batchID, what, err)
 	}
-	now := fmtTime(batchplan.Now())
-	if plan.AllCreates {
-		created, err := insertCreates(ctx, tx, scope, plan, now)
-		if err != nil {
-			return store.BatchResult{}, wrap("insert new records", err)
-		}
-		if created {
-			return markApplied(ctx, tx, batchID, plan.Count(nil), now, wrap)
-		}
-	}
 	// The batch's writer lock (one write transaction at a time) makes the
 	// keys read here all the key rows these records have.
 	existed := map[string]bool{}
@@ -494,6 +483,7 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 			return store.BatchResult{}, wrap("delete records", err)
 		}
 	}
+	now := fmtTime(batchplan.Now())
 	if len(plan.Upserts) > 0 {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO records
 			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys)
@@ -537,66 +527,13 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 			return store.BatchResult{}, batchplan.ConflictError(batchID, k.Name, k.Value, holder, k.ID)
 		}
 	}
-	return markApplied(ctx, tx, batchID, plan.Count(existed), now, wrap)
-}
-
-func markApplied(ctx context.Context, tx *sql.Tx, batchID string, res store.BatchResult, now string, wrap func(string, error) error) (store.BatchResult, error) {
+	res := plan.Count(existed)
 	b, _ := json.Marshal(res)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO applied_batches (batch_id, result, applied_at) VALUES (?, ?, ?)`,
 		batchID, string(b), now); err != nil {
 		return store.BatchResult{}, wrap("mark applied", err)
 	}
 	return res, nil
-}
-
-// insertCreates writes a batch of creates with plain INSERTs: no record to
-// read first, no conflict clause. Under a savepoint: if a record or key
-// exists after all (a concurrent import, a rerun after a crash), the
-// constraint error rolls it back and it reports false, and the caller takes
-// the general path.
-func insertCreates(ctx context.Context, tx *sql.Tx, scope store.Scope, plan *batchplan.Plan, now string) (bool, error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT creates`); err != nil {
-		return false, err
-	}
-	err := func() error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO records
-			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for i, r := range plan.Upserts {
-			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
-				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i)); err != nil {
-				return err
-			}
-		}
-		kst, err := tx.PrepareContext(ctx, `INSERT INTO record_keys
-			(org, mode, resource, key_name, key_value, id) VALUES (?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer kst.Close()
-		for _, k := range plan.Keys {
-			if _, err := kst.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.Name, k.Value, k.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	}()
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
-		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO creates; RELEASE creates`); rerr != nil {
-			return false, rerr
-		}
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	_, err = tx.ExecContext(ctx, `RELEASE creates`)
-	return err == nil, err
 }
 
 const viewCols = `id, org, resource, status, created_at, doc`
