@@ -57,6 +57,17 @@ func Append(dst []byte, v any) ([]byte, error) {
 }
 
 func appendMap(dst []byte, m map[string]any) ([]byte, error) {
+	return appendObject(dst, m, Append)
+}
+
+// AppendStrings appends the JSON object of m, keys sorted.
+func AppendStrings(dst []byte, m map[string]string) []byte {
+	dst, _ = appendObject(dst, m, func(dst []byte, s string) ([]byte, error) { return AppendString(dst, s), nil })
+	return dst
+}
+
+// appendObject writes m with its keys sorted, as encoding/json does.
+func appendObject[V any](dst []byte, m map[string]V, value func([]byte, V) ([]byte, error)) ([]byte, error) {
 	var buf [16]string
 	keys := buf[:0]
 	for k := range m {
@@ -71,31 +82,11 @@ func appendMap(dst []byte, m map[string]any) ([]byte, error) {
 		dst = AppendString(dst, k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = Append(dst, m[k]); err != nil {
+		if dst, err = value(dst, m[k]); err != nil {
 			return dst, err
 		}
 	}
 	return append(dst, '}'), nil
-}
-
-// AppendStrings appends the JSON object of m, keys sorted.
-func AppendStrings(dst []byte, m map[string]string) []byte {
-	var buf [8]string
-	keys := buf[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	dst = append(dst, '{')
-	for i, k := range keys {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = AppendString(dst, k)
-		dst = append(dst, ':')
-		dst = AppendString(dst, m[k])
-	}
-	return append(dst, '}')
 }
 
 const hex = "0123456789abcdef"

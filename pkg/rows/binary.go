@@ -238,30 +238,10 @@ func (d *rowReader) read(r *Row) error {
 	r.Num = p.varint()
 	r.ID = p.string()
 	r.Op = p.string()
+	r.Data = p.objectOf(d.only)
 	if d.only != nil {
-		r.Data = p.objectOnly(d.only)
-		p.skip() // Raw
-		switch p.byte() {
-		case recordNone:
-		case recordIsData:
-			r.Record = r.Data
-		case recordOwn:
-			r.Record = p.objectOnly(d.only)
-		default:
-			p.fail()
-		}
-		p.skipWarnings()
-		d.names = p.names
-		if p.err == nil && len(p.b) != 0 {
-			p.fail()
-		}
-		if p.err != nil {
-			return fmt.Errorf("batch row %d: %w", d.row, p.err)
-		}
-		return nil
-	}
-	r.Data = p.object()
-	if raw := p.bytes(); len(raw) > 0 {
+		p.skip()
+	} else if raw := p.bytes(); len(raw) > 0 {
 		r.Raw = json.RawMessage(raw)
 	}
 	switch p.byte() {
@@ -269,11 +249,13 @@ func (d *rowReader) read(r *Row) error {
 	case recordIsData:
 		r.Record = r.Data
 	case recordOwn:
-		r.Record = p.object()
+		r.Record = p.objectOf(d.only)
 	default:
 		p.fail()
 	}
-	if n := p.uvarint(); n > 0 && p.err == nil {
+	if d.only != nil {
+		p.skipWarnings()
+	} else if n := p.uvarint(); n > 0 && p.err == nil {
 		if n > uint64(len(p.b)) {
 			p.fail()
 		} else {
@@ -395,6 +377,14 @@ func (p *parser) object() map[string]any {
 		m[k] = p.value()
 	}
 	return m
+}
+
+// objectOf reads an object whole (only nil) or as objectOnly.
+func (p *parser) objectOf(only map[string]bool) map[string]any {
+	if only == nil {
+		return p.object()
+	}
+	return p.objectOnly(only)
 }
 
 // objectOnly reads an object keeping only the fields in only (nil when none
