@@ -62,6 +62,10 @@ const (
 	spillEntry      = 16 + 8 // hash, row
 )
 
+// memPerPartition is what a partition holds before it goes to disk: 16 MiB
+// in all, so a small import's scans never touch a file (a var for tests).
+var memPerPartition = 256 << 10
+
 // countKeys scans every input batch of w, adding the keys fn gives for each
 // row; fn sees only the rows' Num, ID, Op and the fields of Data named.
 // Batches are read several at once. With members, the index also answers
@@ -111,12 +115,7 @@ func newKeySpill(tempDir string) (*keySpill, error) {
 	}
 	s := &keySpill{dir: dir}
 	for i := range s.parts {
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("p%02d", i)))
-		if err != nil {
-			s.discard()
-			return nil, err
-		}
-		s.parts[i] = &spillPart{f: f, w: bufio.NewWriterSize(f, 32<<10)}
+		s.parts[i] = &spillPart{path: filepath.Join(dir, fmt.Sprintf("p%02d", i))}
 	}
 	return s, nil
 }
@@ -135,7 +134,7 @@ func (s *keySpill) write(b *spillBatch) error {
 
 func (s *keySpill) discard() {
 	for _, p := range s.parts {
-		if p != nil {
+		if p != nil && p.f != nil {
 			p.f.Close()
 		}
 	}
@@ -149,17 +148,19 @@ func (s *keySpill) index(members bool) (*keyIndex, error) {
 		idx.members = &memberSet{dir: s.dir}
 	}
 	for i, p := range s.parts {
-		err := p.w.Flush()
+		entries, err := p.contents()
 		if err == nil {
-			err = idx.countPartition(i, p.f)
+			err = idx.countPartition(i, entries)
 		}
 		if err != nil {
 			idx.close()
 			s.discard()
 			return nil, err
 		}
-		p.f.Close()
-		os.Remove(p.f.Name())
+		if p.f != nil {
+			p.f.Close()
+			os.Remove(p.path)
+		}
 	}
 	if !members {
 		os.RemoveAll(s.dir)
@@ -168,30 +169,58 @@ func (s *keySpill) index(members bool) (*keyIndex, error) {
 }
 
 type spillPart struct {
-	mu sync.Mutex
-	f  *os.File
-	w  *bufio.Writer
+	mu   sync.Mutex
+	path string
+	mem  []byte   // entries not on disk
+	f    *os.File // nil until the partition outgrows memPerPartition
+	w    *bufio.Writer
 }
 
 func (p *spillPart) write(b []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.f == nil {
+		if len(p.mem)+len(b) <= memPerPartition {
+			p.mem = append(p.mem, b...)
+			return nil
+		}
+		f, err := os.Create(p.path)
+		if err != nil {
+			return err
+		}
+		p.f, p.w = f, bufio.NewWriterSize(f, 32<<10)
+		if _, err := p.w.Write(p.mem); err != nil {
+			return err
+		}
+		p.mem = nil
+	}
 	_, err := p.w.Write(b)
 	return err
 }
 
-// countPartition sorts one partition's entries, keeps the values held more
-// than once and, for membership, writes the distinct hashes back sorted.
-func (k *keyIndex) countPartition(i int, f *os.File) error {
-	size, err := f.Seek(0, io.SeekEnd)
+// contents is every entry of the partition.
+func (p *spillPart) contents() ([]byte, error) {
+	if p.f == nil {
+		return p.mem, nil
+	}
+	if err := p.w.Flush(); err != nil {
+		return nil, err
+	}
+	size, err := p.f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
-		return err
+	if _, err := p.f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
 	}
-	n := int(size) / spillEntry
+	return buf, nil
+}
+
+// countPartition sorts one partition's entries, keeps the values held more
+// than once and, for membership, writes the distinct hashes back sorted.
+func (k *keyIndex) countPartition(i int, buf []byte) error {
+	n := len(buf) / spillEntry
 	type spilled struct {
 		h   keyHash
 		row int64
@@ -232,11 +261,17 @@ type memberSet struct {
 	sparse [spillPartitions][]keyHash
 	counts [spillPartitions]int
 	files  [spillPartitions]*os.File
+	mem    [spillPartitions][]byte // a partition small enough to stay in memory
 }
 
 const memberStride = 256
 
 func (m *memberSet) add(i int, sorted []byte) error {
+	m.counts[i] = len(sorted) / 16
+	if len(sorted) <= memPerPartition {
+		m.mem[i] = sorted
+		return nil
+	}
 	name := filepath.Join(m.dir, fmt.Sprintf("m%02d", i))
 	if err := os.WriteFile(name, sorted, 0o600); err != nil {
 		return err
@@ -246,7 +281,6 @@ func (m *memberSet) add(i int, sorted []byte) error {
 		return err
 	}
 	m.files[i] = f
-	m.counts[i] = len(sorted) / 16
 	for j := 0; j < m.counts[i]; j += memberStride {
 		var h keyHash
 		copy(h[:], sorted[j*16:])
@@ -260,6 +294,9 @@ func (k *keyIndex) contains(name, value string) (bool, error) {
 	m := k.members
 	h := hashKey(name, value)
 	p := h[0] % spillPartitions
+	if m.files[p] == nil {
+		return searchSorted(m.mem[p], h), nil
+	}
 	sp := m.sparse[p]
 	// The block that may hold h starts at the last sparse entry <= h.
 	blk, found := slices.BinarySearchFunc(sp, h, func(a, b keyHash) int { return bytes.Compare(a[:], b[:]) })
@@ -276,19 +313,24 @@ func (k *keyIndex) contains(name, value string) (bool, error) {
 	if _, err := m.files[p].ReadAt(buf, int64(from)*16); err != nil && !errors.Is(err, io.EOF) {
 		return false, err
 	}
-	lo, hi := 0, to-from
+	return searchSorted(buf, h), nil
+}
+
+// searchSorted reports whether sorted, 16-byte hashes in order, holds h.
+func searchSorted(sorted []byte, h keyHash) bool {
+	lo, hi := 0, len(sorted)/16
 	for lo < hi {
 		mid := (lo + hi) / 2
-		switch c := bytes.Compare(buf[mid*16:mid*16+16], h[:]); {
+		switch c := bytes.Compare(sorted[mid*16:mid*16+16], h[:]); {
 		case c == 0:
-			return true, nil
+			return true
 		case c < 0:
 			lo = mid + 1
 		default:
 			hi = mid
 		}
 	}
-	return false, nil
+	return false
 }
 
 // close removes what the index kept on disk.

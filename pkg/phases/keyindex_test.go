@@ -12,6 +12,16 @@ import (
 // values the file holds at all, across more partitions and sparse blocks
 // than a small file fills.
 func TestKeyIndexMatchesAMap(t *testing.T) {
+	for _, limit := range []int{memPerPartition, 4 << 10} {
+		t.Run(fmt.Sprintf("in memory up to %d bytes a partition", limit), func(t *testing.T) {
+			defer func(old int) { memPerPartition = old }(memPerPartition)
+			memPerPartition = limit
+			testKeyIndexMatchesAMap(t, limit == 4<<10)
+		})
+	}
+}
+
+func testKeyIndexMatchesAMap(t *testing.T, onDisk bool) {
 	rnd := rand.New(rand.NewSource(5))
 	type seen struct {
 		first int64
@@ -41,6 +51,10 @@ func TestKeyIndexMatchesAMap(t *testing.T) {
 		if err := sp.write(&batch); err != nil {
 			t.Fatal(err)
 		}
+	}
+	files, _ := os.ReadDir(sp.dir)
+	if onDisk != (len(files) > 0) {
+		t.Fatalf("%d partition files while scanning, want them on disk: %v", len(files), onDisk)
 	}
 	idx, err := sp.index(true)
 	if err != nil {
