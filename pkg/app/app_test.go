@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/store"
 )
@@ -31,6 +32,12 @@ func startWith(t testing.TB, batchSize int) *App { return startWrapped(t, batchS
 // startWrapped is startWith with the record store wrapped before the phases
 // are made.
 func startWrapped(t testing.TB, batchSize int, wrap func(store.Store) store.Store) *App {
+	return startWrapping(t, batchSize, wrap, nil)
+}
+
+// startWrapping is startWith with the record store and the blob store
+// wrapped (either may be nil) before the phases are made.
+func startWrapping(t testing.TB, batchSize int, wrap func(store.Store) store.Store, wrapBlobs func(blob.Store) blob.Store) *App {
 	t.Helper()
 	cfg := Config{
 		NATSListen: "127.0.0.1:-1", DataDir: t.TempDir(), ResourcesDir: filepath.Join(repoRoot(), "resources"),
@@ -44,6 +51,10 @@ func startWrapped(t testing.TB, batchSize int, wrap func(store.Store) store.Stor
 	if wrap != nil {
 		a.Store = wrap(a.Store)
 		a.Harness.Env.Records = a.Store
+	}
+	if wrapBlobs != nil {
+		a.Blobs = wrapBlobs(a.Blobs)
+		a.Harness.Env.Blobs = a.Blobs
 	}
 	for _, p := range events.Phases {
 		if err := a.AddPhase(p); err != nil {

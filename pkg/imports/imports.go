@@ -159,6 +159,9 @@ func OutKey(id, phase string, b int) string {
 func RejectsKey(id, phase string, b int) string {
 	return fmt.Sprintf("%s%s/rejects/%06d.ndjson", Prefix(id), phase, b)
 }
+func KeysKey(id, phase string, b int) string {
+	return fmt.Sprintf("%s%s/keys/%06d.bin", Prefix(id), phase, b)
+}
 func StatsPrefix(id, phase string) string { return Prefix(id) + phase + "/stats/" }
 func StatsKey(id, phase string, b int) string {
 	return fmt.Sprintf("%s%06d.json", StatsPrefix(id, phase), b)

@@ -89,6 +89,18 @@ func appendObject[V any](dst []byte, m map[string]V, value func([]byte, V) ([]by
 	return append(dst, '}'), nil
 }
 
+// AppendNumber appends the number written as s, as encoding/json writes a
+// json.Number; false if s is not a JSON number (encoding/json's error).
+func AppendNumber(dst []byte, s string) ([]byte, bool) {
+	if s == "" {
+		return append(dst, '0'), true
+	}
+	if !validNumber(s) {
+		return dst, false
+	}
+	return append(dst, s...), true
+}
+
 const hex = "0123456789abcdef"
 
 // AppendString appends s as a JSON string, escaped as encoding/json does

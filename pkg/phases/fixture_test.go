@@ -48,11 +48,13 @@ func (r *recorder) PublishEvent(subject string, ce events.CloudEvent) error {
 // fixture is one phase harness on the real local blob store, the real SQLite
 // store and the repository's resource definitions.
 type fixture struct {
-	h     *pipeline.Harness
-	st    store.Store
-	blobs blob.Store
-	reg   *resources.Registry
-	pub   *recorder
+	h  *pipeline.Harness
+	st store.Store
+	// records, when set, is what the phases see of st (a spy).
+	records store.RecordStore
+	blobs   blob.Store
+	reg     *resources.Registry
+	pub     *recorder
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -94,7 +96,11 @@ func options(t *testing.T, mod func(*events.Options)) events.Options {
 }
 
 func (f *fixture) phase(name string) pipeline.Phase {
-	p, ok := phases.All(f.st, f.blobs)[name]
+	var records store.RecordStore = f.st
+	if f.records != nil {
+		records = f.records
+	}
+	p, ok := phases.All(records, f.blobs)[name]
 	if !ok {
 		panic(name)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/rows"
 )
 
@@ -39,12 +39,7 @@ type keySeen struct {
 	count int32
 }
 
-func hashKey(name, value string) keyHash {
-	sum := sha256.Sum256([]byte(name + "\x00" + value))
-	var h keyHash
-	copy(h[:], sum[:16])
-	return h
-}
+func hashKey(name, value string) keyHash { return pipeline.KeyHash(name, value) }
 
 // none reports whether no two rows hold the same value.
 func (k *keyIndex) none() bool { return len(k.dups) == 0 }
@@ -59,15 +54,17 @@ func (k *keyIndex) get(name, value string, row int64) keySeen {
 
 const (
 	spillPartitions = 64
-	spillEntry      = 16 + 8 // hash, row
+	spillEntry      = pipeline.KeySummaryEntry // hash, row
 )
 
 // memPerPartition is what a partition holds before it goes to disk: 16 MiB
 // in all, so a small import's scans never touch a file (a var for tests).
 var memPerPartition = 256 << 10
 
-// countKeys scans every input batch of w, adding the keys fn gives for each
-// row; fn sees only the rows' Num, ID, Op and the fields of Data named.
+// countKeys counts the keys fn gives for each row of every input batch of
+// w: from the batch's key summary when the previous phase wrote one (which
+// must then hold exactly what fn gives for each of its rows), else from its
+// rows, of which fn sees only Num, ID, Op and the fields of Data named.
 // Batches are read several at once. With members, the index also answers
 // contains (and keeps its partitions on disk until close).
 func countKeys(ctx context.Context, w *pipeline.Work, fields []string, members bool, fn func(r *rows.Row, add func(name, value string))) (*keyIndex, error) {
@@ -76,9 +73,17 @@ func countKeys(ctx context.Context, w *pipeline.Work, fields []string, members b
 		return nil, err
 	}
 	err = w.Scan(ctx, func(b int, in *pipeline.Input) error {
-		in.Only(fields...)
 		var batch spillBatch
-		err := in.ForEach(func(r *rows.Row) error {
+		sum, ok, err := in.Keys(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			batch.addSummary(sum)
+			return sp.write(&batch)
+		}
+		in.Only(fields...)
+		err = in.ForEach(func(r *rows.Row) error {
 			fn(r, func(name, value string) { batch.add(hashKey(name, value), r.Num) })
 			return nil
 		})
@@ -94,6 +99,21 @@ func countKeys(ctx context.Context, w *pipeline.Work, fields []string, members b
 	return sp.index(members)
 }
 
+// The whole-file counts, each defined once for the phase that summarizes
+// its batches and the phase that counts them.
+
+// fileKeys gives every key value a row's data holds (preparsing's count,
+// summarized by prevalidation).
+func fileKeys(res *resources.Resource, data map[string]any, add func(name, value string)) {
+	res.EachKeyValue(data, add)
+}
+
+// recordIDKey names a row's record id in a count (parsing's and cleanup's,
+// summarized by transforming and processing).
+const recordIDKey = "id"
+
+func recordID(r *rows.Row, add func(name, value string)) { add(recordIDKey, r.ID) }
+
 // keySpill is the partitions key hashes are spilled to while a file is scanned.
 type keySpill struct {
 	dir   string
@@ -106,6 +126,15 @@ type spillBatch [spillPartitions][]byte
 func (b *spillBatch) add(h keyHash, row int64) {
 	p := h[0] % spillPartitions
 	b[p] = binary.LittleEndian.AppendUint64(append(b[p], h[:]...), uint64(row))
+}
+
+// addSummary adds a batch's key summary, entry by entry, to its partitions.
+func (b *spillBatch) addSummary(sum pipeline.KeySummary) {
+	for len(sum) >= spillEntry {
+		p := sum[0] % spillPartitions
+		b[p] = append(b[p], sum[:spillEntry]...)
+		sum = sum[spillEntry:]
+	}
 }
 
 func newKeySpill(tempDir string) (*keySpill, error) {

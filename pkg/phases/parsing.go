@@ -25,13 +25,13 @@ func (Parsing) Name() string { return events.PhaseParsing }
 
 func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	// First pass: who holds each record id first, and how many rows hold it.
-	seen, err := countKeys(ctx, w, nil, false, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
+	seen, err := countKeys(ctx, w, nil, false, recordID)
 	if err != nil {
 		return err
 	}
 	useFirst := job.Options.DuplicateHandling == "use_first"
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
-		batch, err := readAll(in)
+		batch, err := in.ReadAllRaw()
 		if err != nil {
 			return err
 		}
@@ -41,33 +41,49 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 				ids = append(ids, batch[i].ID)
 			}
 		}
-		stored, err := p.Records.GetData(ctx, job.Scope(), ids)
+		known, err := p.Records.Fingerprints(ctx, job.Scope(), ids)
+		if err != nil {
+			return fmt.Errorf("read stored fingerprints: %w", err)
+		}
+		// A row whose data, written as processing writes it, has the stored
+		// record's fingerprint is that record: unchanged, nothing read. Only
+		// the other rows of records that exist need their stored record.
+		same := make([]bool, len(batch))
+		var need []string
+		var buf []byte
+		for i := range batch {
+			raw := &batch[i]
+			fp, exists := known[raw.ID]
+			if raw.Op == rows.OpCreate || !exists || job.Options.Action == "delete" {
+				continue
+			}
+			if fp != nil {
+				if buf, err = raw.AppendDataJSON(buf[:0]); err == nil && bytes.Equal(store.Fingerprint(buf), fp) {
+					same[i] = true
+					continue
+				}
+			}
+			need = append(need, raw.ID)
+		}
+		stored, err := p.Records.GetData(ctx, job.Scope(), need)
 		if err != nil {
 			return fmt.Errorf("read stored records: %w", err)
 		}
 		for i := range batch {
-			row := &batch[i]
-			s := seen.get("id", row.ID, row.Num)
-			if s.count > 1 && !(useFirst && s.first == row.Num) {
-				msg := fmt.Sprintf("resolves to the same record (%s) as %d rows of the file (ignore_all skips all of them)", row.ID, s.count)
+			raw := &batch[i]
+			s := seen.get(recordIDKey, raw.ID, raw.Num)
+			if s.count > 1 && !(useFirst && s.first == raw.Num) {
+				msg := fmt.Sprintf("resolves to the same record (%s) as %d rows of the file (ignore_all skips all of them)", raw.ID, s.count)
 				if useFirst {
-					msg = fmt.Sprintf("resolves to the same record (%s) as row %d (use_first keeps the first)", row.ID, s.first)
+					msg = fmt.Sprintf("resolves to the same record (%s) as row %d (use_first keeps the first)", raw.ID, s.first)
 				}
-				if err := out.Skip(row, rows.Problem{Code: "duplicate", Message: msg}); err != nil {
+				if err := skipRaw(out, raw, func(*rows.Row) rows.Problem { return rows.Problem{Code: "duplicate", Message: msg} }); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := decide(job, row, stored); err != nil {
-				return err
-			}
-			if row.Op == "" {
-				if err := out.Skip(row, rows.Problem{Code: "not_found", Message: fmt.Sprintf("record %s no longer exists", row.ID)}); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := out.Emit(row); err != nil {
+			_, exists := known[raw.ID]
+			if err := decide(job, raw, exists, same[i], stored, out); err != nil {
 				return err
 			}
 		}
@@ -75,21 +91,29 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 	})
 }
 
-// decide sets row.Op and row.Record against the stored record.
-func decide(job *pipeline.Job, row *rows.Row, stored map[string]json.RawMessage) error {
-	cur, exists := stored[row.ID]
+// decide passes raw on with what processing is to do with it against the
+// stored record: a create or a delete as it is (a create's record is its
+// data), an unchanged row known by its fingerprint with its data as the
+// record, the others merged with the stored record.
+func decide(job *pipeline.Job, raw *rows.Raw, exists, same bool, stored map[string]json.RawMessage, out *pipeline.Output) error {
 	if job.Options.Action == "delete" {
-		if exists {
-			row.Op = rows.OpDelete
-		} else {
-			row.Op = ""
+		if !exists {
+			return skipRaw(out, raw, func(*rows.Row) rows.Problem {
+				return rows.Problem{Code: "not_found", Message: fmt.Sprintf("record %s no longer exists", raw.ID)}
+			})
 		}
-		return nil
+		return out.EmitRaw(raw, raw.ID, rows.OpDelete, rows.RecordKept)
 	}
-	if row.Op == rows.OpCreate || !exists {
-		row.Op = rows.OpCreate
-		row.Record = row.Data
-		return nil
+	if same {
+		return out.EmitRaw(raw, raw.ID, rows.OpUnchanged, rows.RecordIsData)
+	}
+	cur, exists := stored[raw.ID]
+	if raw.Op == rows.OpCreate || !exists {
+		return out.EmitRaw(raw, raw.ID, rows.OpCreate, rows.RecordIsData)
+	}
+	row, err := raw.Row()
+	if err != nil {
+		return err
 	}
 	old, err := decodeStored(cur)
 	if err != nil {
@@ -116,7 +140,7 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]json.RawMessage)
 	}
 	if !changed {
 		row.Op, row.Record = rows.OpUnchanged, old
-		return nil
+		return out.Emit(&row)
 	}
 	merged := make(map[string]any, len(old)+len(row.Data))
 	for k, v := range old {
@@ -126,7 +150,7 @@ func decide(job *pipeline.Job, row *rows.Row, stored map[string]json.RawMessage)
 		merged[k] = v
 	}
 	row.Op, row.Record = rows.OpUpdate, merged
-	return nil
+	return out.Emit(&row)
 }
 
 // decodeStored reads a stored record as rows hold data (numbers as

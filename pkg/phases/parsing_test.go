@@ -1,12 +1,15 @@
 package phases_test
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/store"
 )
 
 func with(d map[string]any, kv ...any) map[string]any {
@@ -23,8 +26,21 @@ func idRow(n int64, id, op string, data map[string]any) rows.Row {
 	return r
 }
 
+// readSpy records the ids whose stored data a phase reads.
+type readSpy struct {
+	store.Store
+	read []string
+}
+
+func (s *readSpy) GetData(ctx context.Context, scope store.Scope, ids []string) (map[string]json.RawMessage, error) {
+	s.read = append(s.read, ids...)
+	return s.Store.GetData(ctx, scope, ids)
+}
+
 func TestParsingDecidesOps(t *testing.T) {
 	f := newFixture(t)
+	spy := &readSpy{Store: f.st}
+	f.records = spy
 	o := options(t, nil)
 	f.seed(t, scopeOf(o), map[string]map[string]any{
 		"rec_ann": with(cust("ann@x.io", "E1", "Ann"), "age", 30, "vip", true),
@@ -79,6 +95,13 @@ func TestParsingDecidesOps(t *testing.T) {
 	}
 	checkStats(t, f.stats(t, o, events.PhaseParsing, 0), 3, 3, 0, 0)
 	checkStats(t, f.stats(t, o, events.PhaseParsing, 1), 2, 2, 0, 0)
+	// Row 1's data is the stored record byte for byte as processing writes
+	// it: its fingerprint says unchanged, its record is not read. The others
+	// of stored records are compared with what is stored.
+	slices.Sort(spy.read)
+	if want := []string{"rec_bob", "rec_cid", "rec_dee"}; !slices.Equal(spy.read, want) {
+		t.Errorf("stored records read %v, want %v", spy.read, want)
+	}
 }
 
 // Rows that reached the same record through different keys (preparsing could

@@ -26,9 +26,7 @@ func (Preparsing) Name() string { return events.PhasePreparsing }
 func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	res := job.Resource
 	seen, err := countKeys(ctx, w, res.KeyFields(), false, func(r *rows.Row, add func(name, value string)) {
-		for name, v := range res.KeyValues(r.Data) {
-			add(name, v)
-		}
+		fileKeys(res, r.Data, add)
 	})
 	if err != nil {
 		return err

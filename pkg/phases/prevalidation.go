@@ -47,13 +47,24 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 	if job.Options.Action == "delete" {
 		prepare = decode.PrepareDelete
 	}
-	err = prepareInParallel(ctx, dec, func(rec decode.Record) (rows.Row, []rows.Problem) {
-		return prepare(job.Resource, mapping, rec)
-	}, func(row *rows.Row, problems []rows.Problem) error {
-		if len(problems) > 0 {
-			return sp.Reject(ctx, row, problems...)
+	err = prepareInParallel(ctx, dec, func(rec decode.Record) prepared {
+		var p prepared
+		p.row, p.problems = prepare(job.Resource, mapping, rec)
+		if len(p.problems) == 0 {
+			// The key values preparsing counts across the file, hashed here,
+			// on every core, rather than where rows are written, on one.
+			fileKeys(job.Resource, p.row.Data, func(name, value string) { p.keys.Add(name, value, rec.Num) })
 		}
-		return sp.Emit(ctx, row)
+		return p
+	}, func(p *prepared) error {
+		if len(p.problems) > 0 {
+			return sp.Reject(ctx, &p.row, p.problems...)
+		}
+		if err := sp.Emit(ctx, &p.row); err != nil {
+			return err
+		}
+		sp.Summarize(p.keys)
+		return nil
 	})
 	if err != nil {
 		return asFatal(err)
@@ -67,11 +78,17 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 // keep memory at a few chunks per core.
 const prepareChunk = 256
 
+// prepared is one record made a row: its problems, or the summary of its keys.
+type prepared struct {
+	row      rows.Row
+	problems []rows.Problem
+	keys     pipeline.KeySummary
+}
+
 type preparedChunk struct {
-	recs     []decode.Record
-	rows     []rows.Row
-	problems [][]rows.Problem
-	done     chan struct{}
+	recs []decode.Record
+	out  []prepared
+	done chan struct{}
 }
 
 // prepareInParallel reads the file on one goroutine (decoding is
@@ -79,7 +96,7 @@ type preparedChunk struct {
 // phase's work) on every core, and hands them to emit in file order. A
 // decoding error is returned after every row before it was emitted, as a
 // sequential loop would.
-func prepareInParallel(ctx context.Context, dec decode.Source, prepare func(decode.Record) (rows.Row, []rows.Problem), emit func(*rows.Row, []rows.Problem) error) error {
+func prepareInParallel(ctx context.Context, dec decode.Source, prepare func(decode.Record) prepared, emit func(*prepared) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := runtime.GOMAXPROCS(0)
 	jobs := make(chan *preparedChunk, workers)
@@ -130,10 +147,9 @@ func prepareInParallel(ctx context.Context, dec decode.Source, prepare func(deco
 		go func() {
 			defer wg.Done()
 			for c := range jobs {
-				c.rows = make([]rows.Row, len(c.recs))
-				c.problems = make([][]rows.Problem, len(c.recs))
+				c.out = make([]prepared, len(c.recs))
 				for i, rec := range c.recs {
-					c.rows[i], c.problems[i] = prepare(rec)
+					c.out[i] = prepare(rec)
 				}
 				close(c.done)
 			}
@@ -145,8 +161,8 @@ func prepareInParallel(ctx context.Context, dec decode.Source, prepare func(deco
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		for i := range c.rows {
-			if err := emit(&c.rows[i], c.problems[i]); err != nil {
+		for i := range c.out {
+			if err := emit(&c.out[i]); err != nil {
 				return err
 			}
 		}

@@ -31,12 +31,12 @@ func (s *fakeSource) Next() (decode.Record, error) {
 	return decode.Record{Num: int64(s.i)}, nil
 }
 
-func numbered(rec decode.Record) (rows.Row, []rows.Problem) {
+func numbered(rec decode.Record) prepared {
 	r := rows.Row{Num: rec.Num}
 	if rec.Num%7 == 0 {
-		return r, []rows.Problem{{Code: "seven", Message: fmt.Sprint(rec.Num)}}
+		return prepared{row: r, problems: []rows.Problem{{Code: "seven", Message: fmt.Sprint(rec.Num)}}}
 	}
-	return r, nil
+	return prepared{row: r}
 }
 
 // Rows are prepared on every core and still emitted in file order, each once,
@@ -44,11 +44,11 @@ func numbered(rec decode.Record) (rows.Row, []rows.Problem) {
 func TestPrepareInParallelKeepsFileOrder(t *testing.T) {
 	const n = 10*prepareChunk + 17
 	var got []int64
-	err := prepareInParallel(context.Background(), &fakeSource{n: n}, numbered, func(r *rows.Row, p []rows.Problem) error {
-		if (r.Num%7 == 0) != (len(p) == 1) {
-			t.Fatalf("row %d came with problems %v", r.Num, p)
+	err := prepareInParallel(context.Background(), &fakeSource{n: n}, numbered, func(p *prepared) error {
+		if (p.row.Num%7 == 0) != (len(p.problems) == 1) {
+			t.Fatalf("row %d came with problems %v", p.row.Num, p.problems)
 		}
-		got = append(got, r.Num)
+		got = append(got, p.row.Num)
 		return nil
 	})
 	if err != nil {
@@ -69,7 +69,7 @@ func TestPrepareInParallelKeepsFileOrder(t *testing.T) {
 func TestPrepareInParallelErrors(t *testing.T) {
 	broken := errors.New("broken file")
 	var emitted int
-	err := prepareInParallel(context.Background(), &fakeSource{n: 3*prepareChunk + 5, err: broken}, numbered, func(*rows.Row, []rows.Problem) error {
+	err := prepareInParallel(context.Background(), &fakeSource{n: 3*prepareChunk + 5, err: broken}, numbered, func(*prepared) error {
 		emitted++
 		return nil
 	})
@@ -78,7 +78,7 @@ func TestPrepareInParallelErrors(t *testing.T) {
 	}
 	full := errors.New("disk full")
 	emitted = 0
-	err = prepareInParallel(context.Background(), &fakeSource{n: 50 * prepareChunk}, numbered, func(*rows.Row, []rows.Problem) error {
+	err = prepareInParallel(context.Background(), &fakeSource{n: 50 * prepareChunk}, numbered, func(*prepared) error {
 		emitted++
 		if emitted == prepareChunk+3 {
 			return full
@@ -95,7 +95,7 @@ func TestPrepareInParallelErrors(t *testing.T) {
 func TestPrepareInParallelStoppedIsNotTheEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var emitted int
-	err := prepareInParallel(ctx, &fakeSource{n: 1000 * prepareChunk}, numbered, func(*rows.Row, []rows.Problem) error {
+	err := prepareInParallel(ctx, &fakeSource{n: 1000 * prepareChunk}, numbered, func(*prepared) error {
 		emitted++
 		if emitted == 10 {
 			cancel()

@@ -11,7 +11,6 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
-	"github.com/inlet-dev/inlet/pkg/jsonenc"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
 	"github.com/inlet-dev/inlet/pkg/rows"
 	"github.com/inlet-dev/inlet/pkg/store"
@@ -24,8 +23,13 @@ type Processing struct{ Records store.RecordStore }
 func (Processing) Name() string { return events.PhaseProcessing }
 
 func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+	keyFields := fieldSet(job.Resource.KeyFields())
+	overwrite := job.Options.Action == "overwrite" // cleanup counts the ids of the file
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
-		batch, err := readAll(in)
+		// Rows as stored: a record goes to the store as JSON transcoded from
+		// its bytes, its keys read from its key fields; unchanged rows are
+		// only counted.
+		batch, err := in.ReadAllRaw()
 		if err != nil {
 			return err
 		}
@@ -36,12 +40,12 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 			switch row.Op {
 			case rows.OpCreate, rows.OpUpdate:
 				start := len(arena)
-				arena, err = jsonenc.Append(arena, row.Record)
+				arena, err = row.AppendRecordJSON(arena)
 				if err != nil {
 					return fmt.Errorf("row %d: %w", row.Num, err)
 				}
 				data := json.RawMessage(arena[start:len(arena):len(arena)])
-				keys, err := job.Resource.Keys(row.Record)
+				keys, err := job.Resource.Keys(row.RecordFields(keyFields))
 				if err != nil {
 					return fmt.Errorf("row %d: %w", row.Num, err)
 				}
@@ -77,19 +81,30 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 				out.Stats.Unchanged++
 			case rows.OpDelete:
 				if missing[row.ID] {
-					if err := out.Skip(row, rows.Problem{Code: "not_found", Message: fmt.Sprintf("record %s was already gone", row.ID)}); err != nil {
+					if err := skipRaw(out, row, func(*rows.Row) rows.Problem {
+						return rows.Problem{Code: "not_found", Message: fmt.Sprintf("record %s was already gone", row.ID)}
+					}); err != nil {
 						return err
 					}
 					continue
 				}
 				out.Stats.Deleted++
 			}
-			if err := out.Warn(row); err != nil {
-				return err
+			if row.HasWarnings() {
+				whole, err := row.Row()
+				if err != nil {
+					return err
+				}
+				if err := out.Warn(&whole); err != nil {
+					return err
+				}
 			}
 			// Only the id and outcome go on: cleanup needs to know what the file touched.
 			if err := out.Emit(&rows.Row{Num: row.Num, ID: row.ID, Op: row.Op}); err != nil {
 				return err
+			}
+			if overwrite {
+				out.SummarizeKey(recordIDKey, row.ID, row.Num)
 			}
 		}
 		return nil
@@ -130,7 +145,7 @@ func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 	var keep *keyIndex
 	if overwrite {
 		var err error
-		keep, err = countKeys(ctx, w, nil, true, func(r *rows.Row, add func(name, value string)) { add("id", r.ID) })
+		keep, err = countKeys(ctx, w, nil, true, recordID)
 		if err != nil {
 			return err
 		}
@@ -211,7 +226,7 @@ func (c Cleanup) listRemovals(ctx context.Context, job *pipeline.Job, keep *keyI
 		}
 		after = ids[len(ids)-1]
 		for _, id := range ids {
-			kept, err := keep.contains("id", id)
+			kept, err := keep.contains(recordIDKey, id)
 			if err != nil {
 				return 0, err
 			}

@@ -23,15 +23,17 @@ func (Transforming) Name() string { return events.PhaseTransforming }
 
 func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	res := job.Resource
+	keyFields := fieldSet(res.KeyFields())
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
-		batch, err := readAll(in)
+		// Rows as stored: only their key fields are read, the rest is copied on.
+		batch, err := in.ReadAllRaw()
 		if err != nil {
 			return err
 		}
 		keys := make([]map[string]string, len(batch))
 		var refs []store.KeyRef
 		for i := range batch {
-			keys[i] = res.KeyValues(batch[i].Data)
+			keys[i] = res.KeyValues(batch[i].Fields(keyFields))
 			for name, v := range keys[i] {
 				refs = append(refs, store.KeyRef{Name: name, Value: v})
 			}
@@ -41,7 +43,7 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 			return fmt.Errorf("look up keys: %w", err)
 		}
 		for i := range batch {
-			row := &batch[i]
+			raw := &batch[i]
 			ids := map[string][]string{} // id → key names that point at it
 			for _, name := range sortedKeys(keys[i]) {
 				if id, ok := found[name+"\x00"+keys[i][name]]; ok {
@@ -55,27 +57,26 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 					parts = append(parts, fmt.Sprintf("%s matches %s", strings.Join(names, " and "), id))
 				}
 				sort.Strings(parts)
-				err = out.Reject(row, rows.Problem{Code: "ambiguous", Field: firstField(ids),
+				err = rejectRaw(out, raw, rows.Problem{Code: "ambiguous", Field: firstField(ids),
 					Message: "keys match different records: " + strings.Join(parts, ", ")})
 			case len(ids) == 1:
 				for id := range ids {
-					row.ID = id
+					err = emitWithID(out, raw, id, raw.Op)
 				}
-				err = out.Emit(row)
 			case job.Options.Action == "delete":
-				err = out.Skip(row, rows.Problem{Code: "not_found", Field: res.PrimaryKeyName(),
-					Message: fmt.Sprintf("no %s record with %s %q to delete", res.Name, res.PrimaryKeyName(), display(row.Data, res.PrimaryKeyName()))})
+				err = skipRaw(out, raw, func(row *rows.Row) rows.Problem {
+					return rows.Problem{Code: "not_found", Field: res.PrimaryKeyName(),
+						Message: fmt.Sprintf("no %s record with %s %q to delete", res.Name, res.PrimaryKeyName(), display(row.Data, res.PrimaryKeyName()))}
+				})
 			default:
 				if _, ok := keys[i][res.PrimaryKeyName()]; !ok {
-					err = out.Reject(row, rows.Problem{Code: "schema.required", Field: res.PrimaryKeyName(),
+					err = rejectRaw(out, raw, rows.Problem{Code: "schema.required", Field: res.PrimaryKeyName(),
 						Message: fmt.Sprintf("a new %s record needs its key %s", res.Name, res.PrimaryKeyName())})
 					break
 				}
 				// Preparsing left one row per key, so an id made of the import and the
 				// row is one per new record, the same on a re-run, and ascending.
-				row.ID = imports.RecordID(job.ID(), row.Num)
-				row.Op = rows.OpCreate
-				err = out.Emit(row)
+				err = emitWithID(out, raw, imports.RecordID(job.ID(), raw.Num), rows.OpCreate)
 			}
 			if err != nil {
 				return err
@@ -83,6 +84,39 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 		}
 		return nil
 	})
+}
+
+// emitWithID passes raw on with its record id, which parsing counts.
+func emitWithID(out *pipeline.Output, raw *rows.Raw, id, op string) error {
+	out.SummarizeKey(recordIDKey, id, raw.Num)
+	return out.EmitRaw(raw, id, op, rows.RecordKept)
+}
+
+func fieldSet(fields []string) map[string]bool {
+	set := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		set[f] = true
+	}
+	return set
+}
+
+// rejectRaw rejects a row read as stored: decoded whole, as a reject
+// carries the row as the file had it.
+func rejectRaw(out *pipeline.Output, raw *rows.Raw, problems ...rows.Problem) error {
+	row, err := raw.Row()
+	if err != nil {
+		return err
+	}
+	return out.Reject(&row, problems...)
+}
+
+// skipRaw skips a row read as stored, with the problem p makes of it whole.
+func skipRaw(out *pipeline.Output, raw *rows.Raw, p func(*rows.Row) rows.Problem) error {
+	row, err := raw.Row()
+	if err != nil {
+		return err
+	}
+	return out.Skip(&row, p(&row))
 }
 
 func firstField(ids map[string][]string) string {

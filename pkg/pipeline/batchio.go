@@ -170,17 +170,28 @@ func (w *Work) open(ctx context.Context, b int) (*Input, error) {
 	if i <= 0 {
 		return nil, fmt.Errorf("phase %s has no input batches", w.phase)
 	}
-	in := &Input{key: imports.OutKey(w.job.ID(), Flow[i-1].Phase, b), blobs: w.h.Env.Blobs}
-	return in, in.Rewind(ctx)
+	prev := Flow[i-1].Phase
+	return &Input{ctx: ctx, key: imports.OutKey(w.job.ID(), prev, b), keysKey: imports.KeysKey(w.job.ID(), prev, b), blobs: w.h.Env.Blobs}, nil
 }
 
-// Input streams the rows of one batch.
+// Input streams the rows of one batch. The batch is opened at its first
+// read: a phase that needs only its key summary never reads it.
 type Input struct {
-	key   string
-	blobs blob.Store
-	rc    io.ReadCloser
-	dec   *rows.Decoder
-	n     int64
+	ctx     context.Context
+	key     string
+	keysKey string
+	blobs   blob.Store
+	rc      io.ReadCloser
+	dec     *rows.Decoder
+	err     error // of opening
+	n       int64
+}
+
+func (in *Input) opened() error {
+	if in.dec == nil && in.err == nil {
+		in.err = in.Rewind(in.ctx)
+	}
+	return in.err
 }
 
 // Rewind starts the batch again from its first row (and its whole rows): a
@@ -201,11 +212,42 @@ func (in *Input) Rewind(ctx context.Context) error {
 // Next reads the next row; it returns io.EOF after the last.
 func (in *Input) Next(r *rows.Row) error {
 	*r = rows.Row{}
+	if err := in.opened(); err != nil {
+		return err
+	}
 	if err := in.dec.Decode(r); err != nil {
 		return err
 	}
 	in.n++
 	return nil
+}
+
+// NextRaw reads the next row as it is stored: its head decoded, the rest
+// read on demand or copied on (Output.EmitRaw). It returns io.EOF after the last.
+func (in *Input) NextRaw(r *rows.Raw) error {
+	if err := in.opened(); err != nil {
+		return err
+	}
+	if err := in.dec.DecodeRaw(r); err != nil {
+		return err
+	}
+	in.n++
+	return nil
+}
+
+// ReadAllRaw reads the rest of the batch; memory is bounded by the batch size.
+func (in *Input) ReadAllRaw() ([]rows.Raw, error) {
+	var out []rows.Raw
+	for {
+		var r rows.Raw
+		if err := in.NextRaw(&r); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, err
+		}
+		out = append(out, r)
+	}
 }
 
 // ForEach calls fn with every remaining row (the row is reused: copy what
@@ -227,10 +269,18 @@ func (in *Input) ForEach(fn func(*rows.Row) error) error {
 
 // Only limits the rows read after it to Num, ID, Op and the named fields of
 // Data: a whole-file scan reads what it needs and steps over the rest.
-func (in *Input) Only(fields ...string) { in.dec.Only(fields...) }
+func (in *Input) Only(fields ...string) {
+	if in.opened() == nil {
+		in.dec.Only(fields...)
+	}
+}
 
 // Close releases the batch.
-func (in *Input) Close() { _ = in.rc.Close() }
+func (in *Input) Close() {
+	if in.rc != nil {
+		_ = in.rc.Close()
+	}
+}
 
 // Output collects one batch's surviving rows, rejected rows and counts.
 type Output struct {
@@ -243,8 +293,12 @@ type Output struct {
 	rejF     *os.File
 	rowsEnc  *rows.RowWriter
 	rejEnc   *rows.Encoder
-	Stats    events.BatchProgress
-	Internal bool
+	keys     KeySummary
+	// noSummary: the import has one batch, which the next phase reads
+	// faster than one more object.
+	noSummary bool
+	Stats     events.BatchProgress
+	Internal  bool
 }
 
 func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
@@ -260,7 +314,7 @@ func (h *Harness) newOutput(job *Job, phase string, b int) (*Output, error) {
 	}
 	return &Output{
 		h: h, job: job, phase: phase, batch: b,
-		rowsF: rf, rejF: jf, rowsEnc: rows.NewRowWriter(rf), rejEnc: rows.NewEncoder(jf),
+		rowsF: rf, rejF: jf, rowsEnc: rows.NewRowWriter(rf), rejEnc: rows.NewEncoder(jf), noSummary: job.Batches == 1,
 		Stats: events.BatchProgress{ImportID: job.ID(), Phase: phase, Batch: b, BatchesTotal: job.Batches, StartedAt: h.Env.now()},
 	}, nil
 }
@@ -295,6 +349,16 @@ func (o *Output) Emit(r *rows.Row) error {
 	}
 	o.Stats.RowsOut++
 	return o.rowsEnc.Write(r)
+}
+
+// EmitRaw passes r on with a new id and op and its record as rec says,
+// copying the rest of the row as it was read.
+func (o *Output) EmitRaw(r *rows.Raw, id, op string, rec rows.RecordAs) error {
+	if o.passFrom != "" {
+		return errors.New("emit after pass-through")
+	}
+	o.Stats.RowsOut++
+	return o.rowsEnc.WriteRaw(r, id, op, rec)
 }
 
 // Warn records that r was imported with warnings: counted in stats.warnings
@@ -358,6 +422,9 @@ func (o *Output) commitRows(ctx context.Context) error {
 	} else if err := o.upload(ctx, o.rowsF, imports.OutKey(id, o.phase, o.batch)); err != nil {
 		return err
 	}
+	if err := o.commitKeys(ctx); err != nil {
+		return err
+	}
 	return o.upload(ctx, o.rejF, imports.RejectsKey(id, o.phase, o.batch))
 }
 
@@ -375,14 +442,7 @@ func (o *Output) logCommitted() {
 }
 
 func (o *Output) upload(ctx context.Context, f *os.File, key string) error {
-	size, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if err := o.h.Env.Blobs.Put(ctx, key, f, size); err != nil {
+	if err := blob.PutFile(ctx, o.h.Env.Blobs, key, f); err != nil {
 		return fmt.Errorf("store %s: %w", key, err)
 	}
 	return nil

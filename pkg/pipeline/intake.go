@@ -383,6 +383,9 @@ func (s *Splitter) close(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	if len(s.done) == 0 {
+		s.cur.noSummary = true // the only batch
+	}
 	if err := s.flush(ctx); err != nil {
 		return 0, err
 	}

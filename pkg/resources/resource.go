@@ -127,15 +127,20 @@ func (r *Resource) KeyFields() []string {
 
 func (r *Resource) KeyValues(data map[string]any) map[string]string {
 	keys := make(map[string]string, 1+len(r.AlternateKeys))
+	r.EachKeyValue(data, func(name, value string) { keys[name] = value })
+	return keys
+}
+
+// EachKeyValue is KeyValues one key at a time, without building a map.
+func (r *Resource) EachKeyValue(data map[string]any, fn func(name, value string)) {
 	if v, ok := keyValue(r.Key, data); ok {
-		keys[KeyName(r.Key)] = v
+		fn(KeyName(r.Key), v)
 	}
 	for _, ak := range r.AlternateKeys {
 		if v, ok := keyValue(ak, data); ok {
-			keys[KeyName(ak)] = v
+			fn(KeyName(ak), v)
 		}
 	}
-	return keys
 }
 
 func keyValue(fields []string, data map[string]any) (string, bool) {

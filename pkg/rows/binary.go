@@ -18,11 +18,18 @@ import (
 //
 //	magic, then per row: uvarint(len(body)), body
 //
-// and a body is the row's fields in a fixed order, values tagged by type,
-// field names written once per batch and referred to by number after that.
+// and a body is the names the row uses first (a count, then each name),
+// then the row's fields in a fixed order, values tagged by type, field names
+// referred to by number. Names lead the row, rather than sitting where they
+// are first used, so a phase can copy a row's bytes into its own batch (Raw,
+// WriteRaw) and give the names it lacks in front of them.
 // A reader tells the format by its first bytes, so batches written as NDJSON
-// (by an earlier version, or a test) are read as before.
-const magic = "\x00IRB1\n"
+// or in the first binary version (names inline at first use) by an earlier
+// version, or a test, are read as before.
+const (
+	magic   = "\x00IRB2\n"
+	magicV1 = "\x00IRB1\n"
+)
 
 // MaxRowBytes bounds one encoded row (like the NDJSON reader's line limit):
 // a corrupt length can never make the reader allocate more.
@@ -51,9 +58,15 @@ const (
 type RowWriter struct {
 	w     *bufio.Writer
 	buf   []byte
+	pre   []byte
 	names map[string]uint64
-	n     int64
-	began bool
+	list  []string
+	fresh int // names defined by the row being written: list[fresh:]
+	// mirror, when set, is the reader whose names this batch's are a
+	// prefix of: its rows' bytes can be copied as they are.
+	mirror *rowReader
+	n      int64
+	began  bool
 }
 
 // NewRowWriter writes to w; call Flush when done.
@@ -63,16 +76,9 @@ func NewRowWriter(w io.Writer) *RowWriter {
 
 // Write appends one row.
 func (e *RowWriter) Write(r *Row) error {
-	if !e.began {
-		e.began = true
-		if _, err := e.w.WriteString(magic); err != nil {
-			return err
-		}
-	}
+	e.fresh = len(e.list)
 	b := e.buf[:0]
-	b = binary.AppendVarint(b, r.Num)
-	b = appendString(b, r.ID)
-	b = appendString(b, r.Op)
+	b = appendHead(b, r.Num, r.ID, r.Op)
 	var err error
 	if b, err = e.appendMap(b, r.Data); err != nil {
 		return fmt.Errorf("row %d: %w", r.Num, err)
@@ -96,14 +102,40 @@ func (e *RowWriter) Write(r *Row) error {
 		b = appendString(b, p.Message)
 	}
 	e.buf = b
-	if len(b) > MaxRowBytes {
-		return fmt.Errorf("row %d: %d bytes encoded, more than %d", r.Num, len(b), MaxRowBytes)
+	return e.frame(r.Num, b)
+}
+
+func appendHead(b []byte, num int64, id, op string) []byte {
+	b = binary.AppendVarint(b, num)
+	b = appendString(b, id)
+	return appendString(b, op)
+}
+
+// frame writes a row: its length, the names it defined, its body.
+func (e *RowWriter) frame(num int64, body []byte) error {
+	pre := binary.AppendUvarint(e.pre[:0], uint64(len(e.list)-e.fresh))
+	for _, name := range e.list[e.fresh:] {
+		pre = appendString(pre, name)
+	}
+	e.pre = pre
+	size := len(pre) + len(body)
+	if size > MaxRowBytes {
+		return fmt.Errorf("row %d: %d bytes encoded, more than %d", num, size, MaxRowBytes)
+	}
+	if !e.began {
+		e.began = true
+		if _, err := e.w.WriteString(magic); err != nil {
+			return err
+		}
 	}
 	var head [binary.MaxVarintLen64]byte
-	if _, err := e.w.Write(head[:binary.PutUvarint(head[:], uint64(len(b)))]); err != nil {
+	if _, err := e.w.Write(head[:binary.PutUvarint(head[:], uint64(size))]); err != nil {
 		return err
 	}
-	if _, err := e.w.Write(b); err != nil {
+	if _, err := e.w.Write(pre); err != nil {
+		return err
+	}
+	if _, err := e.w.Write(body); err != nil {
 		return err
 	}
 	e.n++
@@ -130,15 +162,17 @@ func appendBytes(b []byte, s []byte) []byte {
 	return append(b, s...)
 }
 
-// appendName writes a field name: its number if the batch named it before,
-// else 0 and the name, which takes the next number.
+// appendName writes a field name by its number; a name the batch has not
+// had yet takes the next number and is given in the row's prelude.
 func (e *RowWriter) appendName(b []byte, name string) []byte {
 	if i, ok := e.names[name]; ok {
 		return binary.AppendUvarint(b, i+1)
 	}
-	e.names[name] = uint64(len(e.names))
-	b = append(b, 0)
-	return appendString(b, name)
+	i := uint64(len(e.list))
+	e.names[name] = i
+	e.list = append(e.list, name)
+	e.mirror = nil // the names now differ from any reader's
+	return binary.AppendUvarint(b, i+1)
 }
 
 // appendMap writes an object; nil and empty are both written as 0 fields and
@@ -202,6 +236,7 @@ func (e *RowWriter) appendValue(b []byte, v any) ([]byte, error) {
 // rowReader reads the batch format; Decoder uses it once it saw the magic.
 type rowReader struct {
 	r     *bufio.Reader
+	v1    bool // names inline at first use, no prelude
 	buf   []byte
 	names []string
 	row   int
@@ -212,7 +247,8 @@ type rowReader struct {
 
 var errCorrupt = errors.New("corrupt row batch")
 
-func (d *rowReader) read(r *Row) error {
+// body reads the next row's bytes; p parses them (its prelude read).
+func (d *rowReader) body(p *parser) error {
 	size, err := binary.ReadUvarint(d.r)
 	if errors.Is(err, io.EOF) {
 		return io.EOF
@@ -233,13 +269,44 @@ func (d *rowReader) read(r *Row) error {
 	}
 	// One string holds the row's text: every string of the row is a part of
 	// it, one allocation a row instead of one a value.
-	p := parser{b: body, src: string(body), names: d.names}
+	*p = parser{b: body, src: string(body), names: d.names, v1: d.v1}
+	if !d.v1 {
+		n := p.uvarint()
+		if n > uint64(len(p.b)) {
+			p.fail()
+		}
+		for i := uint64(0); i < n && p.err == nil; i++ {
+			p.names = append(p.names, p.string())
+		}
+		d.names = p.names
+	}
+	if p.err != nil {
+		return fmt.Errorf("batch row %d: %w", d.row, p.err)
+	}
+	return nil
+}
+
+func (d *rowReader) read(r *Row) error {
+	var p parser
+	if err := d.body(&p); err != nil {
+		return err
+	}
 	*r = Row{}
 	r.Num = p.varint()
 	r.ID = p.string()
 	r.Op = p.string()
-	r.Data = p.objectOf(d.only)
-	if d.only != nil {
+	p.tail(r, d.only)
+	d.names = p.names
+	if p.err != nil {
+		return fmt.Errorf("batch row %d: %w", d.row, p.err)
+	}
+	return nil
+}
+
+// tail reads a row's parts after its head, to the end of the body.
+func (p *parser) tail(r *Row, only map[string]bool) {
+	r.Data = p.objectOf(only)
+	if only != nil {
 		p.skip()
 	} else if raw := p.bytes(); len(raw) > 0 {
 		r.Raw = json.RawMessage(raw)
@@ -249,11 +316,11 @@ func (d *rowReader) read(r *Row) error {
 	case recordIsData:
 		r.Record = r.Data
 	case recordOwn:
-		r.Record = p.objectOf(d.only)
+		r.Record = p.objectOf(only)
 	default:
 		p.fail()
 	}
-	if d.only != nil {
+	if only != nil {
 		p.skipWarnings()
 	} else if n := p.uvarint(); n > 0 && p.err == nil {
 		if n > uint64(len(p.b)) {
@@ -265,14 +332,9 @@ func (d *rowReader) read(r *Row) error {
 			}
 		}
 	}
-	d.names = p.names
 	if p.err == nil && len(p.b) != 0 {
 		p.fail()
 	}
-	if p.err != nil {
-		return fmt.Errorf("batch row %d: %w", d.row, p.err)
-	}
-	return nil
 }
 
 // parser reads one row body; the first error sticks and every later read
@@ -281,8 +343,12 @@ type parser struct {
 	b     []byte
 	src   string // b as it was at the start: strings are cut from it
 	names []string
+	v1    bool
 	err   error
 }
+
+// off is where p is in the body.
+func (p *parser) off() int { return len(p.src) - len(p.b) }
 
 func (p *parser) fail() {
 	if p.err == nil {
@@ -350,12 +416,12 @@ func (p *parser) name() string {
 	if p.err != nil {
 		return ""
 	}
-	if i == 0 {
+	if i == 0 && p.v1 {
 		s := p.string()
 		p.names = append(p.names, s)
 		return s
 	}
-	if i > uint64(len(p.names)) {
+	if i == 0 || i > uint64(len(p.names)) {
 		p.fail()
 		return ""
 	}

@@ -1,6 +1,7 @@
 // Package rows is the batch format phases pass to each other through the blob
-// store: newline-delimited JSON, one row per line, written and read as a
-// stream so memory is bounded by one row, not by the batch or the file.
+// store (binary.go; NDJSON is still read), written and read as a stream so
+// memory is bounded by one row, not by the batch or the file, and the
+// NDJSON of rejected rows.
 package rows
 
 import (
@@ -105,9 +106,9 @@ func (d *Decoder) start() {
 	if d.sc != nil || d.bin != nil {
 		return
 	}
-	if head, err := d.br.Peek(len(magic)); err == nil && string(head) == magic {
+	if head, err := d.br.Peek(len(magic)); err == nil && (string(head) == magic || string(head) == magicV1) {
 		_, _ = d.br.Discard(len(magic))
-		d.bin = &rowReader{r: d.br}
+		d.bin = &rowReader{r: d.br, v1: string(head) == magicV1}
 		return
 	}
 	d.sc = bufio.NewScanner(d.br)

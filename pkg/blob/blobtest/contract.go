@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -206,6 +207,32 @@ func RunContract(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 		if got := keys(mustList(t, s, "c/")); !slices.Equal(got, []string{"c/dst", "c/src"}) {
 			t.Fatalf("List after copies = %v", got)
+		}
+	})
+
+	t.Run("PutFile", func(t *testing.T) {
+		s := newStore(t)
+		ctx := context.Background()
+		mustPut(t, s, "f/dst", []byte("to be replaced"))
+		for _, key := range []string{"f/dst", "f/new/deep"} {
+			f, err := os.CreateTemp(t.TempDir(), "batch-*")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("rows of " + key); err != nil {
+				t.Fatal(err)
+			}
+			// The offset is at the end, as a writer leaves it.
+			if err := blob.PutFile(ctx, s, key, f); err != nil {
+				t.Fatalf("PutFile(%s) = %v", key, err)
+			}
+			f.Close()
+			if got := mustGet(t, s, key); string(got) != "rows of "+key {
+				t.Fatalf("Get(%s) after PutFile = %q", key, got)
+			}
+		}
+		if got := keys(mustList(t, s, "f/")); !slices.Equal(got, []string{"f/dst", "f/new/deep"}) {
+			t.Fatalf("List after PutFile = %v", got)
 		}
 	})
 

@@ -148,6 +148,39 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, ex
 	return nil
 }
 
+// Adopt moves f into place by a rename, after an fsync, as Put would leave
+// it; a file on another file system is not adopted.
+func (s *Store) Adopt(ctx context.Context, key string, f *os.File) error {
+	dst, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("blob/local: adopt %q: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("blob/local: adopt %q: fsync: %w", key, err)
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if isNotDir(err) {
+			return fmt.Errorf("blob/local: adopt %q: a parent of the key is itself an object: %w", key, err)
+		}
+		return fmt.Errorf("blob/local: adopt %q: %w", key, err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		if errors.Is(err, syscall.EXDEV) {
+			return fmt.Errorf("blob/local: adopt %q: %w: %w", key, blob.ErrNotAdopted, err)
+		}
+		return fmt.Errorf("blob/local: adopt %q: rename: %w", key, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
 // Copy hard-links src under a temp name in dst's directory and renames it
 // over dst: no byte is copied, and a later Put of either key (a rename of a
 // new file) leaves the other as it was.

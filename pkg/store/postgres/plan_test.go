@@ -57,6 +57,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"LookupKeys", lookupKeysQuery, append(args, names, values)},
 		{"GetMany", getManyQuery, append(args, ids)},
 		{"GetData", getDataQuery, append(args, ids)},
+		{"Fingerprints", fingerprintsQuery, append(args, ids)},
 		{"Apply lock records", lockRecordsQuery, append(args, ids)},
 		{"Apply delete records", deleteRecordsQuery, append(args, ids)},
 		{"Apply drop keys", dropKeysQuery, append(args, names, values, keyIDs)},

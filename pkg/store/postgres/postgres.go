@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS records (
 -- deleting a record finds its key rows by their primary key, so record_keys
 -- needs no index by id (two fewer index entries for every new record).
 ALTER TABLE records ADD COLUMN IF NOT EXISTS keys jsonb NOT NULL DEFAULT '{}';
+-- store.Fingerprint of the data as written; NULL for records written before.
+ALTER TABLE records ADD COLUMN IF NOT EXISTS fp bytea;
 CREATE TABLE IF NOT EXISTS record_keys (
 	org       text COLLATE "C" NOT NULL,
 	mode      text COLLATE "C" NOT NULL,
@@ -172,6 +174,10 @@ const (
 		FROM unnest($4::text[]) AS q(id)
 		CROSS JOIN LATERAL (SELECT r.id, r.data FROM records r
 			WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id LIMIT 1) r`
+	fingerprintsQuery = `SELECT r.id, r.fp
+		FROM unnest($4::text[]) AS q(id)
+		CROSS JOIN LATERAL (SELECT r.id, r.fp FROM records r
+			WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id LIMIT 1) r`
 	getManyQuery = `SELECT ` + recordCols + `
 		FROM unnest($4::text[]) AS q(id)
 		CROSS JOIN LATERAL (SELECT * FROM records r
@@ -287,6 +293,27 @@ func (s *Store) GetData(ctx context.Context, scope store.Scope, ids []string) (m
 		out[id] = json.RawMessage(data)
 	}
 	return out, rows.Err()
+}
+
+// Fingerprints returns the fingerprints of the records with ids in one query.
+func (s *Store) Fingerprints(ctx context.Context, scope store.Scope, ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, fingerprintsQuery, scope.Org, scope.Mode, scope.Resource, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get fingerprints of %d records in %s: %w", len(ids), scopeName(scope), err)
+	}
+	var (
+		id string
+		fp []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &fp}, func() error {
+		out[id] = fp
+		return nil
+	})
+	return out, err
 }
 
 // Get returns one record or an error wrapping store.ErrNotFound.
@@ -463,24 +490,24 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 	}
 	if len(plan.Upserts) > 0 {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE inlet_tmp_records
-			(id text COLLATE "C", parent_id text, data jsonb, import_id text, keys jsonb) ON COMMIT DROP`); err != nil {
+			(id text COLLATE "C", parent_id text, data jsonb, import_id text, keys jsonb, fp bytea) ON COMMIT DROP`); err != nil {
 			return store.BatchResult{}, wrap("create temp table", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"inlet_tmp_records"},
-			[]string{"id", "parent_id", "data", "import_id", "keys"},
+			[]string{"id", "parent_id", "data", "import_id", "keys", "fp"},
 			pgx.CopyFromSlice(len(plan.Upserts), func(i int) ([]any, error) {
 				r := plan.Upserts[i]
 				// string, not []byte: COPY would send []byte as bytea.
-				return []any{r.ID, r.ParentID, string(r.Data), r.ImportID, plan.KeysJSON(i)}, nil
+				return []any{r.ID, r.ParentID, string(r.Data), r.ImportID, plan.KeysJSON(i), store.Fingerprint(r.Data)}, nil
 			})); err != nil {
 			return store.BatchResult{}, wrap("copy records", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO records
-			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys)
-			SELECT $1, $2, $3, t.id, t.parent_id, t.data, t.import_id, $4, $4, t.keys
+			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys, fp)
+			SELECT $1, $2, $3, t.id, t.parent_id, t.data, t.import_id, $4, $4, t.keys, t.fp
 			FROM inlet_tmp_records t ORDER BY t.id
 			ON CONFLICT (org, mode, resource, id) DO UPDATE SET
-				parent_id = EXCLUDED.parent_id, data = EXCLUDED.data, keys = EXCLUDED.keys,
+				parent_id = EXCLUDED.parent_id, data = EXCLUDED.data, keys = EXCLUDED.keys, fp = EXCLUDED.fp,
 				import_id = EXCLUDED.import_id, updated_at = EXCLUDED.updated_at`,
 			append(sc, now)...); err != nil {
 			return store.BatchResult{}, wrap("upsert records", err)
@@ -555,10 +582,10 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 		return false, err
 	}
 	_, err = sp.CopyFrom(ctx, pgx.Identifier{"records"},
-		[]string{"org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at", "keys"},
+		[]string{"org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at", "keys", "fp"},
 		pgx.CopyFromSlice(len(plan.Upserts), func(i int) ([]any, error) {
 			r := plan.Upserts[i]
-			return []any{scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID, string(r.Data), r.ImportID, now, now, plan.KeysJSON(i)}, nil
+			return []any{scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID, string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), store.Fingerprint(r.Data)}, nil
 		}))
 	if err == nil && len(plan.Keys) > 0 {
 		_, err = sp.CopyFrom(ctx, pgx.Identifier{"record_keys"},

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -45,6 +46,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"LookupKeys", lookupKeysQuery, []any{pairs, sc.Org, sc.Mode, sc.Resource}},
 		{"GetMany", getManyQuery, []any{ids, sc.Org, sc.Mode, sc.Resource}},
 		{"GetData", getDataQuery, []any{ids, sc.Org, sc.Mode, sc.Resource}},
+		{"Fingerprints", fingerprintsQuery, []any{ids, sc.Org, sc.Mode, sc.Resource}},
 		{"Apply touched records", touchedQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
 		{"Apply drop key", dropKeyQuery, []any{sc.Org, sc.Mode, sc.Resource, "email", "u1@x.test", "rec_00001"}},
 		{"Apply delete records", deleteRecordsQuery, []any{sc.Org, sc.Mode, sc.Resource, ids}},
@@ -142,6 +144,10 @@ func TestOpenUpgradesOldKeys(t *testing.T) {
 	if rec, err := s.Get(ctx, sc, "r2"); err != nil || len(rec.Keys) != 0 {
 		t.Fatalf("a record without keys after the upgrade: %+v %v", rec, err)
 	}
+	// A record written before fingerprints has none until it is written again.
+	if fps, err := s.Fingerprints(ctx, sc, []string{"r1", "r2"}); err != nil || len(fps) != 2 || fps["r1"] != nil {
+		t.Fatalf("fingerprints of old records: %x %v", fps, err)
+	}
 	if _, err := s.Apply(ctx, sc, "after-upgrade", []store.Op{{Kind: store.OpUpsert, Record: store.Record{
 		ID: "r1", Data: []byte(`{"email":"b@x.io"}`), Keys: map[string]string{"email": "b@x.io"}}}}); err != nil {
 		t.Fatal(err)
@@ -149,6 +155,9 @@ func TestOpenUpgradesOldKeys(t *testing.T) {
 	got, err := s.LookupKeys(ctx, sc, []store.KeyRef{{Name: "email", Value: "a@x.io"}, {Name: "external_id", Value: "E1"}, {Name: "email", Value: "b@x.io"}})
 	if err != nil || len(got) != 1 || got["email\x00b@x.io"] != "r1" {
 		t.Fatalf("keys after replacing the record: %v %v", got, err)
+	}
+	if fps, err := s.Fingerprints(ctx, sc, []string{"r1"}); err != nil || !bytes.Equal(fps["r1"], store.Fingerprint([]byte(`{"email":"b@x.io"}`))) {
+		t.Fatalf("fingerprint of a record written after the upgrade: %x %v", fps, err)
 	}
 	// Opening again changes nothing.
 	s2, err := Open(path)

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS records (
 	created_at TEXT NOT NULL,
 	updated_at TEXT NOT NULL,
 	keys       TEXT NOT NULL DEFAULT '{}',
+	fp         BLOB, -- store.Fingerprint of data; NULL for records written before
 	PRIMARY KEY (org, mode, resource, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS record_keys (
@@ -124,7 +125,20 @@ func (s *Store) migrate() error {
 	if _, err := tx.Exec(schema); err != nil {
 		return err
 	}
+	if err := addFingerprints(tx); err != nil {
+		return err
+	}
 	return tx.Commit()
+}
+
+// addFingerprints gives a database made before fingerprints their column.
+func addFingerprints(tx *sql.Tx) error {
+	var has int
+	if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('records') WHERE name = 'fp'`).Scan(&has); err != nil || has > 0 {
+		return err
+	}
+	_, err := tx.Exec(`ALTER TABLE records ADD COLUMN fp BLOB`)
+	return err
 }
 
 // A record's keys live in its row as well as in record_keys, which has
@@ -212,6 +226,9 @@ const (
 	getManyQuery = `SELECT ` + recordCols + ` FROM json_each(?1) j
 		CROSS JOIN records r
 		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
+	fingerprintsQuery = `SELECT r.id, r.fp FROM json_each(?1) j
+		CROSS JOIN records r
+		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
 	getDataQuery = `SELECT r.id, r.data FROM json_each(?1) j
 		CROSS JOIN records r
 		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
@@ -296,6 +313,28 @@ func (s *Store) GetMany(ctx context.Context, scope store.Scope, ids []string) (m
 			return nil, err
 		}
 		out[r.ID] = r
+	}
+	return out, rows.Err()
+}
+
+// Fingerprints returns the fingerprints of the records with ids, in one query.
+func (s *Store) Fingerprints(ctx context.Context, scope store.Scope, ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, fingerprintsQuery, jsonArray(ids), scope.Org, scope.Mode, scope.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get fingerprints of %d records in %s/%s/%s: %w", len(ids), scope.Org, scope.Mode, scope.Resource, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var fp []byte
+		if err := rows.Scan(&id, &fp); err != nil {
+			return nil, err
+		}
+		out[id] = fp
 	}
 	return out, rows.Err()
 }
@@ -486,10 +525,10 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 	now := fmtTime(batchplan.Now())
 	if len(plan.Upserts) > 0 {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO records
-			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys, fp)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org, mode, resource, id) DO UPDATE SET
-				parent_id = excluded.parent_id, data = excluded.data, keys = excluded.keys,
+				parent_id = excluded.parent_id, data = excluded.data, keys = excluded.keys, fp = excluded.fp,
 				import_id = excluded.import_id, updated_at = excluded.updated_at`)
 		if err != nil {
 			return store.BatchResult{}, wrap("prepare upsert", err)
@@ -497,7 +536,7 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 		defer st.Close()
 		for i, r := range plan.Upserts {
 			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
-				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i)); err != nil {
+				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), store.Fingerprint(r.Data)); err != nil {
 				return store.BatchResult{}, wrap("upsert record "+r.ID, err)
 			}
 		}

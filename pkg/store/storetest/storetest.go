@@ -195,6 +195,10 @@ func testUpsertGetList(t *testing.T, s store.Store) {
 	if d, err := s.GetData(ctx(t), other, []string{"rec_01"}); err != nil || len(d) != 0 {
 		t.Fatalf("GetData in another scope = %s, %v", d, err)
 	}
+	checkFingerprints(t, s, scopeA, map[string]json.RawMessage{"rec_01": rs[1].Data, "rec_24": rs[24].Data, "nope": nil})
+	if fp, err := s.Fingerprints(ctx(t), other, []string{"rec_01"}); err != nil || len(fp) != 0 {
+		t.Fatalf("Fingerprints in another scope = %x, %v", fp, err)
+	}
 
 	var all []string
 	after := ""
@@ -926,6 +930,32 @@ func testApplied(t *testing.T, s store.Store) {
 // A create is an upsert the caller expects to be new: whether it is (the fast
 // path) or not (the record exists: it is updated and its keys replaced), the
 // records, keys and result are an upsert's.
+// checkFingerprints asks for the fingerprints of want's ids and checks each
+// is the fingerprint of the bytes given (nil: the record does not exist).
+func checkFingerprints(t *testing.T, s store.Store, sc store.Scope, want map[string]json.RawMessage) {
+	t.Helper()
+	var ids []string
+	for id := range want {
+		ids = append(ids, id)
+	}
+	got, err := s.Fingerprints(ctx(t), sc, ids)
+	if err != nil {
+		t.Fatalf("Fingerprints: %v", err)
+	}
+	for id, data := range want {
+		fp, ok := got[id]
+		switch {
+		case data == nil && ok:
+			t.Fatalf("Fingerprints gave %x for %s, which does not exist", fp, id)
+		case data != nil && !bytes.Equal(fp, store.Fingerprint(data)):
+			t.Fatalf("fingerprint of %s = %x, want %x (of %s)", id, fp, store.Fingerprint(data), data)
+		}
+	}
+	if m, err := s.Fingerprints(ctx(t), sc, nil); err != nil || len(m) != 0 {
+		t.Fatalf("Fingerprints(nil) = %v, %v", m, err)
+	}
+}
+
 func testCreates(t *testing.T, s store.Store) {
 	res := mustApply(t, s, scopeA, "cr-1", create(rec("c1", "c1@x.io", "E1"), rec("c2", "c2@x.io")))
 	if res.Upserted != 2 || res.Deleted != 0 || res.Missing != 0 {
@@ -952,6 +982,9 @@ func testCreates(t *testing.T, s store.Store) {
 	if _, ok := lookup(t, s, scopeA, "external_id", "E1"); ok {
 		t.Fatal("the old key of c1 survived a create over it")
 	}
+	// Whichever way a record was written (created, created over, upserted),
+	// its fingerprint is of the bytes written last.
+	checkFingerprints(t, s, scopeA, map[string]json.RawMessage{"c1": moved.Data, "c2": rec("c2", "c2@x.io").Data})
 	if id, ok := lookup(t, s, scopeA, "email", "c3@x.io"); !ok || id != "c3" {
 		t.Fatalf("c3 not created alongside: %q %v", id, ok)
 	}
@@ -971,6 +1004,10 @@ func testCreates(t *testing.T, s store.Store) {
 	if id, ok := lookup(t, s, scopeA, "external_id", "E2"); !ok || id != "c2" {
 		t.Fatalf("upsert in a mixed batch: %q %v", id, ok)
 	}
+	changed := rec("c2", "c2@x.io", "E2")
+	changed.Data = json.RawMessage(`{"email":"c2@x.io","name":"changed"}`)
+	mustApply(t, s, scopeA, "cr-4", up(changed))
+	checkFingerprints(t, s, scopeA, map[string]json.RawMessage{"c2": changed.Data, "c4": rec("c4", "c4@x.io").Data})
 }
 
 // A create whose key another record holds fails the whole batch with

@@ -8,7 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/inlet-dev/inlet/pkg/jsonenc"
@@ -77,8 +78,8 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 	for id := range seen {
 		p.Touched = append(p.Touched, id)
 	}
-	sort.Strings(p.Touched)
-	sort.Strings(p.NeedExist) // rows are locked in one order by every batch
+	slices.Sort(p.Touched)
+	slices.Sort(p.NeedExist) // rows are locked in one order by every batch
 	holder := map[[2]string]string{}
 	for _, id := range p.Touched {
 		op := ops[last[id]]
@@ -105,11 +106,11 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 			p.Keys = append(p.Keys, Key{ID: id, Name: name, Value: value})
 		}
 	}
-	sort.Slice(p.Keys, func(i, j int) bool {
-		if p.Keys[i].Name != p.Keys[j].Name {
-			return p.Keys[i].Name < p.Keys[j].Name
+	slices.SortFunc(p.Keys, func(a, b Key) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
 		}
-		return p.Keys[i].Value < p.Keys[j].Value
+		return strings.Compare(a.Value, b.Value)
 	})
 	return p, nil
 }
