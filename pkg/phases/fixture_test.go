@@ -135,6 +135,12 @@ func (f *fixture) input(t *testing.T, o events.Options, phase string, batches ..
 		if err := f.blobs.Put(context.Background(), key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
 			t.Fatal(err)
 		}
+		// Committed, as the previous phase leaves a batch: its stats last.
+		st, _ := json.Marshal(events.BatchProgress{ImportID: o.ID, Phase: previous(phase), Batch: b,
+			BatchesTotal: len(batches), RowsIn: int64(len(batch)), RowsOut: int64(len(batch))})
+		if err := f.blobs.Put(context.Background(), imports.StatsKey(o.ID, previous(phase), b), bytes.NewReader(st), int64(len(st))); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -53,7 +53,7 @@ func (s *Splitter) Summarize(keys KeySummary) { s.cur.keys = append(s.cur.keys, 
 // Keys reads the summary the previous phase wrote with this batch; ok is
 // false when it wrote none (then the rows are to be read).
 func (in *Input) Keys(ctx context.Context) (sum KeySummary, ok bool, err error) {
-	rc, err := in.blobs.Get(ctx, in.keysKey)
+	rc, err := in.h.Env.Blobs.Get(ctx, in.keysKey)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, false, nil
 	}
