@@ -2,9 +2,7 @@ package phases
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -129,19 +127,4 @@ func firstField(ids map[string][]string) string {
 		return ""
 	}
 	return all[0]
-}
-
-// readAll loads one batch: memory is bounded by the batch size.
-func readAll(in *pipeline.Input) ([]rows.Row, error) {
-	var out []rows.Row
-	for {
-		var r rows.Row
-		if err := in.Next(&r); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return nil, err
-		}
-		out = append(out, r)
-	}
 }

@@ -27,7 +27,7 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 		// First the referencing fields of every row; the rows whole only if
 		// one of them is rejected, else the batch goes on as it is.
 		in.Only(fields...)
-		batch, err := readAll(in)
+		batch, err := in.ReadAll()
 		if err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 		if err := in.Rewind(ctx); err != nil {
 			return err
 		}
-		if batch, err = readAll(in); err != nil {
+		if batch, err = in.ReadAll(); err != nil {
 			return err
 		}
 		for i := range batch {

@@ -238,12 +238,17 @@ func (in *Input) NextRaw(r *rows.Raw) error {
 	return nil
 }
 
-// ReadAllRaw reads the rest of the batch; memory is bounded by the batch size.
-func (in *Input) ReadAllRaw() ([]rows.Raw, error) {
-	var out []rows.Raw
+// ReadAll reads the rest of the batch; memory is bounded by the batch size.
+func (in *Input) ReadAll() ([]rows.Row, error) { return readRest(in.Next) }
+
+// ReadAllRaw is ReadAll of the rows as stored (NextRaw).
+func (in *Input) ReadAllRaw() ([]rows.Raw, error) { return readRest(in.NextRaw) }
+
+func readRest[T any](next func(*T) error) ([]T, error) {
+	var out []T
 	for {
-		var r rows.Raw
-		if err := in.NextRaw(&r); err != nil {
+		var r T
+		if err := next(&r); err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}

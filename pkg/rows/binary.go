@@ -292,9 +292,7 @@ func (d *rowReader) read(r *Row) error {
 		return err
 	}
 	*r = Row{}
-	r.Num = p.varint()
-	r.ID = p.string()
-	r.Op = p.string()
+	r.Num, r.ID, r.Op = p.head()
 	p.tail(r, d.only)
 	d.names = p.names
 	if p.err != nil {
@@ -302,6 +300,9 @@ func (d *rowReader) read(r *Row) error {
 	}
 	return nil
 }
+
+// head reads a row's number, id and op.
+func (p *parser) head() (num int64, id, op string) { return p.varint(), p.string(), p.string() }
 
 // tail reads a row's parts after its head, to the end of the body.
 func (p *parser) tail(r *Row, only map[string]bool) {

@@ -66,9 +66,7 @@ func (d *rowReader) readRaw(r *Raw) error {
 		return err
 	}
 	*r = Raw{from: d, names: p.names, src: p.src}
-	r.Num = p.varint()
-	r.ID = p.string()
-	r.Op = p.string()
+	r.Num, r.ID, r.Op = p.head()
 	// The rest is stepped over, not decoded: to know where each part starts
 	// and that the row is whole before its bytes are copied anywhere.
 	r.dataAt = p.off()

@@ -3,7 +3,6 @@ package rows_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -16,19 +15,7 @@ import (
 
 func readRaws(t testing.TB, b []byte) []rows.Raw {
 	t.Helper()
-	dec := rows.NewDecoder(bytes.NewReader(b))
-	var out []rows.Raw
-	for {
-		var r rows.Raw
-		err := dec.DecodeRaw(&r)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("raw row %d: %v", len(out)+1, err)
-		}
-		out = append(out, r)
-	}
+	return readEvery[rows.Raw](t, b, func(d *rows.Decoder, r any) error { return d.DecodeRaw(r.(*rows.Raw)) })
 }
 
 // rawTestRows are randomRows plus the values only encoding/json writes: a
@@ -224,14 +211,7 @@ func binaryVarint(b []byte, v int64) []byte {
 }
 
 func BenchmarkRaw(b *testing.B) {
-	in := make([]rows.Row, 2000)
-	for i := range in {
-		d := map[string]any{"email": fmt.Sprintf("user%07d@example.com", i), "external_id": fmt.Sprintf("EXT-%07d", i),
-			"first_name": "Chloe", "last_name": "Last74607", "age": json.Number("97"), "vip": true,
-			"score": json.Number("25.51"), "company_code": "C016", "joined": "2024-08-21"}
-		raw, _ := json.Marshal(d)
-		in[i] = rows.Row{Num: int64(i + 1), Data: d, Raw: raw}
-	}
+	in := contactRows(2000)
 	batch := writeRows(b, in)
 	b.Run("decode+write", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
