@@ -33,6 +33,7 @@ func run(demo string) error {
 	if err != nil {
 		return err
 	}
+	app.TuneGC(app.AllInOneMemory)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.New(ctx, cfg, "inlet")

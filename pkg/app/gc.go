@@ -1,0 +1,23 @@
+package app
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// AllInOneMemory is the all-in-one server's memory budget (issue 6: 512 MiB
+// peak RSS), less room for what the Go runtime does not count.
+const AllInOneMemory = 448 << 20
+
+// TuneGC lets the heap grow to five times what is live (GOGC 400) under a
+// memory limit of budget bytes, unless GOGC or GOMEMLIMIT say otherwise.
+// Measured on a 1M-row import in the all-in-one: the process's CPU 57.9 →
+// 51.6 s, its peak RSS 190 → 345 MiB; the limit keeps a bigger file from
+// going further (the collector then runs more often instead).
+func TuneGC(budget int64) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(budget)
+}
