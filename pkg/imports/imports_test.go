@@ -1,8 +1,11 @@
 package imports_test
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -239,6 +242,16 @@ func TestRecordID(t *testing.T) {
 	}
 	if imports.RecordID("my-import-1", 1) == imports.RecordID("my-import-2", 1) {
 		t.Errorf("two client-chosen import ids gave the same record id")
+	}
+	// Stored ids keep their form: 12 hex digits of milliseconds, 8 of the
+	// import's hash, 10 of the row (its low 40 bits).
+	ids := imports.RecordIDs(imp)
+	sum := sha256.Sum256([]byte(imp))
+	for _, row := range []int64{0, 1, 0xabc, 1<<40 - 1, 1 << 40, 1<<40 + 5} {
+		want := fmt.Sprintf("rec_%012x%08x%010x", t0.UnixMilli(), binary.BigEndian.Uint32(sum[8:12]), uint64(row)&(1<<40-1))
+		if got := ids(row); got != want || imports.RecordID(imp, row) != want {
+			t.Errorf("row %d: id %s, want %s", row, got, want)
+		}
 	}
 }
 

@@ -219,9 +219,14 @@ func (f *fixture) out(t *testing.T, o events.Options, phase string, b int) []row
 	return readNDJSON[rows.Row](t, f, imports.OutKey(o.ID, phase, b))
 }
 
+// rejects reads batch b's rejects; a batch without any has no object.
 func (f *fixture) rejects(t *testing.T, o events.Options, phase string, b int) []rows.Reject {
 	t.Helper()
-	return readNDJSON[rows.Reject](t, f, imports.RejectsKey(o.ID, phase, b))
+	key := imports.RejectsKey(o.ID, phase, b)
+	if _, err := f.blobs.Stat(context.Background(), key); errors.Is(err, blob.ErrNotFound) {
+		return nil
+	}
+	return readNDJSON[rows.Reject](t, f, key)
 }
 
 func (f *fixture) stats(t *testing.T, o events.Options, phase string, b int) events.BatchProgress {

@@ -22,6 +22,7 @@ func (Transforming) Name() string { return events.PhaseTransforming }
 func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
 	res := job.Resource
 	keyFields := fieldSet(res.KeyFields())
+	newID := imports.RecordIDs(job.ID())
 	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
 		// Rows as stored: only their key fields are read, the rest is copied on.
 		batch, err := in.ReadAllRaw()
@@ -74,7 +75,7 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 				}
 				// Preparsing left one row per key, so an id made of the import and the
 				// row is one per new record, the same on a re-run, and ascending.
-				err = emitWithID(out, raw, imports.RecordID(job.ID(), raw.Num), rows.OpCreate)
+				err = emitWithID(out, raw, newID(raw.Num), rows.OpCreate)
 			}
 			if err != nil {
 				return err

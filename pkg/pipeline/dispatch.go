@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
@@ -94,7 +95,8 @@ func (h *Harness) runWork(ctx context.Context, p Phase, job *Job, batch int) err
 			return err
 		}
 	}
-	return h.afterPhaseIfDone(ctx, job, p.Name())
+	mine := func(b int) bool { return slices.Contains(w.batches, b) }
+	return h.afterPhaseIfDone(ctx, job, p.Name(), mine)
 }
 
 // streamsInto reports whether the next phase takes batch b of phase as soon
@@ -107,11 +109,7 @@ func streamsInto(job *Job, entry Entry) bool {
 
 // afterBatch publishes the batch's progress and, for a streaming next phase, its work.
 func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int) error {
-	st, err := h.readStats(ctx, job.ID(), phase, b)
-	if err != nil {
-		return err
-	}
-	if err := h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), st); err != nil {
+	if err := h.publishProgress(ctx, job, phase, b); err != nil {
 		return err
 	}
 	if nextPhase, entry, ok := next(phase); ok && streamsInto(job, entry) {
@@ -124,13 +122,31 @@ func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int)
 // so, announces it and hands the import to what comes next. Each replica
 // checks after its own commit; the last committer always sees them all, and
 // two that both see them publish the same message ids, which JetStream dedups.
-func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) error {
+//
+// handedOn reports the batches the caller has handed on itself. Any other
+// batch may have been committed by a process that died before its progress
+// event; its message's redelivery hands it on, but when nothing after the
+// phase waits for that batch's work message (a barrier, a gate, the end) the
+// import can end before the redelivery comes (TestKillPhaseMidImport saw it),
+// so those progress events are published here, before the phase's
+// completion, under the same message ids.
+func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, handedOn func(b int) bool) error {
 	list, err := h.Env.Blobs.List(ctx, imports.StatsPrefix(job.ID(), phase))
 	if err != nil {
 		return fmt.Errorf("list %s stats: %w", phase, err)
 	}
 	if len(list) < job.Batches {
 		return nil
+	}
+	if _, entry, ok := next(phase); !ok || !streamsInto(job, entry) {
+		for b := range job.Batches {
+			if handedOn(b) {
+				continue
+			}
+			if err := h.publishProgress(ctx, job, phase, b); err != nil {
+				return err
+			}
+		}
 	}
 	pc := events.PhaseCompleted{ImportID: job.ID(), Phase: phase, BatchesTotal: job.Batches, CompletedAt: h.Env.now()}
 	if err := h.publishEvent(job.Options, events.EventPhaseCompleted, fmt.Sprintf("%s:phase_completed:%s", job.ID(), phase), pc); err != nil {
@@ -168,6 +184,14 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string) 
 		}
 	}
 	return nil
+}
+
+func (h *Harness) publishProgress(ctx context.Context, job *Job, phase string, b int) error {
+	st, err := h.readStats(ctx, job.ID(), phase, b)
+	if err != nil {
+		return err
+	}
+	return h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), st)
 }
 
 func (h *Harness) publishWork(job *Job, phase string, b int) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,11 @@ type recorder struct {
 	msgs    []published
 	// onPublish, if set, sees every message as it is published.
 	onPublish func(subject, id string)
+	// lose, if set, makes the publish of an id it names fail: the broker
+	// went away, or the process died, before the message was sent.
+	lose  func(id string) bool
+	lost  int
+	order []string // ids in the order they were first published
 }
 
 type published struct {
@@ -49,6 +55,10 @@ func (r *recorder) Publish(subject, id string, body []byte) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.lose != nil && r.lose(id) {
+		r.lost++
+		return fmt.Errorf("publish %s: lost", id)
+	}
 	if r.ids == nil {
 		r.ids = map[string]int{}
 	}
@@ -57,6 +67,7 @@ func (r *recorder) Publish(subject, id string, body []byte) error {
 	}
 	r.ids[id]++
 	if r.ids[id] == 1 {
+		r.order = append(r.order, id)
 		r.first[id] = body
 		r.msgs = append(r.msgs, published{subject, id, body})
 	} else if string(r.first[id]) != string(body) && !volatile(id) {
@@ -153,7 +164,11 @@ func (f *fixture) run(t *testing.T, opts events.Options, csv string, times int) 
 				t.Fatal(err)
 			}
 			for i := 0; i < times; i++ {
+				lost := f.pub.lost
 				if err := f.h.Deliver(f.h.WorkHandler(f.phase(wm.Phase)))(message.NewMessage(w.id, w.body)); err != nil {
+					if f.pub.lost > lost {
+						break // the process died mid-message: its redelivery comes too late to matter
+					}
 					t.Fatalf("%s: %v", w.id, err)
 				}
 			}
@@ -204,6 +219,34 @@ func TestRedeliveredMessagesChangeNothing(t *testing.T) {
 		if len(f.pub.changed) > 0 {
 			t.Errorf("delivered %dx: republished with a different body: %v", times, f.pub.changed)
 		}
+	}
+}
+
+// A process that dies after committing a batch but before publishing its
+// progress leaves that to its message's redelivery; the phase's completion,
+// which can come first when nothing after the phase waits for that batch,
+// publishes the batch's progress before it announces itself.
+func TestProgressOfABatchCommittedByADeadProcess(t *testing.T) {
+	f := newFixture(t)
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
+	progress, completed := opts.ID+":progress:processing:0", opts.ID+":phase_completed:processing"
+	f.pub.lose = func(id string) bool { return id == progress && f.pub.lost == 0 }
+	imp := f.run(t, opts, customersCSV, 1)
+	if f.pub.lost != 1 {
+		t.Fatalf("%d publishes lost, want the one of %s: the test proved nothing", f.pub.lost, progress)
+	}
+	if imp.Status != events.StatusCompleted {
+		t.Fatalf("import %s", imp.Status)
+	}
+	at := func(id string) int {
+		i := slices.Index(f.pub.order, id)
+		if i < 0 {
+			t.Fatalf("%s was never published", id)
+		}
+		return i
+	}
+	if at(progress) > at(completed) {
+		t.Errorf("%s was published after %s", progress, completed)
 	}
 }
 

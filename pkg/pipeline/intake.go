@@ -231,7 +231,7 @@ func (h *Harness) announce(ctx context.Context, job *Job, phase string) error {
 			return err
 		}
 	}
-	return h.afterPhaseIfDone(ctx, job, phase)
+	return h.afterPhaseIfDone(ctx, job, phase, func(int) bool { return true })
 }
 
 func sumOf(h hash.Hash) []byte { return h.Sum(nil) }

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -196,14 +198,8 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("blob/local: copy %q: %w", src, err)
 	}
-	f, err := s.createTemp(filepath.Dir(to))
+	tmp, err := s.linkTemp(from, filepath.Dir(to))
 	if err != nil {
-		return fmt.Errorf("blob/local: copy to %q: %w", dst, err)
-	}
-	tmp := f.Name()
-	f.Close()
-	os.Remove(tmp) // the name is ours; the link takes it
-	if err := os.Link(from, tmp); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("blob/local: copy %q: %w", src, blob.ErrNotFound)
 		}
@@ -241,6 +237,36 @@ func (s *Store) createTemp(dir string) (*os.File, error) {
 		}
 	}
 	return nil, err
+}
+
+// linkTemp hard-links from under a new temp name in dir. It makes no file
+// first to reserve the name (os.CreateTemp would): a new inode costs about
+// 1 ms of kernel CPU on the ext4 we profiled, a link 20 µs.
+func (s *Store) linkTemp(from, dir string) (string, error) {
+	var err error
+	for range 10 {
+		tmp := filepath.Join(dir, tmpPrefix+strconv.FormatUint(rand.Uint64(), 36))
+		if err = os.Link(from, tmp); err == nil {
+			return tmp, nil
+		}
+		switch {
+		case errors.Is(err, fs.ErrExist):
+			continue // the name is taken: another
+		case errors.Is(err, fs.ErrNotExist):
+			if _, serr := os.Lstat(from); serr != nil {
+				return "", err // the source is missing
+			}
+			if merr := os.MkdirAll(dir, 0o755); merr != nil {
+				if isNotDir(merr) {
+					return "", fmt.Errorf("a parent of the key is itself an object: %w", merr)
+				}
+				return "", merr
+			}
+		default:
+			return "", err
+		}
+	}
+	return "", err
 }
 
 // Get opens the object. On POSIX the open file keeps its content even if the

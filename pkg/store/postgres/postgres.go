@@ -410,6 +410,12 @@ func (s *Store) Apply(ctx context.Context, scope store.Scope, batchID string, op
 		}
 		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
 	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "22P02" { // invalid_text_representation: a jsonb refused
+		if named := batchplan.CheckData(batchID, ops); named != nil {
+			return store.BatchResult{}, named
+		}
+	}
 	if err != nil {
 		return store.BatchResult{}, err
 	}
@@ -498,13 +504,17 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			(id text COLLATE "C", parent_id text, data jsonb, import_id text, keys jsonb, fp bytea) ON COMMIT DROP`); err != nil {
 			return store.BatchResult{}, wrap("create temp table", err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"inlet_tmp_records"},
-			[]string{"id", "parent_id", "data", "import_id", "keys", "fp"},
-			pgx.CopyFromSlice(len(plan.Upserts), func(i int) ([]any, error) {
-				r := plan.Upserts[i]
-				// string, not []byte: COPY would send []byte as bytea.
-				return []any{r.ID, r.ParentID, string(r.Data), r.ImportID, plan.KeysJSON(i), store.Fingerprint(r.Data)}, nil
-			})); err != nil {
+		c := newCopyRows(6, nil)
+		for i, r := range plan.Upserts {
+			c.row()
+			c.text(r.ID)
+			c.text(r.ParentID)
+			c.jsonb(r.Data)
+			c.text(r.ImportID)
+			c.jsonb([]byte(plan.KeysJSON(i)))
+			c.bytea(store.Fingerprint(r.Data))
+		}
+		if err := c.into(ctx, tx, "inlet_tmp_records", "id", "parent_id", "data", "import_id", "keys", "fp"); err != nil {
 			return store.BatchResult{}, wrap("copy records", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO records
@@ -530,12 +540,14 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			(key_name text COLLATE "C", key_value text COLLATE "C", id text COLLATE "C") ON COMMIT DROP`); err != nil {
 			return store.BatchResult{}, wrap("create temp table", err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"inlet_tmp_keys"},
-			[]string{"key_name", "key_value", "id"},
-			pgx.CopyFromSlice(len(plan.Keys), func(i int) ([]any, error) {
-				k := plan.Keys[i]
-				return []any{k.Name, k.Value, k.ID}, nil
-			})); err != nil {
+		c := newCopyRows(3, nil)
+		for _, k := range plan.Keys {
+			c.row()
+			c.text(k.Name)
+			c.text(k.Value)
+			c.text(k.ID)
+		}
+		if err := c.into(ctx, tx, "inlet_tmp_keys", "key_name", "key_value", "id"); err != nil {
 			return store.BatchResult{}, wrap("copy keys", err)
 		}
 		// DO NOTHING rather than failing on the primary key: a key held by a
@@ -600,20 +612,34 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 	if err != nil {
 		return false, err
 	}
-	_, err = sp.CopyFrom(ctx, pgx.Identifier{"records"},
-		[]string{"org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at", "keys", "fp"},
-		pgx.CopyFromSlice(len(plan.Upserts), func(i int) ([]any, error) {
-			r := plan.Upserts[i]
-			return []any{scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID, string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), store.Fingerprint(r.Data)}, nil
-		}))
+	c := newCopyRows(11, nil)
+	for i, r := range plan.Upserts {
+		c.row()
+		c.text(scope.Org)
+		c.text(scope.Mode)
+		c.text(scope.Resource)
+		c.text(r.ID)
+		c.text(r.ParentID)
+		c.jsonb(r.Data)
+		c.text(r.ImportID)
+		c.timestamptz(now)
+		c.timestamptz(now)
+		c.jsonb([]byte(plan.KeysJSON(i)))
+		c.bytea(store.Fingerprint(r.Data))
+	}
+	err = c.into(ctx, sp, "records", "org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at", "keys", "fp")
 	if err == nil && len(plan.Keys) > 0 {
-		keys := inIndexOrder(plan.Keys)
-		_, err = sp.CopyFrom(ctx, pgx.Identifier{"record_keys"},
-			[]string{"org", "mode", "resource", "key_name", "key_value", "id"},
-			pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
-				k := keys[i]
-				return []any{scope.Org, scope.Mode, scope.Resource, k.Name, k.Value, k.ID}, nil
-			}))
+		c = newCopyRows(6, c.buf)
+		for _, k := range inIndexOrder(plan.Keys) {
+			c.row()
+			c.text(scope.Org)
+			c.text(scope.Mode)
+			c.text(scope.Resource)
+			c.text(k.Name)
+			c.text(k.Value)
+			c.text(k.ID)
+		}
+		err = c.into(ctx, sp, "record_keys", "org", "mode", "resource", "key_name", "key_value", "id")
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {

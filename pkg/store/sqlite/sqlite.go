@@ -4,12 +4,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -460,6 +462,9 @@ func (s *Store) Apply(ctx context.Context, scope store.Scope, batchID string, op
 		if err != nil {
 			return err
 		}
+		if err := batchplan.CheckData(batchID, ops); err != nil {
+			return err
+		}
 		res, err = s.applyPlan(ctx, tx, scope, batchID, plan)
 		return err
 	})
@@ -549,7 +554,7 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 			return store.BatchResult{}, wrap("prepare keys", err)
 		}
 		defer st.Close()
-		for _, k := range plan.Keys {
+		for _, k := range inIndexOrder(plan.Keys) {
 			r, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.Name, k.Value, k.ID)
 			if err != nil {
 				return store.BatchResult{}, wrap("insert key of record "+k.ID, err)
@@ -683,4 +688,14 @@ func (s *Store) ResetViews(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM import_views`)
 		return err
 	})
+}
+
+// inIndexOrder sorts key rows as record_keys' primary key does (name, then
+// value): the inserts walk the b-tree once.
+func inIndexOrder(keys []batchplan.Key) []batchplan.Key {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b batchplan.Key) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Value, b.Value))
+	})
+	return sorted
 }

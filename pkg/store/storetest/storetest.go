@@ -48,6 +48,7 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AppliedReadsTheStoredResult", testApplied},
 		{"CreatesActLikeUpserts", testCreates},
 		{"CreateConflictIsAtomic", testCreateConflict},
+		{"ValuesKeepEveryCharacter", testValuesKeepEveryCharacter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -598,6 +599,17 @@ func testInvalidOps(t *testing.T, s store.Store) {
 			t.Errorf("%s: Apply succeeded", name)
 		}
 	}
+	// Data that is not JSON is named, whichever way the batch is written.
+	bad := store.Record{ID: "r9", Data: json.RawMessage(`{"a":"b"`), Keys: map[string]string{"email": "r9@x.io"}}
+	for name, ops := range map[string][]store.Op{
+		"created":  create(rec("ok1", "ok1@x.io"), bad),
+		"upserted": append(up(rec("ok2", "ok2@x.io")), store.Op{Kind: store.OpUpsert, Record: bad}),
+	} {
+		_, err := s.Apply(ctx(t), scopeA, "bad-json-"+name, ops)
+		if err == nil || !strings.Contains(err.Error(), "record r9: data is not valid JSON") {
+			t.Errorf("%s: invalid JSON data: %v, want it named", name, err)
+		}
+	}
 	if recs, _ := s.List(ctx(t), scopeA, "", 10); len(recs) != 0 {
 		t.Fatalf("invalid batches wrote %d records", len(recs))
 	}
@@ -1029,4 +1041,45 @@ func testCreateConflict(t *testing.T, s store.Store) {
 	if res.Upserted != 2 {
 		t.Fatalf("retried batch: %+v", res)
 	}
+}
+
+// Text that a bulk load must escape (backslashes, tabs, line breaks, quotes)
+// comes back as it was given, in data, keys and ids, created or upserted.
+func testValuesKeepEveryCharacter(t *testing.T, s store.Store) {
+	odd := []string{`back\slash`, "tab\there", "line\nbreak", "cr\rhere", `quo"te`, `\N`, "é—✓", `end\`}
+	var creates, upserts []store.Record
+	for i, v := range odd {
+		data, err := json.Marshal(map[string]any{"email": v, "note": v + "|" + v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := store.Record{ID: fmt.Sprintf("id-%d-%s", i, v), Data: data, ParentID: "p" + v, ImportID: "imp" + v,
+			Keys: map[string]string{"email": "c" + v, "external_id": "x" + v}}
+		creates = append(creates, r)
+		r.ID, r.Keys = "u"+r.ID, map[string]string{"email": "u" + v}
+		upserts = append(upserts, r)
+	}
+	before := time.Now().Add(-time.Second)
+	mustApply(t, s, scopeA, "odd-create", create(creates...))
+	mustApply(t, s, scopeA, "odd-upsert", up(upserts...))
+	for _, want := range append(creates, upserts...) {
+		got, err := s.Get(ctx(t), scopeA, want.ID)
+		if err != nil {
+			t.Fatalf("Get %q: %v", want.ID, err)
+		}
+		if got.CreatedAt.Before(before) || got.CreatedAt.After(time.Now().Add(time.Second)) || !got.UpdatedAt.Equal(got.CreatedAt) {
+			t.Errorf("%q: created_at %v updated_at %v, want now and equal", want.ID, got.CreatedAt, got.UpdatedAt)
+		}
+		if !jsonEqual(t, got.Data, want.Data) || !reflect.DeepEqual(got.Keys, want.Keys) ||
+			got.ParentID != want.ParentID || got.ImportID != want.ImportID {
+			t.Errorf("%q came back as %s %v parent %q import %q; want %s %v %q %q", want.ID,
+				got.Data, got.Keys, got.ParentID, got.ImportID, want.Data, want.Keys, want.ParentID, want.ImportID)
+		}
+		for name, value := range want.Keys {
+			if id, ok := lookup(t, s, scopeA, name, value); !ok || id != want.ID {
+				t.Errorf("key %s=%q → %q, %v; want %q", name, value, id, ok, want.ID)
+			}
+		}
+	}
+	checkFingerprints(t, s, scopeA, map[string]json.RawMessage{creates[0].ID: creates[0].Data, upserts[1].ID: upserts[1].Data})
 }
