@@ -35,9 +35,11 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 		if err != nil {
 			return err
 		}
+		// Transforming marked new rows (create) and the rows whose data has
+		// their record's fingerprint (unchanged); the others are asked for.
 		var ids []string
 		for i := range batch {
-			if batch[i].Op != rows.OpCreate {
+			if op := batch[i].Op; op != rows.OpCreate && op != rows.OpUnchanged {
 				ids = append(ids, batch[i].ID)
 			}
 		}
@@ -53,6 +55,10 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 		var buf []byte
 		for i := range batch {
 			raw := &batch[i]
+			if raw.Op == rows.OpUnchanged {
+				same[i] = true
+				continue
+			}
 			fp, exists := known[raw.ID]
 			if raw.Op == rows.OpCreate || !exists || job.Options.Action == "delete" {
 				continue
@@ -83,7 +89,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 				continue
 			}
 			_, exists := known[raw.ID]
-			if err := decide(job, raw, exists, same[i], stored, out); err != nil {
+			if err := decide(job, raw, exists || same[i], same[i], stored, out); err != nil {
 				return err
 			}
 		}

@@ -85,7 +85,7 @@ func TestProcessingWritesAndCounts(t *testing.T) {
 	}
 	// Stored keys are usable: the new record is found by its (normalized) keys.
 	ids, err := f.st.LookupKeys(context.Background(), scope, []store.KeyRef{{Name: "email", Value: "n1@x.io"}, {Name: "external_id", Value: "n1"}})
-	if err != nil || ids["email\x00n1@x.io"] != "rec_new1" || ids["external_id\x00n1"] != "rec_new1" {
+	if err != nil || ids["email\x00n1@x.io"].ID != "rec_new1" || ids["external_id\x00n1"].ID != "rec_new1" {
 		t.Errorf("keys of the new record: %v %v", ids, err)
 	}
 	// Only ids and ops go on to cleanup.

@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -41,12 +42,15 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 		if err != nil {
 			return fmt.Errorf("look up keys: %w", err)
 		}
+		var buf []byte
 		for i := range batch {
 			raw := &batch[i]
 			ids := map[string][]string{} // id → key names that point at it
+			var fp []byte
 			for _, name := range sortedKeys(keys[i]) {
-				if id, ok := found[name+"\x00"+keys[i][name]]; ok {
-					ids[id] = append(ids[id], name)
+				if h, ok := found[name+"\x00"+keys[i][name]]; ok {
+					ids[h.ID] = append(ids[h.ID], name)
+					fp = h.Fingerprint
 				}
 			}
 			switch {
@@ -59,8 +63,20 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 				err = rejectRaw(out, raw, rows.Problem{Code: "ambiguous", Field: firstField(ids),
 					Message: "keys match different records: " + strings.Join(parts, ", ")})
 			case len(ids) == 1:
+				op := raw.Op
+				// The row is its record as stored when its data, written as
+				// processing writes it, has the record's fingerprint: parsing
+				// then asks the store nothing more about it.
+				if fp != nil && job.Options.Action != "delete" {
+					if buf, err = raw.AppendDataJSON(buf[:0]); err != nil {
+						return err
+					}
+					if bytes.Equal(store.Fingerprint(buf), fp) {
+						op = rows.OpUnchanged
+					}
+				}
 				for id := range ids {
-					err = emitWithID(out, raw, id, raw.Op)
+					err = emitWithID(out, raw, id, op)
 				}
 			case job.Options.Action == "delete":
 				err = skipRaw(out, raw, func(row *rows.Row) rows.Problem {

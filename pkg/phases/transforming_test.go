@@ -2,6 +2,7 @@ package phases_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,4 +157,53 @@ func TestTransformingDelete(t *testing.T) {
 		t.Errorf("message %q does not name the key value", rej[1].Message)
 	}
 	checkStats(t, f.stats(t, o, events.PhaseTransforming, 0), 4, 2, 0, 2)
+}
+
+// fingerprintSpy records the ids whose fingerprints a phase asks for.
+type fingerprintSpy struct {
+	readSpy
+	asked []string
+}
+
+func (s *fingerprintSpy) Fingerprints(ctx context.Context, scope store.Scope, ids []string) (map[string][]byte, error) {
+	s.asked = append(s.asked, ids...)
+	return s.Store.Fingerprints(ctx, scope, ids)
+}
+
+// A row whose data is its record's as stored is marked unchanged by the
+// lookup that finds the record: parsing then asks the store nothing about
+// it, and still passes it on unchanged.
+func TestTransformingMarksStoredRowsUnchanged(t *testing.T) {
+	f := newFixture(t)
+	spy := &fingerprintSpy{readSpy: readSpy{Store: f.st}}
+	f.records = spy
+	o := options(t, nil)
+	seedCustomers(t, f, o)
+	f.input(t, o, events.PhaseTransforming, []rows.Row{
+		row(1, cust("ann@x.io", "E1", "Ann")),       // as stored
+		row(2, cust("bob@x.io", "E2", "Bob again")), // changed
+		row(3, cust("bob@x.io", "E2", "Bob")),       // as stored, and a duplicate of row 2's record
+		row(4, cust("cid@x.io", "E3", "Cid")),       // new
+	})
+	f.run(t, o, events.PhaseTransforming, 1)
+	out := f.allOut(t, o, events.PhaseTransforming, 1)
+	for n, want := range map[int64]string{1: rows.OpUnchanged, 2: "", 3: rows.OpUnchanged, 4: rows.OpCreate} {
+		if got := out[n].Op; got != want {
+			t.Errorf("transforming: row %d op %q, want %q", n, got, want)
+		}
+	}
+	f.run(t, o, events.PhaseParsing, 1)
+	if want := []string{"rec_bob"}; !slices.Equal(spy.asked, want) || !slices.Equal(spy.read, want) {
+		t.Errorf("parsing asked fingerprints of %v and read %v, want %v both", spy.asked, spy.read, want)
+	}
+	parsed := f.allOut(t, o, events.PhaseParsing, 1)
+	if r := parsed[1]; r.Op != rows.OpUnchanged || r.ID != "rec_ann" || r.Record["name"] != "Ann" {
+		t.Errorf("parsing: row 1 %q %q %v, want unchanged rec_ann with its data as the record", r.Op, r.ID, r.Record)
+	}
+	if _, ok := parsed[3]; ok {
+		t.Errorf("parsing passed on row 3, a duplicate of row 2's record")
+	}
+	if r := parsed[4]; r.Op != rows.OpCreate {
+		t.Errorf("parsing: row 4 op %q, want create", r.Op)
+	}
 }

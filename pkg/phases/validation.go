@@ -63,7 +63,7 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 // their position in the batch (none: every row passes).
 func (v Validation) check(ctx context.Context, job *pipeline.Job, refs []resources.Reference, batch []rows.Row) (map[int][]rows.Problem, error) {
 	// One lookup per referenced resource for the whole batch.
-	found := map[string]map[string]string{}
+	found := map[string]map[string]store.Holder{}
 	if job.Options.Action != "delete" {
 		for _, ref := range refs {
 			// A batch names the same few records many times (its companies):

@@ -311,7 +311,7 @@ func (a *API) findByKey(ctx context.Context, res *resources.Resource, scope stor
 	if !ok {
 		return nil, nil
 	}
-	rec, err := a.cfg.Records.Get(ctx, scope, id)
+	rec, err := a.cfg.Records.Get(ctx, scope, id.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil // deleted between the two reads
 	}

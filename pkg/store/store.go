@@ -58,6 +58,18 @@ type KeyRef struct {
 	Value string
 }
 
+// Holder is the record that holds a key.
+type Holder struct {
+	ID string
+	// Fingerprint is the Fingerprint of the data the record was last
+	// written with, when the store keeps it alongside its keys (nil when it
+	// does not, or did not when the record was written): a lookup by key
+	// then also tells whether a row is the record as stored, without a
+	// second query (profiled: the second query was a third of PostgreSQL's
+	// work on a re-import).
+	Fingerprint []byte
+}
+
 // Op is one write of a batch.
 type Op struct {
 	Kind   string // upsert | delete
@@ -89,9 +101,9 @@ type BatchResult struct {
 
 // RecordStore holds the records of every resource.
 type RecordStore interface {
-	// LookupKeys returns, for each ref found, the id of the record holding it,
-	// keyed by ref.Name + "\x00" + ref.Value.
-	LookupKeys(ctx context.Context, scope Scope, refs []KeyRef) (map[string]string, error)
+	// LookupKeys returns, for each ref found, the record holding it, keyed
+	// by ref.Name + "\x00" + ref.Value.
+	LookupKeys(ctx context.Context, scope Scope, refs []KeyRef) (map[string]Holder, error)
 	// GetMany returns the records with these ids (missing ids are absent).
 	GetMany(ctx context.Context, scope Scope, ids []string) (map[string]Record, error)
 	// GetData returns the data of the records with these ids (missing ids

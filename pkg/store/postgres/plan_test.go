@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -167,13 +168,18 @@ func TestOpenRebuildsOldKeyIndexes(t *testing.T) {
 	if err != nil || rec.Keys["email"] != "a@x.io" || rec.Keys["external_id"] != "E1" || len(rec.Keys) != 2 {
 		t.Fatalf("record after the rebuild: %+v %v", rec, err)
 	}
+	// A key row written before fingerprints were kept has none: no hint.
+	if old, err := s.LookupKeys(ctx, sc, []store.KeyRef{{Name: "email", Value: "a@x.io"}}); err != nil ||
+		old["email\x00a@x.io"].ID != "r1" || old["email\x00a@x.io"].Fingerprint != nil {
+		t.Fatalf("key row written before fingerprints: %+v %v", old, err)
+	}
 	// Replacing the record drops the key rows it held before the rebuild.
 	if _, err := s.Apply(ctx, sc, "after-rebuild", []store.Op{{Kind: store.OpUpsert, Record: store.Record{
 		ID: "r1", Data: []byte(`{"email":"b@x.io"}`), Keys: map[string]string{"email": "b@x.io"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.LookupKeys(ctx, sc, []store.KeyRef{{Name: "email", Value: "a@x.io"}, {Name: "external_id", Value: "E1"}, {Name: "email", Value: "b@x.io"}})
-	if err != nil || len(got) != 1 || got["email\x00b@x.io"] != "r1" {
+	if err != nil || len(got) != 1 || got["email\x00b@x.io"].ID != "r1" || !bytes.Equal(got["email\x00b@x.io"].Fingerprint, store.Fingerprint([]byte(`{"email":"b@x.io"}`))) {
 		t.Fatalf("keys after replacing the record: %v %v", got, err)
 	}
 }

@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS record_keys (
 	id        text COLLATE "C" NOT NULL,
 	CONSTRAINT record_keys_pkey PRIMARY KEY (key_value, key_name, org, mode, resource)
 );
+-- The holder's records.fp, written with it (every write of a record writes
+-- all its key rows again): LookupKeys returns it without touching records.
+-- NULL for key rows written before.
+ALTER TABLE record_keys ADD COLUMN IF NOT EXISTS fp bytea;
 -- No index of record_keys leads with the scope: with one, the planner,
 -- misled by statistics taken before a bulk load, searched a whole scope per
 -- looked-up key or id (TestHotQueriesUseIndexes). Databases made before
@@ -167,9 +171,9 @@ const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.upda
 // the by-id index, whatever the table size. TestHotQueriesUseIndexes checks
 // every one with EXPLAIN.
 const (
-	lookupKeysQuery = `SELECT q.name, q.value, k.id
+	lookupKeysQuery = `SELECT q.name, q.value, k.id, k.fp
 		FROM unnest($4::text[], $5::text[]) AS q(name, value)
-		CROSS JOIN LATERAL (SELECT k.id FROM record_keys k
+		CROSS JOIN LATERAL (SELECT k.id, k.fp FROM record_keys k
 			WHERE k.org = $1 AND k.mode = $2 AND k.resource = $3
 				AND k.key_name = q.name AND k.key_value = q.value LIMIT 1) k`
 	getDataQuery = `SELECT r.id, r.data
@@ -229,8 +233,8 @@ func scanRecord(row pgx.Row) (store.Record, error) {
 func scopeName(sc store.Scope) string { return sc.Org + "/" + sc.Mode + "/" + sc.Resource }
 
 // LookupKeys finds the records holding refs with one query over unnest.
-func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.KeyRef) (map[string]string, error) {
-	out := make(map[string]string, len(refs))
+func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.KeyRef) (map[string]store.Holder, error) {
+	out := make(map[string]store.Holder, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
@@ -248,11 +252,14 @@ func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var name, value, id string
-		if err := rows.Scan(&name, &value, &id); err != nil {
+		var (
+			name, value string
+			h           store.Holder
+		)
+		if err := rows.Scan(&name, &value, &h.ID, &h.Fingerprint); err != nil {
 			return nil, err
 		}
-		out[name+"\x00"+value] = id
+		out[name+"\x00"+value] = h
 	}
 	return out, rows.Err()
 }
@@ -512,7 +519,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			c.jsonb(r.Data)
 			c.text(r.ImportID)
 			c.jsonb([]byte(plan.KeysJSON(i)))
-			c.bytea(store.Fingerprint(r.Data))
+			c.bytea(plan.Fingerprints[i])
 		}
 		if err := c.into(ctx, tx, "inlet_tmp_records", "id", "parent_id", "data", "import_id", "keys", "fp"); err != nil {
 			return store.BatchResult{}, wrap("copy records", err)
@@ -537,24 +544,25 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 	}
 	if len(plan.Keys) > 0 {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE inlet_tmp_keys
-			(key_name text COLLATE "C", key_value text COLLATE "C", id text COLLATE "C") ON COMMIT DROP`); err != nil {
+			(key_name text COLLATE "C", key_value text COLLATE "C", id text COLLATE "C", fp bytea) ON COMMIT DROP`); err != nil {
 			return store.BatchResult{}, wrap("create temp table", err)
 		}
-		c := newCopyRows(3, nil)
+		c := newCopyRows(4, nil)
 		for _, k := range plan.Keys {
 			c.row()
 			c.text(k.Name)
 			c.text(k.Value)
 			c.text(k.ID)
+			c.bytea(k.Fingerprint)
 		}
-		if err := c.into(ctx, tx, "inlet_tmp_keys", "key_name", "key_value", "id"); err != nil {
+		if err := c.into(ctx, tx, "inlet_tmp_keys", "key_name", "key_value", "id", "fp"); err != nil {
 			return store.BatchResult{}, wrap("copy keys", err)
 		}
 		// DO NOTHING rather than failing on the primary key: a key held by a
 		// concurrent, not yet committed batch makes this wait for it, and the
 		// rows it skips are exactly the conflicts, which we then name.
-		tag, err := tx.Exec(ctx, `INSERT INTO record_keys (org, mode, resource, key_name, key_value, id)
-			SELECT $1, $2, $3, t.key_name, t.key_value, t.id FROM inlet_tmp_keys t
+		tag, err := tx.Exec(ctx, `INSERT INTO record_keys (org, mode, resource, key_name, key_value, id, fp)
+			SELECT $1, $2, $3, t.key_name, t.key_value, t.id, t.fp FROM inlet_tmp_keys t
 			ORDER BY t.key_value, t.key_name
 			ON CONFLICT DO NOTHING`, sc...)
 		if err != nil {
@@ -625,11 +633,11 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 		c.timestamptz(now)
 		c.timestamptz(now)
 		c.jsonb([]byte(plan.KeysJSON(i)))
-		c.bytea(store.Fingerprint(r.Data))
+		c.bytea(plan.Fingerprints[i])
 	}
 	err = c.into(ctx, sp, "records", "org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at", "keys", "fp")
 	if err == nil && len(plan.Keys) > 0 {
-		c = newCopyRows(6, c.buf)
+		c = newCopyRows(7, c.buf)
 		for _, k := range inIndexOrder(plan.Keys) {
 			c.row()
 			c.text(scope.Org)
@@ -638,8 +646,9 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 			c.text(k.Name)
 			c.text(k.Value)
 			c.text(k.ID)
+			c.bytea(k.Fingerprint)
 		}
-		err = c.into(ctx, sp, "record_keys", "org", "mode", "resource", "key_name", "key_value", "id")
+		err = c.into(ctx, sp, "record_keys", "org", "mode", "resource", "key_name", "key_value", "id", "fp")
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {

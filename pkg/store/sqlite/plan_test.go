@@ -153,7 +153,7 @@ func TestOpenUpgradesOldKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := s.LookupKeys(ctx, sc, []store.KeyRef{{Name: "email", Value: "a@x.io"}, {Name: "external_id", Value: "E1"}, {Name: "email", Value: "b@x.io"}})
-	if err != nil || len(got) != 1 || got["email\x00b@x.io"] != "r1" {
+	if err != nil || len(got) != 1 || got["email\x00b@x.io"].ID != "r1" || !bytes.Equal(got["email\x00b@x.io"].Fingerprint, store.Fingerprint([]byte(`{"email":"b@x.io"}`))) {
 		t.Fatalf("keys after replacing the record: %v %v", got, err)
 	}
 	if fps, err := s.Fingerprints(ctx, sc, []string{"r1"}); err != nil || !bytes.Equal(fps["r1"], store.Fingerprint([]byte(`{"email":"b@x.io"}`))) {

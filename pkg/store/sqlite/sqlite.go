@@ -220,11 +220,15 @@ const recordCols = `r.id, r.parent_id, r.data, r.import_id, r.created_at, r.upda
 // record_keys once per looked-up value). TestHotQueriesUseIndexes checks
 // every one with EXPLAIN QUERY PLAN.
 const (
-	lookupKeysQuery = `SELECT k.key_name, k.key_value, k.id
+	// The holder's fingerprint is read from its row here: a probe in the
+	// same process costs less than keeping a copy in every key row.
+	lookupKeysQuery = `SELECT k.key_name, k.key_value, k.id, r.fp
 		FROM json_each(?1) j
 		CROSS JOIN record_keys k
+		CROSS JOIN records r
 		WHERE k.org = ?2 AND k.mode = ?3 AND k.resource = ?4
-			AND k.key_name = j.value ->> 0 AND k.key_value = j.value ->> 1`
+			AND k.key_name = j.value ->> 0 AND k.key_value = j.value ->> 1
+			AND r.org = k.org AND r.mode = k.mode AND r.resource = k.resource AND r.id = k.id`
 	getManyQuery = `SELECT ` + recordCols + ` FROM json_each(?1) j
 		CROSS JOIN records r
 		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
@@ -274,8 +278,8 @@ func scanRecord(sc interface{ Scan(...any) error }) (store.Record, error) {
 }
 
 // LookupKeys finds the records holding refs, in one query.
-func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.KeyRef) (map[string]string, error) {
-	out := make(map[string]string, len(refs))
+func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.KeyRef) (map[string]store.Holder, error) {
+	out := make(map[string]store.Holder, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
@@ -289,11 +293,14 @@ func (s *Store) LookupKeys(ctx context.Context, scope store.Scope, refs []store.
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var name, value, id string
-		if err := rows.Scan(&name, &value, &id); err != nil {
+		var (
+			name, value string
+			h           store.Holder
+		)
+		if err := rows.Scan(&name, &value, &h.ID, &h.Fingerprint); err != nil {
 			return nil, err
 		}
-		out[name+"\x00"+value] = id
+		out[name+"\x00"+value] = h
 	}
 	return out, rows.Err()
 }
@@ -541,7 +548,7 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 		defer st.Close()
 		for i, r := range plan.Upserts {
 			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
-				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), store.Fingerprint(r.Data)); err != nil {
+				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), plan.Fingerprints[i]); err != nil {
 				return store.BatchResult{}, wrap("upsert record "+r.ID, err)
 			}
 		}

@@ -49,6 +49,7 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CreatesActLikeUpserts", testCreates},
 		{"CreateConflictIsAtomic", testCreateConflict},
 		{"ValuesKeepEveryCharacter", testValuesKeepEveryCharacter},
+		{"LookupKeysTellsTheDataWrittenLast", testLookupFingerprints},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,8 +134,8 @@ func lookup(t *testing.T, s store.Store, sc store.Scope, name, value string) (st
 	if err != nil {
 		t.Fatalf("LookupKeys %s=%s: %v", name, value, err)
 	}
-	id, ok := m[name+"\x00"+value]
-	return id, ok
+	h, ok := m[name+"\x00"+value]
+	return h.ID, ok
 }
 
 func testUpsertGetList(t *testing.T, s store.Store) {
@@ -256,8 +257,12 @@ func testLookupKeys(t *testing.T, s store.Store) {
 		t.Fatalf("LookupKeys: %v", err)
 	}
 	want := map[string]string{"email\x00a@x.io": "r1", "external_id\x00ext-2": "r2", "email\x00c@x.io": "r3"}
-	if !reflect.DeepEqual(m, want) {
-		t.Fatalf("LookupKeys = %q, want %q", m, want)
+	got := map[string]string{}
+	for k, h := range m {
+		got[k] = h.ID
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("LookupKeys = %q, want %q", got, want)
 	}
 	if m, err := s.LookupKeys(ctx(t), scopeA, nil); err != nil || len(m) != 0 {
 		t.Fatalf("LookupKeys(nil) = %v, %v", m, err)
@@ -269,7 +274,7 @@ func testLookupKeys(t *testing.T, s store.Store) {
 	}
 	refs = append(refs, store.KeyRef{Name: "email", Value: "b@x.io"})
 	m, err = s.LookupKeys(ctx(t), scopeA, refs)
-	if err != nil || len(m) != 1 || m["email\x00b@x.io"] != "r2" {
+	if err != nil || len(m) != 1 || m["email\x00b@x.io"].ID != "r2" {
 		t.Fatalf("LookupKeys(2001 refs) = %v, %v", m, err)
 	}
 }
@@ -539,7 +544,7 @@ func testConcurrentDifferentBatches(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(held) != 1 || held["email\x00"+r.Keys["email"]] != id || len(r.Keys) != 1 {
+		if len(held) != 1 || held["email\x00"+r.Keys["email"]].ID != id || len(r.Keys) != 1 {
 			t.Fatalf("%s has keys %v and holds %v: stale keys of a concurrent batch survived", id, r.Keys, held)
 		}
 	}
@@ -1082,4 +1087,50 @@ func testValuesKeepEveryCharacter(t *testing.T, s store.Store) {
 		}
 	}
 	checkFingerprints(t, s, scopeA, map[string]json.RawMessage{creates[0].ID: creates[0].Data, upserts[1].ID: upserts[1].Data})
+}
+
+// A key's holder comes with the fingerprint of the data its record was
+// written with last, however it was written (created, created over,
+// upserted with the same keys or others, deleted and written again): a
+// stale one would make a changed row look unchanged.
+func testLookupFingerprints(t *testing.T, s store.Store) {
+	holder := func(name, value string) store.Holder {
+		t.Helper()
+		m, err := s.LookupKeys(ctx(t), scopeA, []store.KeyRef{{Name: name, Value: value}})
+		if err != nil {
+			t.Fatalf("LookupKeys: %v", err)
+		}
+		return m[name+"\x00"+value]
+	}
+	check := func(step string, want store.Record) {
+		t.Helper()
+		for name, value := range want.Keys {
+			h := holder(name, value)
+			if h.ID != want.ID || !bytes.Equal(h.Fingerprint, store.Fingerprint(want.Data)) {
+				t.Errorf("%s: key %s=%s held by %q with fingerprint %x; want %q with %x (of %s)",
+					step, name, value, h.ID, h.Fingerprint, want.ID, store.Fingerprint(want.Data), want.Data)
+			}
+		}
+	}
+	withData := func(r store.Record, data string) store.Record {
+		r.Data = json.RawMessage(data)
+		return r
+	}
+	a := rec("f1", "f1@x.io", "F1")
+	mustApply(t, s, scopeA, "fp-1", create(a, rec("f2", "f2@x.io")))
+	check("created", a)
+	a = withData(a, `{"email":"f1@x.io","name":"second"}`)
+	mustApply(t, s, scopeA, "fp-2", up(a))
+	check("upserted with the same keys", a)
+	a = withData(rec("f1", "f1@x.io", "F1-new"), `{"email":"f1@x.io","name":"third"}`)
+	mustApply(t, s, scopeA, "fp-3", create(a, rec("f3", "f3@x.io")))
+	check("created over, one key changed", a)
+	check("untouched alongside", rec("f2", "f2@x.io"))
+	mustApply(t, s, scopeA, "fp-4", del("f1"))
+	if h := holder("email", "f1@x.io"); h.ID != "" {
+		t.Errorf("a deleted record still holds its key: %+v", h)
+	}
+	a = withData(rec("f1", "f1@x.io"), `{"email":"f1@x.io","name":"fourth"}`)
+	mustApply(t, s, scopeA, "fp-5", up(a))
+	check("written again after its delete", a)
 }

@@ -20,6 +20,8 @@ type Key struct {
 	ID    string
 	Name  string
 	Value string
+	// Fingerprint is its record's (store.Holder).
+	Fingerprint []byte
 }
 
 // Plan is the net effect of a batch: what to write after collapsing the ops.
@@ -28,6 +30,8 @@ type Plan struct {
 	// an upsert), sorted by id so concurrent batches lock rows in one order
 	// (fewer deadlocks in PostgreSQL).
 	Upserts []store.Record
+	// Fingerprints are store.Fingerprint of each of Upserts' data.
+	Fingerprints [][]byte
 	// Deletes are the ids whose last op is a delete, sorted.
 	Deletes []string
 	// Touched is every id of the batch, sorted: their old key rows go away.
@@ -88,7 +92,9 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 		if len(rec.Data) == 0 {
 			rec.Data = json.RawMessage("{}")
 		}
+		fp := store.Fingerprint(rec.Data)
 		p.Upserts = append(p.Upserts, rec)
+		p.Fingerprints = append(p.Fingerprints, fp)
 		for name, value := range rec.Keys {
 			if value == "" {
 				continue
@@ -100,7 +106,7 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 					store.ErrKeyConflict, batchID, name, value, a, b)
 			}
 			holder[k] = id
-			p.Keys = append(p.Keys, Key{ID: id, Name: name, Value: value})
+			p.Keys = append(p.Keys, Key{ID: id, Name: name, Value: value, Fingerprint: fp})
 		}
 	}
 	return p, nil
