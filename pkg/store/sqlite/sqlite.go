@@ -76,6 +76,7 @@ type Store struct {
 	// connections spin on busy_timeout. busy_timeout still covers other
 	// processes opening the same file.
 	writeMu sync.Mutex
+	ckpt    *checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,6 +97,8 @@ func Open(path string) (*Store, error) {
 	// disk read (profiled: half of an embedded import's time); 32 MiB keeps
 	// the key indexes of a few million records hot.
 	q.Add("_pragma", "cache_size(-32768)")
+	// Checkpoints are the checkpointer's (checkpoint.go), not the writer's.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails half-way with SQLITE_BUSY when it upgrades from read to write.
 	q.Set("_txlock", "immediate")
@@ -110,6 +113,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
 	}
+	s.startCheckpointer()
 	return s, nil
 }
 
@@ -178,7 +182,12 @@ func upgradeKeys(tx *sql.Tx) error {
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the checkpointer; the last connection to close copies what
+// is left of the log into the file.
+func (s *Store) Close() error {
+	s.ckpt.close()
+	return s.db.Close()
+}
 
 // writeTx runs fn in one write transaction.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -192,7 +201,11 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.ckpt.committed()
+	return nil
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }

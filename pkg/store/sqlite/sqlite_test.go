@@ -3,9 +3,11 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/inlet-dev/inlet/pkg/store"
 	"github.com/inlet-dev/inlet/pkg/store/sqlite"
@@ -75,4 +77,40 @@ func TestTwoHandlesOneFile(t *testing.T) {
 
 func BenchmarkApply1000(b *testing.B) {
 	storetest.BenchmarkApply(b, open(b, filepath.Join(b.TempDir(), "inlet.db")), 1000)
+}
+
+// Committed pages reach the database file while the store is open: the
+// checkpointer copies the log, since the writer no longer does.
+func TestCheckpointerCopiesTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inlet.db")
+	s := open(t, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+	var ops []store.Op
+	for i := range 2000 {
+		id := fmt.Sprintf("r%05d", i)
+		data := fmt.Sprintf(`{"email":"%s@x.io","note":"%0200d"}`, id, i)
+		ops = append(ops, store.Op{Kind: store.OpCreate, Record: store.Record{ID: id, Data: []byte(data),
+			Keys: map[string]string{"email": id + "@x.io"}}})
+	}
+	if _, err := s.Apply(context.Background(), store.Scope{Org: "o", Mode: "live", Resource: "r"}, "b1", ops); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > before+256<<10 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file is %d bytes (%d before a batch of about 500 KiB) after 10 s: nothing checkpointed it", fi.Size(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
