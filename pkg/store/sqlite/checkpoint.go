@@ -32,9 +32,7 @@ func (s *Store) startCheckpointer() {
 				return
 			case <-c.kick:
 			}
-			// An error (the file busy in another process) leaves the frames
-			// for the next round; readers find them in the log meanwhile.
-			_, _ = s.db.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+			s.checkpoint()
 			select {
 			case <-c.stop:
 				return
@@ -42,6 +40,26 @@ func (s *Store) startCheckpointer() {
 			}
 		}
 	}()
+}
+
+// restartFrames bounds the log: SQLite starts it again from its first frame
+// only when a writer finds every frame copied, which a checkpoint running
+// beside a busy writer never leaves it (measured: the log grew to 715 MB over
+// a 1M-row import). Past this many frames (16 MiB of 4 KiB pages) the rest
+// is copied between two writes, which then restart the log.
+const restartFrames = 4096
+
+// checkpoint copies the log; an error (the file busy in another process)
+// leaves the frames for the next round, and readers find them in the log.
+func (s *Store) checkpoint() {
+	ctx := context.Background()
+	var busy, frames, copied int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames < restartFrames {
+		return
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, _ = s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
 }
 
 // committed tells the checkpointer there are frames to copy.

@@ -114,3 +114,39 @@ func TestCheckpointerCopiesTheLog(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The log stays bounded while the writer never rests: the checkpointer
+// copies the last frames between two writes once the log is long, so the
+// next write starts it again (without that it grew to the whole database).
+func TestLogStaysBoundedUnderABusyWriter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes about 90 MiB")
+	}
+	path := filepath.Join(t.TempDir(), "inlet.db")
+	s := open(t, path)
+	sc := store.Scope{Org: "o", Mode: "live", Resource: "r"}
+	var peak int64
+	for b := range 90 {
+		var ops []store.Op
+		for i := range 1000 {
+			id := fmt.Sprintf("r%03d-%04d", b, i)
+			data := fmt.Sprintf(`{"email":"%s@x.io","note":"%0500d"}`, id, i)
+			ops = append(ops, store.Op{Kind: store.OpCreate, Record: store.Record{ID: id, Data: []byte(data),
+				Keys: map[string]string{"email": id + "@x.io"}}})
+		}
+		if _, err := s.Apply(context.Background(), sc, fmt.Sprintf("b%d", b), ops); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil {
+			peak = max(peak, fi.Size())
+		}
+	}
+	db, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak > 48<<20 || peak == 0 {
+		t.Fatalf("the log peaked at %d MiB while the database grew to %d MiB; want it under 48 MiB", peak>>20, db.Size()>>20)
+	}
+	t.Logf("log peak %d MiB, database %d MiB", peak>>20, db.Size()>>20)
+}
