@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/inlet-dev/inlet/pkg/store"
+	"github.com/inlet-dev/inlet/pkg/store/internal/batchplan"
 )
 
 // copyRows is the body of a COPY … FROM STDIN (FORMAT binary) built by hand:
@@ -57,6 +60,37 @@ var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 func (c *copyRows) timestamptz(t time.Time) {
 	c.buf = binary.BigEndian.AppendUint32(c.buf, 8)
 	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(t.Sub(pgEpoch).Microseconds()))
+}
+
+// recordColumns are what record writes, in its order; keyColumns key's.
+var (
+	recordColumns = []string{"id", "parent_id", "data", "import_id", "keys", "fp"}
+	keyColumns    = []string{"key_name", "key_value", "id", "fp"}
+)
+
+// record appends the recordColumns of plan.Upserts[i].
+func (c *copyRows) record(plan *batchplan.Plan, i int) {
+	r := plan.Upserts[i]
+	c.text(r.ID)
+	c.text(r.ParentID)
+	c.jsonb(r.Data)
+	c.text(r.ImportID)
+	c.jsonb([]byte(plan.KeysJSON(i)))
+	c.bytea(plan.Fingerprints[i])
+}
+
+// key appends the keyColumns of k.
+func (c *copyRows) key(k batchplan.Key) {
+	c.text(k.Name)
+	c.text(k.Value)
+	c.text(k.ID)
+	c.bytea(k.Fingerprint)
+}
+
+func (c *copyRows) scope(sc store.Scope) {
+	c.text(sc.Org)
+	c.text(sc.Mode)
+	c.text(sc.Resource)
 }
 
 // into runs COPY table (columns) FROM STDIN with the rows.

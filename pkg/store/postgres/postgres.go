@@ -511,17 +511,12 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			(id text COLLATE "C", parent_id text, data jsonb, import_id text, keys jsonb, fp bytea) ON COMMIT DROP`); err != nil {
 			return store.BatchResult{}, wrap("create temp table", err)
 		}
-		c := newCopyRows(6, nil)
-		for i, r := range plan.Upserts {
+		c := newCopyRows(len(recordColumns), nil)
+		for i := range plan.Upserts {
 			c.row()
-			c.text(r.ID)
-			c.text(r.ParentID)
-			c.jsonb(r.Data)
-			c.text(r.ImportID)
-			c.jsonb([]byte(plan.KeysJSON(i)))
-			c.bytea(plan.Fingerprints[i])
+			c.record(plan, i)
 		}
-		if err := c.into(ctx, tx, "inlet_tmp_records", "id", "parent_id", "data", "import_id", "keys", "fp"); err != nil {
+		if err := c.into(ctx, tx, "inlet_tmp_records", recordColumns...); err != nil {
 			return store.BatchResult{}, wrap("copy records", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO records
@@ -547,15 +542,12 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			(key_name text COLLATE "C", key_value text COLLATE "C", id text COLLATE "C", fp bytea) ON COMMIT DROP`); err != nil {
 			return store.BatchResult{}, wrap("create temp table", err)
 		}
-		c := newCopyRows(4, nil)
+		c := newCopyRows(len(keyColumns), nil)
 		for _, k := range plan.Keys {
 			c.row()
-			c.text(k.Name)
-			c.text(k.Value)
-			c.text(k.ID)
-			c.bytea(k.Fingerprint)
+			c.key(k)
 		}
-		if err := c.into(ctx, tx, "inlet_tmp_keys", "key_name", "key_value", "id", "fp"); err != nil {
+		if err := c.into(ctx, tx, "inlet_tmp_keys", keyColumns...); err != nil {
 			return store.BatchResult{}, wrap("copy keys", err)
 		}
 		// DO NOTHING rather than failing on the primary key: a key held by a
@@ -620,35 +612,25 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 	if err != nil {
 		return false, err
 	}
-	c := newCopyRows(11, nil)
-	for i, r := range plan.Upserts {
+	columns := append([]string{"org", "mode", "resource", "created_at", "updated_at"}, recordColumns...)
+	c := newCopyRows(len(columns), nil)
+	for i := range plan.Upserts {
 		c.row()
-		c.text(scope.Org)
-		c.text(scope.Mode)
-		c.text(scope.Resource)
-		c.text(r.ID)
-		c.text(r.ParentID)
-		c.jsonb(r.Data)
-		c.text(r.ImportID)
+		c.scope(scope)
 		c.timestamptz(now)
 		c.timestamptz(now)
-		c.jsonb([]byte(plan.KeysJSON(i)))
-		c.bytea(plan.Fingerprints[i])
+		c.record(plan, i)
 	}
-	err = c.into(ctx, sp, "records", "org", "mode", "resource", "id", "parent_id", "data", "import_id", "created_at", "updated_at", "keys", "fp")
+	err = c.into(ctx, sp, "records", columns...)
 	if err == nil && len(plan.Keys) > 0 {
-		c = newCopyRows(7, c.buf)
+		columns = append([]string{"org", "mode", "resource"}, keyColumns...)
+		c = newCopyRows(len(columns), c.buf)
 		for _, k := range inIndexOrder(plan.Keys) {
 			c.row()
-			c.text(scope.Org)
-			c.text(scope.Mode)
-			c.text(scope.Resource)
-			c.text(k.Name)
-			c.text(k.Value)
-			c.text(k.ID)
-			c.bytea(k.Fingerprint)
+			c.scope(scope)
+			c.key(k)
 		}
-		err = c.into(ctx, sp, "record_keys", "org", "mode", "resource", "key_name", "key_value", "id", "fp")
+		err = c.into(ctx, sp, "record_keys", columns...)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
