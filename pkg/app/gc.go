@@ -9,6 +9,10 @@ import (
 // peak RSS), less room for what the Go runtime does not count.
 const AllInOneMemory = 448 << 20
 
+// ServiceMemory is the budget of one service of the separate shape (issue 6:
+// 256 MiB peak RSS a process), less the same room.
+const ServiceMemory = 224 << 20
+
 // TuneGC lets the heap grow to five times what is live (GOGC 400) under a
 // memory limit of budget bytes, unless GOGC or GOMEMLIMIT say otherwise.
 // Measured on a 1M-row import in the all-in-one: the process's CPU 57.9 →

@@ -30,6 +30,7 @@ func run(service string) error {
 	if err != nil {
 		return err
 	}
+	TuneGC(ServiceMemory)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := New(ctx, cfg, service)

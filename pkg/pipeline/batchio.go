@@ -155,7 +155,7 @@ func (w *Work) Each(ctx context.Context, fn func(b int, in *Input, out *Output) 
 		w.markCommitted(b)
 		// Hand the batch on now, not when the whole work is done: the next
 		// phase starts on a barrier's first batches while it writes the rest.
-		if err := w.h.afterBatch(ctx, w.job, w.phase, b); err != nil {
+		if err := w.h.afterBatch(ctx, w.job, w.phase, b, &out.Stats); err != nil {
 			return err
 		}
 		w.mu.Lock()
@@ -424,12 +424,18 @@ func (o *Output) commitRows(ctx context.Context) error {
 		return err
 	}
 	id := o.job.ID()
-	if o.passFrom != "" {
+	switch _, _, read := next(o.phase); {
+	case !read:
+		// The last phase's rows go nowhere: storing them was a request and
+		// an object a batch for nothing.
+	case o.passFrom != "":
 		if err := blob.Copy(ctx, o.h.Env.Blobs, o.passFrom, imports.OutKey(id, o.phase, o.batch)); err != nil {
 			return fmt.Errorf("pass %s on: %w", o.passFrom, err)
 		}
-	} else if err := o.upload(ctx, o.rowsF, imports.OutKey(id, o.phase, o.batch)); err != nil {
-		return err
+	default:
+		if err := o.upload(ctx, o.rowsF, imports.OutKey(id, o.phase, o.batch)); err != nil {
+			return err
+		}
 	}
 	if err := o.commitKeys(ctx); err != nil {
 		return err

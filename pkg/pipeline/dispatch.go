@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/imports"
@@ -91,7 +92,7 @@ func (h *Harness) runWork(ctx context.Context, p Phase, job *Job, batch int) err
 		if w.handedOn[b] {
 			continue
 		}
-		if err := h.afterBatch(ctx, job, p.Name(), b); err != nil {
+		if err := h.afterBatch(ctx, job, p.Name(), b, nil); err != nil {
 			return err
 		}
 	}
@@ -107,9 +108,11 @@ func streamsInto(job *Job, entry Entry) bool {
 	return entry == PerBatch || entry == Gated && job.Options.SkipErrors
 }
 
-// afterBatch publishes the batch's progress and, for a streaming next phase, its work.
-func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int) error {
-	if err := h.publishProgress(ctx, job, phase, b); err != nil {
+// afterBatch publishes the batch's progress and, for a streaming next phase,
+// its work. st is the batch's stats when the caller has them (it committed
+// them), else nil: they are read back.
+func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int, st *events.BatchProgress) error {
+	if err := h.publishProgress(ctx, job, phase, b, st); err != nil {
 		return err
 	}
 	if nextPhase, entry, ok := next(phase); ok && streamsInto(job, entry) {
@@ -139,13 +142,8 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, 
 		return nil
 	}
 	if _, entry, ok := next(phase); !ok || !streamsInto(job, entry) {
-		for b := range job.Batches {
-			if handedOn(b) {
-				continue
-			}
-			if err := h.publishProgress(ctx, job, phase, b); err != nil {
-				return err
-			}
+		if err := h.republishProgress(ctx, job, phase, handedOn); err != nil {
+			return err
 		}
 	}
 	pc := events.PhaseCompleted{ImportID: job.ID(), Phase: phase, BatchesTotal: job.Batches, CompletedAt: h.Env.now()}
@@ -186,12 +184,46 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, 
 	return nil
 }
 
-func (h *Harness) publishProgress(ctx context.Context, job *Job, phase string, b int) error {
-	st, err := h.readStats(ctx, job.ID(), phase, b)
-	if err != nil {
+// republishProgress publishes again the progress of the batches of phase
+// that handedOn does not name, reading their stats several at once (one
+// after another, they held the next phase back by a request each).
+func (h *Harness) republishProgress(ctx context.Context, job *Job, phase string, handedOn func(b int) bool) error {
+	stats := make([]*events.BatchProgress, job.Batches)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(statsAtOnce)
+	for b := range job.Batches {
+		if handedOn(b) {
+			continue
+		}
+		g.Go(func() error {
+			st, err := h.readStats(gctx, job.ID(), phase, b)
+			stats[b] = &st
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
-	return h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), st)
+	for b, st := range stats {
+		if st == nil {
+			continue
+		}
+		if err := h.publishProgress(ctx, job, phase, b, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Harness) publishProgress(ctx context.Context, job *Job, phase string, b int, st *events.BatchProgress) error {
+	if st == nil {
+		read, err := h.readStats(ctx, job.ID(), phase, b)
+		if err != nil {
+			return err
+		}
+		st = &read
+	}
+	return h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), *st)
 }
 
 func (h *Harness) publishWork(job *Job, phase string, b int) error {

@@ -147,6 +147,9 @@ func (h *Harness) publishEvent(o events.Options, event, id string, data any) err
 	return h.Env.Pub.PublishEvent(events.Subject(o.OrganizationID, o.Resource, event), ce)
 }
 
+// statsAtOnce is how many stats objects (small, many) are read or written at once.
+const statsAtOnce = 8
+
 func (h *Harness) readStats(ctx context.Context, id, phase string, b int) (events.BatchProgress, error) {
 	var st events.BatchProgress
 	err := h.getJSON(ctx, imports.StatsKey(id, phase, b), &st)

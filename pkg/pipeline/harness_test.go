@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -424,5 +426,133 @@ func TestBatchesAreHandedOnAsTheyCommit(t *testing.T) {
 				t.Errorf("skip_errors %v: %s's first batch sent before the previous phase's last: %v, want %v", skip, phase, early[phase], w)
 			}
 		}
+	}
+}
+
+// spyBlobs counts reads and can refuse writes.
+type spyBlobs struct {
+	blob.Store
+	mu      sync.Mutex
+	gets    map[string]int
+	failPut func(key string) bool
+}
+
+func (s *spyBlobs) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	if s.gets == nil {
+		s.gets = map[string]int{}
+	}
+	s.gets[key]++
+	s.mu.Unlock()
+	return s.Store.Get(ctx, key)
+}
+
+func (s *spyBlobs) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if s.failPut != nil && s.failPut(key) {
+		return fmt.Errorf("put %s: refused by the test", key)
+	}
+	return s.Store.Put(ctx, key, r, size)
+}
+
+func (s *spyBlobs) reads(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets[key]
+}
+
+// The phase that commits a batch publishes its progress from what it wrote:
+// reading the stats back was one more request a batch and phase against the
+// blob store.
+func TestProgressIsPublishedFromTheCommittedStats(t *testing.T) {
+	f := newFixture(t)
+	spy := &spyBlobs{Store: f.env.Blobs}
+	f.env.Blobs = spy
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
+	var mu sync.Mutex
+	var readFirst []string
+	seen := map[string]bool{}
+	f.pub.onPublish = func(subject, id string) {
+		parts := strings.Split(id, ":")
+		if len(parts) != 4 || parts[1] != "progress" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[id] {
+			return // a republish
+		}
+		seen[id] = true
+		if spy.reads(imports.StatsKey(opts.ID, parts[2], atoi(t, parts[3]))) > 0 {
+			readFirst = append(readFirst, id)
+		}
+	}
+	imp := f.run(t, opts, customersCSV, 1)
+	if imp.Status != events.StatusCompleted {
+		t.Fatalf("import %s", imp.Status)
+	}
+	if len(seen) < 14 {
+		t.Fatalf("%d progress events, want one a batch and phase (2 batches or more, 7 phases)", len(seen))
+	}
+	if len(readFirst) > 0 {
+		t.Errorf("stats read back before their progress was published: %v", readFirst)
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
+}
+
+// Nothing reads the rows of the last phase: they are not stored.
+func TestLastPhaseStoresNoRows(t *testing.T) {
+	f := newFixture(t)
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
+	if imp := f.run(t, opts, customersCSV, 1); imp.Status != events.StatusCompleted {
+		t.Fatalf("import %s", imp.Status)
+	}
+	ctx := context.Background()
+	for _, phase := range []string{events.PhaseProcessing, events.PhaseCleanup} {
+		list, err := f.env.Blobs.List(ctx, imports.PhasePrefix(opts.ID, phase)+"out/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := phase == events.PhaseCleanup; last != (len(list) == 0) {
+			t.Errorf("%s stored %d row objects", phase, len(list))
+		}
+	}
+}
+
+// The file's reader cuts the next batch while the last one is uploaded; an
+// upload that fails fails the delivery (its redelivery starts again), and
+// leaves no temp file behind.
+func TestFailedBatchUploadFailsTheDelivery(t *testing.T) {
+	f := newFixture(t)
+	spy := &spyBlobs{Store: f.env.Blobs}
+	f.env.Blobs = spy
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
+	failing := imports.OutKey(opts.ID, events.PhasePrevalidation, 1)
+	spy.failPut = func(key string) bool { return key == failing }
+	ctx := context.Background()
+	key := imports.SourceKey(opts.ID, "f.csv")
+	if err := f.env.Blobs.Put(ctx, key, strings.NewReader(customersCSV), int64(len(customersCSV))); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := json.Marshal(events.ImportRequested{Options: opts, Source: &events.Source{Key: key}})
+	msg := message.NewMessage("req", req)
+	msg.Metadata.Set("Inlet-Subject", events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
+	err := f.h.Deliver(f.h.RequestHandler(phases.Prevalidation{}, nil))(msg)
+	if err == nil || !strings.Contains(err.Error(), failing) {
+		t.Fatalf("delivery with a failing upload: %v, want the failed key named", err)
+	}
+	if left, _ := os.ReadDir(f.env.TempDir); len(left) > 0 {
+		t.Errorf("temp files left behind: %v", left)
+	}
+	spy.failPut = nil
+	want := events.Stats{Total: 6, Processed: 6, Created: 2, Skipped: 2, Failed: 2}
+	if imp := f.run(t, opts, customersCSV, 1); imp.Status != events.StatusCompleted || imp.Stats != want {
+		t.Fatalf("redelivered: %s %+v, want %+v", imp.Status, imp.Stats, want)
 	}
 }
