@@ -199,6 +199,11 @@ func readNDJSON[T any](t *testing.T, f *fixture, key string) []T {
 	if err != nil {
 		t.Fatalf("get %s: %v", key, err)
 	}
+	return decodeAll[T](t, key, rc)
+}
+
+func decodeAll[T any](t *testing.T, key string, rc io.ReadCloser) []T {
+	t.Helper()
 	defer rc.Close()
 	dec := rows.NewDecoder(rc)
 	var out []T
@@ -216,7 +221,11 @@ func readNDJSON[T any](t *testing.T, f *fixture, key string) []T {
 
 func (f *fixture) out(t *testing.T, o events.Options, phase string, b int) []rows.Row {
 	t.Helper()
-	return readNDJSON[rows.Row](t, f, imports.OutKey(o.ID, phase, b))
+	rc, err := pipeline.OpenRows(context.Background(), f.blobs, o.ID, phase, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeAll[rows.Row](t, imports.OutKey(o.ID, phase, b), rc)
 }
 
 // rejects reads batch b's rejects; a batch without any has no object.

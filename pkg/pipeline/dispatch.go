@@ -7,6 +7,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
 )
 
@@ -134,6 +136,16 @@ func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int,
 // so those progress events are published here, before the phase's
 // completion, under the same message ids.
 func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, handedOn func(b int) bool) error {
+	// Batches commit roughly in order, so until the last one has, the phase
+	// is surely not done: one small request instead of listing every stats
+	// object of the phase after every batch (a tenth of MinIO's CPU).
+	if last := job.Batches - 1; last > 0 && !handedOn(last) {
+		if _, err := h.Env.Blobs.Stat(ctx, imports.StatsKey(job.ID(), phase, last)); errors.Is(err, blob.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 	list, err := h.Env.Blobs.List(ctx, imports.StatsPrefix(job.ID(), phase))
 	if err != nil {
 		return fmt.Errorf("list %s stats: %w", phase, err)

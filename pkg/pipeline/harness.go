@@ -157,7 +157,11 @@ func (h *Harness) readStats(ctx context.Context, id, phase string, b int) (event
 }
 
 func (h *Harness) getJSON(ctx context.Context, key string, v any) error {
-	rc, err := h.Env.Blobs.Get(ctx, key)
+	return getJSON(ctx, h.Env.Blobs, key, v)
+}
+
+func getJSON(ctx context.Context, blobs blob.Store, key string, v any) error {
+	rc, err := blobs.Get(ctx, key)
 	if err != nil {
 		return err
 	}

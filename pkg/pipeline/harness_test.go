@@ -434,7 +434,18 @@ type spyBlobs struct {
 	blob.Store
 	mu      sync.Mutex
 	gets    map[string]int
+	lists   map[string]int
 	failPut func(key string) bool
+}
+
+func (s *spyBlobs) List(ctx context.Context, prefix string) ([]blob.Info, error) {
+	s.mu.Lock()
+	if s.lists == nil {
+		s.lists = map[string]int{}
+	}
+	s.lists[prefix]++
+	s.mu.Unlock()
+	return s.Store.List(ctx, prefix)
 }
 
 func (s *spyBlobs) Get(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -504,6 +515,57 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("%q: %v", s, err)
 	}
 	return n
+}
+
+// Whether a phase is done is asked after every batch; its stats are listed
+// only once its last batch has committed (listing them all after each batch
+// grew with the square of the batches).
+func TestPhaseStatsAreListedOnceItsLastBatchCommitted(t *testing.T) {
+	f := newFixture(t)
+	spy := &spyBlobs{Store: f.env.Blobs}
+	f.env.Blobs = spy
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
+	imp := f.run(t, opts, customersCSV, 1)
+	if imp.Status != events.StatusCompleted {
+		t.Fatalf("import %s", imp.Status)
+	}
+	for _, phase := range []string{events.PhaseTransforming, events.PhaseValidation, events.PhaseProcessing, events.PhaseCleanup} {
+		if n := spy.lists[imports.StatsPrefix(opts.ID, phase)]; n != 1 {
+			t.Errorf("%s stats listed %d times for 3 batches handled in order, want once", phase, n)
+		}
+	}
+}
+
+// A batch a phase passes on unchanged (no duplicates, every reference found)
+// is stored once, where it was written; the next phase reads it there. Rows
+// an attempt left behind before it died are not read in its place.
+func TestPassedOnBatchesAreStoredOnce(t *testing.T) {
+	f := newFixture(t)
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
+	ctx := context.Background()
+	// What an attempt of validation that died before its stats stored: no rows.
+	if err := f.env.Blobs.Put(ctx, imports.OutKey(opts.ID, events.PhaseValidation, 0), strings.NewReader(""), 0); err != nil {
+		t.Fatal(err)
+	}
+	csv := "email,external_id,name,age\na@x.io,E1,Ann,30\nb@x.io,E2,Bob,40\nc@x.io,E3,Cid,50\nd@x.io,E4,Dee,60\n"
+	imp := f.run(t, opts, csv, 1)
+	if want := (events.Stats{Total: 4, Processed: 4, Created: 4}); imp.Status != events.StatusCompleted || imp.Stats != want {
+		t.Fatalf("%s %+v, want %+v", imp.Status, imp.Stats, want)
+	}
+	for _, phase := range []string{events.PhasePreparsing, events.PhaseValidation} {
+		list, err := f.env.Blobs.List(ctx, imports.PhasePrefix(opts.ID, phase)+"out/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 0 {
+			t.Errorf("%s stored rows it passed on unchanged: %v", phase, list)
+		}
+		rc, err := pipeline.OpenRows(ctx, f.env.Blobs, opts.ID, phase, 1)
+		if err != nil {
+			t.Fatalf("%s batch 1: %v", phase, err)
+		}
+		rc.Close()
+	}
 }
 
 // Nothing reads the rows of the last phase: they are not stored.
