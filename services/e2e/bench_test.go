@@ -18,6 +18,14 @@ import (
 	"github.com/inlet-dev/inlet/pkg/testenv"
 )
 
+// benchBatch is INLET_BENCH_BATCH (INLET_BATCH_SIZE of every shape), default 5000.
+func benchBatch() int {
+	if n, err := strconv.Atoi(os.Getenv("INLET_BENCH_BATCH")); err == nil && n > 0 {
+		return n
+	}
+	return 5000
+}
+
 // benchRows is INLET_BENCH_ROWS, default 100k.
 func benchRows() int {
 	if n, err := strconv.Atoi(os.Getenv("INLET_BENCH_ROWS")); err == nil && n > 0 {
@@ -65,7 +73,7 @@ func BenchmarkImport(b *testing.B) {
 		benchShape(b, "all-in-one-postgres", rows, body, allInOne(b, testenv.StartPostgres(b)))
 	})
 	b.Run("separate-processes", func(b *testing.B) {
-		c := NewCluster(b, Options{BatchSize: 5000, AckWait: "30s", LogLevel: "info", Orgs: []string{"bench", "lat", "load"}})
+		c := NewCluster(b, Options{BatchSize: benchBatch(), AckWait: "30s", LogLevel: "info", Orgs: []string{"bench", "lat", "load"}})
 		benchShape(b, "separate-processes", rows, body, benchTarget{
 			write: c.GatewayURL(), read: c.ProjectorURL(), natsURL: c.NATSURL, key: c.Key,
 			procs: c.Procs, stop: c.StopAll,
@@ -106,7 +114,7 @@ func benchShape(b *testing.B, shape string, rows int, body string, t benchTarget
 		if fresh.Stats.Created != int64(rows) || again.Stats.Unchanged != int64(rows) {
 			b.Fatalf("fresh %+v, again %+v", fresh.Stats, again.Stats)
 		}
-		fmt.Printf("\n%s, %d rows\n", shape, rows)
+		fmt.Printf("\n%s, %d rows in batches of %d\n", shape, rows, benchBatch())
 		for _, imp := range []struct {
 			label string
 			imp   events.Import
@@ -217,7 +225,7 @@ func startEmbeddedInlet(b *testing.B, storeURL string) (string, *Proc, string) {
 	natsAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(b))
 	env = append(env, "INLET_DATA_DIR="+p.DataDir, "INLET_HTTP_ADDR="+p.Addr, "INLET_NATS_LISTEN="+natsAddr,
 		"INLET_RESOURCES_DIR="+filepath.Join(RepoRoot(), "resources"), "INLET_STORE_URL="+storeURL,
-		"INLET_LOG_FORMAT=json", "INLET_LOG_LEVEL=warn")
+		"INLET_LOG_FORMAT=json", "INLET_LOG_LEVEL=warn", fmt.Sprintf("INLET_BATCH_SIZE=%d", benchBatch()))
 	if err := startProc(p, bin, env); err != nil {
 		b.Fatal(err)
 	}
