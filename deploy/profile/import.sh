@@ -30,7 +30,7 @@ fi
 http=$(free_port)
 rm -rf "$work/data"
 INLET_PPROF_ADDR=${INLET_PPROF_ADDR:-127.0.0.1:6060} INLET_HTTP_ADDR=127.0.0.1:$http INLET_NATS_LISTEN=127.0.0.1:$(free_port) \
-  INLET_DATA_DIR=$work/data INLET_RESOURCES_DIR=$bench/resources INLET_STORE_URL=$store INLET_BATCH_SIZE=${BATCH:-5000} \
+  INLET_DATA_DIR=$work/data INLET_RESOURCES_DIR=$bench/resources INLET_STORE_URL=$store INLET_BATCH_SIZE=${BATCH:-10000} \
   INLET_LOG_LEVEL=${INLET_LOG_LEVEL:-warn} INLET_LOG_FORMAT=json "$work/inlet" > "$work/inlet.log" 2>&1 &
 ipid=$!
 trap 'kill $ipid 2>/dev/null; [ -n "${pgbin:-}" ] && su postgres -s /bin/sh -c "$pgbin/pg_ctl -D $work/pg -m fast stop" >/dev/null 2>&1' EXIT

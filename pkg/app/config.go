@@ -109,7 +109,7 @@ func ConfigFromEnv() (Config, error) {
 	if c.RebuildViews, err = boolEnv("INLET_PROJECTOR_REBUILD", false); err != nil {
 		return c, err
 	}
-	if c.BatchSize, err = intEnv("INLET_BATCH_SIZE", 5000); err != nil {
+	if c.BatchSize, err = intEnv("INLET_BATCH_SIZE", 10000); err != nil {
 		return c, err
 	}
 	if c.MaxDeliver, err = intEnv("INLET_MAX_DELIVER", 10); err != nil {

@@ -18,12 +18,12 @@ import (
 	"github.com/inlet-dev/inlet/pkg/testenv"
 )
 
-// benchBatch is INLET_BENCH_BATCH (INLET_BATCH_SIZE of every shape), default 5000.
+// benchBatch is INLET_BENCH_BATCH (INLET_BATCH_SIZE of every shape), default 10000 (the server's).
 func benchBatch() int {
 	if n, err := strconv.Atoi(os.Getenv("INLET_BENCH_BATCH")); err == nil && n > 0 {
 		return n
 	}
-	return 5000
+	return 10000
 }
 
 // benchRows is INLET_BENCH_ROWS, default 100k.
