@@ -7,8 +7,9 @@
 # SQLite, serves pprof on 127.0.0.1:6060, imports ../shared/bench's contacts file (generated on
 # first use) fresh and again, and prints each import's time and phase spans. While it runs:
 #   go tool pprof -top $WORK/inlet http://127.0.0.1:6060/debug/pprof/profile?seconds=20
-# Environment: BATCH (INLET_BATCH_SIZE), AGAIN=0 (skip the re-import), WORK (a scratch dir),
-# and any INLET_* variable.
+# Environment: BATCH (INLET_BATCH_SIZE), AGAIN=0 (skip the re-import), NEXT=FILE (then import
+# FILE, new rows into the organization the first import filled), WORK (a scratch dir), and any
+# INLET_* variable.
 set -eu
 rows=${1:?rows}; mode=${2:-pg}
 repo=$(pwd); bench=$repo/../shared/bench
@@ -60,4 +61,5 @@ PY
 import companies "$work/companies.csv" >/dev/null
 import contacts "/tmp/contacts_$rows.csv"
 [ "${AGAIN:-1}" = 1 ] && import contacts "/tmp/contacts_$rows.csv"
+[ -n "${NEXT:-}" ] && import contacts "$NEXT"
 echo "peak RSS $(( $(awk '/VmHWM/{print $2}' /proc/$ipid/status) / 1024 )) MiB"

@@ -67,12 +67,12 @@ var memPerPartition = 256 << 10
 // rows, of which fn sees only Num, ID, Op and the fields of Data named.
 // Batches are read several at once. With members, the index also answers
 // contains (and keeps its partitions on disk until close).
-func countKeys(ctx context.Context, w *pipeline.Work, fields []string, members bool, fn func(r *rows.Row, add func(name, value string))) (*keyIndex, error) {
+func countKeys(ctx context.Context, w pipeline.Work, fields []string, members bool, fn func(r *rows.Row, add func(name, value string))) (*keyIndex, error) {
 	sp, err := newKeySpill(w.TempDir())
 	if err != nil {
 		return nil, err
 	}
-	err = w.Scan(ctx, func(b int, in *pipeline.Input) error {
+	err = w.Scan(ctx, func(b int, in pipeline.Input) error {
 		var batch spillBatch
 		sum, ok, err := in.Keys(ctx)
 		if err != nil {

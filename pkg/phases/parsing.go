@@ -23,14 +23,14 @@ type Parsing struct{ Records store.RecordStore }
 
 func (Parsing) Name() string { return events.PhaseParsing }
 
-func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
 	// First pass: who holds each record id first, and how many rows hold it.
 	seen, err := countKeys(ctx, w, nil, false, recordID)
 	if err != nil {
 		return err
 	}
 	useFirst := job.Options.DuplicateHandling == "use_first"
-	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		batch, err := in.ReadAllRaw()
 		if err != nil {
 			return err
@@ -101,7 +101,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 // stored record: a create or a delete as it is (a create's record is its
 // data), an unchanged row known by its fingerprint with its data as the
 // record, the others merged with the stored record.
-func decide(job *pipeline.Job, raw *rows.Raw, exists, same bool, stored map[string]json.RawMessage, out *pipeline.Output) error {
+func decide(job *pipeline.Job, raw *rows.Raw, exists, same bool, stored map[string]json.RawMessage, out pipeline.Output) error {
 	if job.Options.Action == "delete" {
 		if !exists {
 			return skipRaw(out, raw, func(*rows.Row) rows.Problem {

@@ -23,7 +23,7 @@ type Preparsing struct{}
 
 func (Preparsing) Name() string { return events.PhasePreparsing }
 
-func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
 	res := job.Resource
 	seen, err := countKeys(ctx, w, res.KeyFields(), false, func(r *rows.Row, add func(name, value string)) {
 		fileKeys(res, r.Data, add)
@@ -32,9 +32,9 @@ func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) 
 		return err
 	}
 	useFirst := job.Options.DuplicateHandling == "use_first"
-	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		if seen.none() {
-			return out.PassThrough(in) // no two rows share a key: every batch goes on as it is
+			return out.PassThrough() // no two rows share a key: every batch goes on as it is
 		}
 		var row rows.Row
 		for {

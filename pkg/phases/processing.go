@@ -22,10 +22,10 @@ type Processing struct{ Records store.RecordStore }
 
 func (Processing) Name() string { return events.PhaseProcessing }
 
-func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+func (p Processing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
 	keyFields := fieldSet(job.Resource.KeyFields())
 	overwrite := job.Options.Action == "overwrite" // cleanup counts the ids of the file
-	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		// Rows as stored: a record goes to the store as JSON transcoded from
 		// its bytes, its keys read from its key fields; unchanged rows are
 		// only counted.
@@ -74,11 +74,11 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 			row := &batch[i]
 			switch row.Op {
 			case rows.OpCreate:
-				out.Stats.Created++
+				out.Stats().Created++
 			case rows.OpUpdate:
-				out.Stats.Updated++
+				out.Stats().Updated++
 			case rows.OpUnchanged:
-				out.Stats.Unchanged++
+				out.Stats().Unchanged++
 			case rows.OpDelete:
 				if missing[row.ID] {
 					if err := skipRaw(out, row, func(*rows.Row) rows.Problem {
@@ -88,7 +88,7 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 					}
 					continue
 				}
-				out.Stats.Deleted++
+				out.Stats().Deleted++
 			}
 			if row.HasWarnings() {
 				whole, err := row.Row()
@@ -132,7 +132,7 @@ func (Cleanup) Name() string { return events.PhaseCleanup }
 // cleanupChunk bounds one delete transaction.
 const cleanupChunk = 1000
 
-func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
 	overwrite := job.Options.Action == "overwrite"
 	if overwrite {
 		if stopped, err := w.Interrupted(ctx); err != nil {
@@ -151,12 +151,12 @@ func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) e
 		}
 		defer keep.close()
 	}
-	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		if !overwrite || b != 0 {
 			return nil
 		}
 		n, err := c.overwrite(ctx, job, keep, c.Blobs)
-		out.Stats.Overwritten = n
+		out.Stats().Overwritten = n
 		return err
 	})
 }

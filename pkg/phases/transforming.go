@@ -20,11 +20,11 @@ type Transforming struct{ Records store.RecordStore }
 
 func (Transforming) Name() string { return events.PhaseTransforming }
 
-func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
 	res := job.Resource
 	keyFields := fieldSet(res.KeyFields())
 	newID := imports.RecordIDs(job.ID())
-	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		// Rows as stored: only their key fields are read, the rest is copied on.
 		batch, err := in.ReadAllRaw()
 		if err != nil {
@@ -102,7 +102,7 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Wo
 }
 
 // emitWithID passes raw on with its record id, which parsing counts.
-func emitWithID(out *pipeline.Output, raw *rows.Raw, id, op string) error {
+func emitWithID(out pipeline.Output, raw *rows.Raw, id, op string) error {
 	out.SummarizeKey(recordIDKey, id, raw.Num)
 	return out.EmitRaw(raw, id, op, rows.RecordKept)
 }
@@ -117,7 +117,7 @@ func fieldSet(fields []string) map[string]bool {
 
 // rejectRaw rejects a row read as stored: decoded whole, as a reject
 // carries the row as the file had it.
-func rejectRaw(out *pipeline.Output, raw *rows.Raw, problems ...rows.Problem) error {
+func rejectRaw(out pipeline.Output, raw *rows.Raw, problems ...rows.Problem) error {
 	row, err := raw.Row()
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func rejectRaw(out *pipeline.Output, raw *rows.Raw, problems ...rows.Problem) er
 }
 
 // skipRaw skips a row read as stored, with the problem p makes of it whole.
-func skipRaw(out *pipeline.Output, raw *rows.Raw, p func(*rows.Row) rows.Problem) error {
+func skipRaw(out pipeline.Output, raw *rows.Raw, p func(*rows.Row) rows.Problem) error {
 	row, err := raw.Row()
 	if err != nil {
 		return err

@@ -17,13 +17,13 @@ type Validation struct{ Records store.RecordStore }
 
 func (Validation) Name() string { return events.PhaseValidation }
 
-func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work) error {
+func (v Validation) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
 	refs := job.Resource.Refs()
 	var fields []string
 	for _, ref := range refs {
 		fields = append(fields, ref.Field)
 	}
-	return w.Each(ctx, func(b int, in *pipeline.Input, out *pipeline.Output) error {
+	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		// First the referencing fields of every row; the rows whole only if
 		// one of them is rejected, else the batch goes on as it is.
 		in.Only(fields...)
@@ -36,7 +36,7 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w *pipeline.Work
 			return err
 		}
 		if len(problems) == 0 {
-			return out.PassThrough(in)
+			return out.PassThrough()
 		}
 		if err := in.Rewind(ctx); err != nil {
 			return err

@@ -71,14 +71,14 @@ func (h *Harness) job(opts events.Options, batches int, log zerolog.Logger) (*Jo
 
 // runWork runs phase p over batch (or all batches) and publishes what follows.
 func (h *Harness) runWork(ctx context.Context, p Phase, job *Job, batch int) error {
-	w := &Work{h: h, job: job, phase: p.Name()}
+	batches := []int{batch}
 	if batch == AllBatches {
-		for b := 0; b < job.Batches; b++ {
-			w.batches = append(w.batches, b)
+		batches = make([]int, job.Batches)
+		for b := range batches {
+			batches[b] = b
 		}
-	} else {
-		w.batches = []int{batch}
 	}
+	w := h.newWork(blobBatches{h}, job, p.Name(), batches)
 	if err := p.Run(ctx, job, w); err != nil {
 		return err
 	}

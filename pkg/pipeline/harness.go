@@ -103,7 +103,7 @@ type Phase interface {
 	Name() string
 	// Run processes the work's batches. It must be deterministic given its
 	// inputs and the store: a redelivered message runs it again.
-	Run(ctx context.Context, job *Job, w *Work) error
+	Run(ctx context.Context, job *Job, w Work) error
 }
 
 // FatalError ends the import as failed without retrying: the input, not the

@@ -321,9 +321,9 @@ type Splitter struct {
 	h       *Harness
 	job     *Job
 	phase   string
-	cur     *Output
+	cur     *output
 	inBatch int
-	done    []*Output
+	done    []*output
 	// uploading reports the upload of the last batch cut, which runs while
 	// the next one is read (profiled in the separate shape: the file's
 	// reader sat idle while each batch crossed to the blob store).
@@ -343,7 +343,7 @@ func (s *Splitter) Emit(ctx context.Context, r *rows.Row) error {
 	if err != nil {
 		return err
 	}
-	out.Stats.RowsIn++
+	out.stats.RowsIn++
 	return out.Emit(r)
 }
 
@@ -353,11 +353,11 @@ func (s *Splitter) Reject(ctx context.Context, r *rows.Row, problems ...rows.Pro
 	if err != nil {
 		return err
 	}
-	out.Stats.RowsIn++
+	out.stats.RowsIn++
 	return out.Reject(r, problems...)
 }
 
-func (s *Splitter) next(ctx context.Context) (*Output, error) {
+func (s *Splitter) next(ctx context.Context) (*output, error) {
 	if s.cur != nil && s.inBatch < s.h.Env.BatchSize {
 		s.inBatch++
 		return s.cur, nil
@@ -365,7 +365,7 @@ func (s *Splitter) next(ctx context.Context) (*Output, error) {
 	if err := s.flush(ctx); err != nil {
 		return nil, err
 	}
-	out, err := s.h.newOutput(s.job, s.phase, len(s.done))
+	out, err := s.h.newOutput(blobBatches{s.h}, s.job, s.phase, len(s.done))
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +409,7 @@ func (s *Splitter) stats(b int) *events.BatchProgress {
 	if b < 0 || b >= len(s.done) {
 		return nil
 	}
-	return &s.done[b].Stats
+	return &s.done[b].stats
 }
 
 // close commits the last batch and then every batch's stats, now that the
@@ -439,7 +439,7 @@ func (s *Splitter) close(ctx context.Context) (int, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(statsAtOnce)
 	for _, out := range s.done {
-		out.Stats.BatchesTotal = len(s.done)
+		out.stats.BatchesTotal = len(s.done)
 		g.Go(func() error {
 			if err := out.commitStats(gctx); err != nil {
 				return err

@@ -43,8 +43,8 @@ func TestSplitterKeepsOnlyCountsOfWrittenBatches(t *testing.T) {
 			t.Errorf("batch %d still holds its writers or summary after it was written", b)
 		}
 		info, err := blobs.Stat(ctx, imports.KeysKey(job.ID(), events.PhasePrevalidation, b))
-		if err != nil || info.Size != int64(out.Stats.RowsOut)*KeySummaryEntry {
-			t.Errorf("batch %d: summary %+v %v, want %d entries", b, info, err, out.Stats.RowsOut)
+		if err != nil || info.Size != int64(out.stats.RowsOut)*KeySummaryEntry {
+			t.Errorf("batch %d: summary %+v %v, want %d entries", b, info, err, out.stats.RowsOut)
 		}
 	}
 }

@@ -276,7 +276,8 @@ func (h *Harness) settle(ctx context.Context, opts events.Options) error {
 		} else if !applied {
 			continue
 		}
-		w := &Work{h: h, job: job, phase: events.PhaseProcessing, batches: []int{b}, settling: true}
+		w := h.newWork(blobBatches{h}, job, events.PhaseProcessing, []int{b})
+		w.settling = true
 		if err := h.Env.Settle.Run(ctx, job, w); err != nil {
 			return fmt.Errorf("settle processing batch %d: %w", b, err)
 		}
