@@ -126,6 +126,8 @@ func newClient(endpoint string, useSSL bool, cfg Config) (*minio.Client, error) 
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: useSSL,
 		Region: cfg.Region,
+		// A CRC32C of every upload's body, checked by the server.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob/s3: endpoint %q: %w", endpoint, err)
@@ -220,7 +222,15 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, ex
 			r = io.NewSectionReader(ra, off, size)
 		}
 	}
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	// No SHA-256 of the body: over plain HTTP minio-go signs every chunk
+	// with one, which the server checks again (measured: 100 PUTs of a 2.6 MB
+	// batch cost MinIO 1.49 CPU-s signed, 1.06 unsigned, and the client 0.63
+	// and 0.24). The body is still checked, by a CRC32C trailer
+	// (TrailingHeaders on the client). Checksum must be set: minio-go's
+	// automatic one is dropped from a single PUT (v7.4.1 adds the
+	// x-amz-checksum-algorithm header, then skips the checksum when it sees it).
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream",
+		DisableContentSha256: true, Checksum: minio.ChecksumCRC32C}
 	if exclusive {
 		opts.SetMatchETagExcept("*")
 	}
