@@ -35,6 +35,9 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) er
 		if err != nil {
 			return err
 		}
+		if passesAsItIs(job, batch, seen) {
+			return out.PassThrough()
+		}
 		// Transforming marked new rows (create) and the rows whose data has
 		// their record's fingerprint (unchanged); the others are asked for.
 		var ids []string
@@ -95,6 +98,27 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) er
 		}
 		return nil
 	})
+}
+
+// passesAsItIs reports whether parsing would write batch as it came: every
+// row is one of a kind in the file, and transforming found it new or its
+// record unchanged and wrote its data as its record. A fresh import and an
+// import of unchanged rows are all such batches, and were encoded and
+// stored again for nothing.
+func passesAsItIs(job *pipeline.Job, batch []rows.Raw, seen *keyIndex) bool {
+	if job.Options.Action == "delete" {
+		return false
+	}
+	for i := range batch {
+		raw := &batch[i]
+		if raw.Op != rows.OpCreate && raw.Op != rows.OpUnchanged || !raw.RecordIsData() {
+			return false
+		}
+		if seen.get(recordIDKey, raw.ID, raw.Num).count > 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // decide passes raw on with what processing is to do with it against the

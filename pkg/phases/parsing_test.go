@@ -3,11 +3,13 @@ package phases_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/rows"
 	"github.com/inlet-dev/inlet/pkg/store"
 )
@@ -196,4 +198,52 @@ func sameJSON(t *testing.T, a, b any) bool {
 		t.Fatal(err)
 	}
 	return string(ja) == string(jb)
+}
+
+// A batch of rows transforming found new or unchanged (their record their
+// data), each one of a kind in the file, goes on as it came: not encoded or
+// stored again. A batch with a duplicate, or a row whose record is not yet
+// decided, is written as before.
+func TestParsingPassesOnBatchesTransformingDecided(t *testing.T) {
+	f := newFixture(t)
+	o := options(t, func(o *events.Options) { o.DuplicateHandling = "ignore_all" })
+	decided := func(n int64, id, op string, data map[string]any) rows.Row {
+		r := idRow(n, id, op, data)
+		r.Record = r.Data // as transforming writes a new or unchanged row
+		return r
+	}
+	f.input(t, o, events.PhaseParsing,
+		[]rows.Row{
+			decided(1, "rec_a", rows.OpCreate, cust("a@x.io", "", "A")),
+			decided(2, "rec_b", rows.OpUnchanged, cust("b@x.io", "", "B")),
+		},
+		[]rows.Row{
+			decided(3, "rec_c", rows.OpCreate, cust("c@x.io", "", "C")),
+			decided(4, "rec_c", rows.OpCreate, cust("c2@x.io", "", "C again")), // the same record as row 3
+			decided(5, "rec_d", rows.OpCreate, cust("d@x.io", "", "D")),
+		},
+		[]rows.Row{
+			idRow(6, "rec_e", rows.OpCreate, cust("e@x.io", "", "E")), // no record yet
+		},
+	)
+	f.run(t, o, events.PhaseParsing, 3)
+	ctx := context.Background()
+	for b, passed := range []bool{true, false, false} {
+		_, err := f.blobs.Stat(ctx, imports.OutKey(o.ID, events.PhaseParsing, b))
+		if stored := err == nil; stored == passed {
+			t.Errorf("batch %d: rows stored again %v, want %v", b, stored, !passed)
+		}
+	}
+	out := f.allOut(t, o, events.PhaseParsing, 3)
+	if got := slices.Sorted(maps.Keys(out)); !slices.Equal(got, []int64{1, 2, 5, 6}) {
+		t.Errorf("emitted rows %v, want 1, 2, 5, 6 (3 and 4 are one record: skipped)", got)
+	}
+	for n, r := range out {
+		if r.Record == nil || !sameJSON(t, r.Record, r.Data) {
+			t.Errorf("row %d: record %v, want its data %v", n, r.Record, r.Data)
+		}
+	}
+	checkStats(t, f.stats(t, o, events.PhaseParsing, 0), 2, 2, 0, 0)
+	checkStats(t, f.stats(t, o, events.PhaseParsing, 1), 3, 1, 0, 2)
+	checkStats(t, f.stats(t, o, events.PhaseParsing, 2), 1, 1, 0, 0)
 }

@@ -101,10 +101,16 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w pipeline.Wor
 	})
 }
 
-// emitWithID passes raw on with its record id, which parsing counts.
+// emitWithID passes raw on with its record id, which parsing counts. A new
+// row's record and an unchanged row's are its data, as parsing would write
+// them: a batch of such rows goes through parsing as it is.
 func emitWithID(out pipeline.Output, raw *rows.Raw, id, op string) error {
 	out.SummarizeKey(recordIDKey, id, raw.Num)
-	return out.EmitRaw(raw, id, op, rows.RecordKept)
+	rec := rows.RecordKept
+	if op == rows.OpCreate || op == rows.OpUnchanged {
+		rec = rows.RecordIsData
+	}
+	return out.EmitRaw(raw, id, op, rec)
 }
 
 func fieldSet(fields []string) map[string]bool {

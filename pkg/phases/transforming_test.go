@@ -2,6 +2,7 @@ package phases_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +66,15 @@ func TestTransformingInjectsIDs(t *testing.T) {
 		newIDs[r.ID] = true
 		if r.Data["name"] == nil {
 			t.Errorf("row %d lost its data", n)
+		}
+		// A new record is its row's data, as parsing would write it.
+		if !reflect.DeepEqual(r.Record, r.Data) {
+			t.Errorf("row %d: record %v, want its data", n, r.Record)
+		}
+	}
+	for _, n := range []int64{1, 2, 11} {
+		if r := out[n]; r.Record != nil {
+			t.Errorf("row %d of a stored record: record %v before parsing merged it", n, r.Record)
 		}
 	}
 	if len(newIDs) != 2 {

@@ -103,9 +103,10 @@ func (s blobBatches) keys(ctx context.Context, id, phase string, b int) (KeySumm
 
 func (s blobBatches) commitRows(ctx context.Context, o *output) error {
 	id := o.job.ID()
-	switch _, _, read := next(o.phase); {
-	case !read:
-		// The last phase's rows go nowhere: storing them was a request and
+	switch {
+	case !rowsRead(o.phase, o.job.Options):
+		// Rows no phase reads (the last phase's, processing's unless an
+		// overwrite needs them) go nowhere: storing them was a request and
 		// an object a batch for nothing.
 	case o.passFrom != "":
 		// Rows an attempt that died before its stats stored here would be

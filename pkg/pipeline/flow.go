@@ -27,14 +27,18 @@ const (
 var Flow = []struct {
 	Phase string
 	Entry Entry
+	// ReadsRows says whether the phase reads its input rows in an import
+	// with these options (nil: always); rows no phase reads are not stored.
+	ReadsRows func(events.Options) bool
 }{
-	{events.PhasePrevalidation, PerBatch}, // fed by import-requested events
-	{events.PhasePreparsing, Barrier},     // duplicates across the whole file
-	{events.PhaseTransforming, PerBatch},
-	{events.PhaseParsing, Barrier}, // rows resolving to the same record across the file
-	{events.PhaseValidation, PerBatch},
-	{events.PhaseProcessing, Gated}, // nothing is written until every row was checked
-	{events.PhaseCleanup, Barrier},
+	{events.PhasePrevalidation, PerBatch, nil}, // fed by import-requested events
+	{events.PhasePreparsing, Barrier, nil},     // duplicates across the whole file
+	{events.PhaseTransforming, PerBatch, nil},
+	{events.PhaseParsing, Barrier, nil}, // rows resolving to the same record across the file
+	{events.PhaseValidation, PerBatch, nil},
+	{events.PhaseProcessing, Gated, nil}, // nothing is written until every row was checked
+	// An overwrite keeps the records the file touched: the only use of the rows.
+	{events.PhaseCleanup, Barrier, func(o events.Options) bool { return o.Action == "overwrite" }},
 }
 
 func flowIndex(phase string) int {
@@ -53,6 +57,17 @@ func next(phase string) (string, Entry, bool) {
 		return "", 0, false
 	}
 	return Flow[i+1].Phase, Flow[i+1].Entry, true
+}
+
+// rowsRead reports whether the phase after phase reads the rows it passes
+// on in an import with options o.
+func rowsRead(phase string, o events.Options) bool {
+	i := flowIndex(phase)
+	if i < 0 || i+1 >= len(Flow) {
+		return false
+	}
+	reads := Flow[i+1].ReadsRows
+	return reads == nil || reads(o)
 }
 
 // entryOf returns how work enters phase.

@@ -569,21 +569,30 @@ func TestPassedOnBatchesAreStoredOnce(t *testing.T) {
 }
 
 // Nothing reads the rows of the last phase: they are not stored.
-func TestLastPhaseStoresNoRows(t *testing.T) {
-	f := newFixture(t)
-	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
-	if imp := f.run(t, opts, customersCSV, 1); imp.Status != events.StatusCompleted {
-		t.Fatalf("import %s", imp.Status)
-	}
-	ctx := context.Background()
-	for _, phase := range []string{events.PhaseProcessing, events.PhaseCleanup} {
-		list, err := f.env.Blobs.List(ctx, imports.PhasePrefix(opts.ID, phase)+"out/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if last := phase == events.PhaseCleanup; last != (len(list) == 0) {
-			t.Errorf("%s stored %d row objects", phase, len(list))
-		}
+// Rows nobody reads are not stored: the last phase's, and processing's
+// unless cleanup needs them (an overwrite keeps the records the file touched).
+func TestRowsNobodyReadsAreNotStored(t *testing.T) {
+	for _, action := range []string{"merge", "overwrite"} {
+		t.Run(action, func(t *testing.T) {
+			f := newFixture(t)
+			opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true, Action: action}
+			if err := imports.Normalize(&opts); err != nil {
+				t.Fatal(err)
+			}
+			if imp := f.run(t, opts, customersCSV, 1); imp.Status != events.StatusCompleted {
+				t.Fatalf("import %s", imp.Status)
+			}
+			ctx := context.Background()
+			for phase, stored := range map[string]bool{events.PhaseProcessing: action == "overwrite", events.PhaseCleanup: false} {
+				list, err := f.env.Blobs.List(ctx, imports.PhasePrefix(opts.ID, phase)+"out/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stored != (len(list) > 0) {
+					t.Errorf("%s stored %d row objects, want them stored: %v", phase, len(list), stored)
+				}
+			}
+		})
 	}
 }
 

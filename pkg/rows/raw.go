@@ -149,6 +149,15 @@ func pick(m map[string]any, only map[string]bool) map[string]any {
 	return out
 }
 
+// RecordIsData reports whether the row's record is its data (written with
+// RecordIsData, or decoded with Record and Data one map).
+func (r *Raw) RecordIsData() bool {
+	if r.row != nil {
+		return len(r.row.Record) > 0 && sameMap(r.row.Record, r.row.Data)
+	}
+	return r.src[r.recAt] == recordIsData
+}
+
 // HasWarnings reports whether the row carries warnings.
 func (r *Raw) HasWarnings() bool {
 	if r.row != nil {
