@@ -7,8 +7,9 @@ import (
 
 // AllInOneMemory is the all-in-one server's memory budget (issue 6: 512 MiB
 // peak RSS), less room for what the Go runtime does not count: with batches
-// of 10,000 rows the embedded default (SQLite's memory is outside the Go
-// heap) peaked at 521 MiB under a 448 MiB limit, 484 MiB under this one.
+// of 10,000 rows the embedded default peaked at 521 MiB under a 448 MiB
+// limit, 496 MiB under this one at 10M rows; SQLite's page caches, outside
+// the Go heap, are bounded by sqlite.MemoryLimit (64 MiB) since.
 const AllInOneMemory = 400 << 20
 
 // ServiceMemory is the budget of one service of the separate shape (issue 6:

@@ -68,6 +68,13 @@ CREATE INDEX IF NOT EXISTS import_views_org_status ON import_views (org, status,
 CREATE INDEX IF NOT EXISTS import_views_status ON import_views (status, id DESC);
 `
 
+// MemoryLimit bounds the page caches of a store's connections together:
+// what SQLite adds to the process's memory, besides the Go heap.
+const MemoryLimit = 64 << 20
+
+// maxConns is the connections a store opens at most.
+const maxConns = 8
+
 // Store is a store.Store on one SQLite file.
 type Store struct {
 	db *sql.DB
@@ -94,9 +101,11 @@ func Open(path string) (*Store, error) {
 	// crash can lose the last transactions, and batches are re-derivable.
 	q.Add("_pragma", "synchronous(NORMAL)")
 	// The default 2 MiB page cache makes every key lookup of a large table a
-	// disk read (profiled: half of an embedded import's time); 32 MiB keeps
-	// the key indexes of a few million records hot.
-	q.Add("_pragma", "cache_size(-32768)")
+	// disk read (profiled: half of an embedded import's time). The caches
+	// are outside the Go heap and its limit, so all of them together stay
+	// under MemoryLimit (SQLite's own heap limit is not enforced in this
+	// build: it keeps no memory statistics).
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", MemoryLimit/maxConns>>10)) // KiB
 	// Checkpoints are the checkpointer's (checkpoint.go), not the writer's.
 	q.Add("_pragma", "wal_autocheckpoint(0)")
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
@@ -106,7 +115,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(8)
+	db.SetMaxOpenConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db}
 	if err := s.migrate(); err != nil {
