@@ -197,6 +197,13 @@ func (g *Gateway) create(w http.ResponseWriter, r *http.Request) {
 		g.repeat(w, r, idem.found)
 		return
 	}
+	if err == nil {
+		// After the repeat: a deadline that has passed since the first
+		// request does not refuse its repeat.
+		if de := imports.CheckDeadline(in.opts, now); de != nil {
+			err = invalidOption(de.Field, de.Message)
+		}
+	}
 	var pv *Prevalidation
 	if err == nil && in.opts.UploadMode == "sync" {
 		pv, err = g.prevalidate(r.Context(), in, res)
@@ -463,14 +470,15 @@ func setOption(o *events.Options, name, v string) error {
 		return nil
 	}
 	boolean := func(p *bool) error {
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "true":
-			*p = true
-		case "false", "":
+		if strings.TrimSpace(v) == "" {
 			*p = false
-		default:
-			return invalidOption(name, fmt.Sprintf("%q is not true or false", v))
+			return nil
 		}
+		b, ok := resources.ParseBool(v)
+		if !ok {
+			return invalidOption(name, fmt.Sprintf("%q is not a boolean (%s)", v, resources.BooleanSpellings))
+		}
+		*p = b
 		return nil
 	}
 	switch name {

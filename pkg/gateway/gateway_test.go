@@ -204,6 +204,31 @@ func TestMultipartUpload(t *testing.T) {
 	}
 }
 
+// Boolean options take the spellings a file's boolean cells take (issue 7:
+// an import refused "yes" as an option that it accepted in its CSV).
+func TestBooleanOptionsTakeTheFilesSpellings(t *testing.T) {
+	for spelling, want := range map[string]bool{"true": true, "yes": true, "1": true, " YES ": true, "True": true,
+		"false": false, "no": false, "0": false, "No": false, "": false} {
+		t.Run(spelling, func(t *testing.T) {
+			e := newEnv(t, 0)
+			rec, b := e.do(t, multipartReq(t, part{name: "resource", body: "customers"},
+				part{name: "skip_errors", body: spelling}, part{name: "dry_run", body: spelling},
+				part{name: "deadline", body: now.Add(time.Hour).Format(time.RFC3339)},
+				part{name: "file", file: "c.csv", body: "email\na@x.io\n"}))
+			if rec.Code != 201 {
+				t.Fatalf("create: %d %s", rec.Code, b)
+			}
+			var imp events.Import
+			if err := json.Unmarshal(b, &imp); err != nil {
+				t.Fatal(err)
+			}
+			if imp.SkipErrors != want || imp.DryRun != want {
+				t.Errorf("skip_errors %v, dry_run %v, want both %v", imp.SkipErrors, imp.DryRun, want)
+			}
+		})
+	}
+}
+
 func TestFormatInference(t *testing.T) {
 	e := newEnv(t, 0)
 	for _, c := range []struct{ file, ct, want string }{
@@ -318,8 +343,17 @@ func TestRefusals(t *testing.T) {
 			return multipartReq(t, res, part{name: "file", file: "a.csv"})
 		}, 422, "empty_file", "file"},
 		{"bad boolean", func(t *testing.T) *http.Request {
-			return multipartReq(t, res, part{name: "skip_errors", body: "yes"}, file)
+			return multipartReq(t, res, part{name: "skip_errors", body: "maybe"}, file)
 		}, 422, "invalid_option", "skip_errors"},
+		{"deadline passed", func(t *testing.T) *http.Request {
+			return multipartReq(t, res, part{name: "deadline", body: now.Add(-time.Minute).Format(time.RFC3339)}, file)
+		}, 422, "invalid_option", "deadline"},
+		{"deadline now", func(t *testing.T) *http.Request {
+			return multipartReq(t, res, part{name: "deadline", body: now.Format(time.RFC3339)}, file)
+		}, 422, "invalid_option", "deadline"},
+		{"JSON deadline passed", func(*testing.T) *http.Request {
+			return jsonReq(`{"resource":"customers","deadline":"2025-03-01T11:00:00Z","inputs":[{}]}`)
+		}, 422, "invalid_option", "deadline"},
 		{"threshold not a number", func(t *testing.T) *http.Request {
 			return multipartReq(t, res, file, part{name: "error_threshold", body: "ten"})
 		}, 422, "invalid_option", "error_threshold"},

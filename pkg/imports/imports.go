@@ -94,6 +94,17 @@ type OptionError struct {
 
 func (e *OptionError) Error() string { return e.Field + ": " + e.Message }
 
+// CheckDeadline refuses a deadline that had passed when the import was
+// created: such an import could only time out. It is checked once, at
+// creation: a deadline that passes later ends the import timed_out.
+func CheckDeadline(o events.Options, created time.Time) *OptionError {
+	if o.Deadline != nil && !o.Deadline.After(created) {
+		return &OptionError{"deadline", fmt.Sprintf("%s is not after the import's creation (%s)",
+			o.Deadline.UTC().Format(time.RFC3339), created.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
 // Normalize applies the defaults of spec §1 and validates the options.
 func Normalize(o *events.Options) error {
 	if o.OrganizationID == "" {

@@ -304,6 +304,22 @@ func TestUnreadableFileFailsWithReason(t *testing.T) {
 	}
 }
 
+// An import requested over NATS with a deadline that had passed when it was
+// created fails at once, with a reason naming the option (over HTTP: 422).
+func TestPassedDeadlineFailsTheRequest(t *testing.T) {
+	f := newFixture(t)
+	created := timeNow()
+	past := created.Add(-time.Minute)
+	opts := events.Options{ID: imports.NewID(created), OrganizationID: "acme", Resource: "customers", Deadline: &past}
+	imp := f.run(t, opts, customersCSV, 1)
+	if imp.Status != events.StatusFailed || imp.Reason == nil || !strings.Contains(*imp.Reason, "deadline") {
+		t.Fatalf("got %s %v, want failed naming the deadline", imp.Status, imp.Reason)
+	}
+	if imp.Stats.Processed != 0 {
+		t.Fatalf("a refused import processed %d rows", imp.Stats.Processed)
+	}
+}
+
 // volatile ids may be republished with more detail: phase_completed carries
 // when it was noticed; queued and started, once the file was read, its
 // checksum. Everything else is read back from committed state.

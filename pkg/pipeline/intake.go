@@ -143,6 +143,11 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 	if err := imports.Normalize(&opts); err != nil {
 		return Fatal("invalid import options: %v", err)
 	}
+	if created, ok := imports.IDTime(opts.ID); ok {
+		if err := imports.CheckDeadline(opts, created); err != nil {
+			return Fatal("invalid import options: %v", err)
+		}
+	}
 	job, err := h.job(opts, 0, h.Env.Log.With().Str("import_id", opts.ID).Str("phase", p.Name()).Logger())
 	if err != nil {
 		return err

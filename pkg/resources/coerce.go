@@ -88,11 +88,8 @@ func coerceText(types []string, cell, trimmed string) (any, bool, string) {
 		}
 	}
 	if has("boolean") {
-		switch strings.ToLower(trimmed) {
-		case "true", "1", "yes":
-			return true, true, ""
-		case "false", "0", "no":
-			return false, true, ""
+		if b, ok := ParseBool(trimmed); ok {
+			return b, true, ""
 		}
 	}
 	if has("string") {
@@ -194,4 +191,21 @@ func truncate(s string) string {
 		return s
 	}
 	return string(r[:max]) + "…"
+}
+
+// BooleanSpellings is how a boolean may be written, in a cell or an option.
+const BooleanSpellings = "true, false, 1, 0, yes or no"
+
+// ParseBool reads s as a boolean the way a file's cells are read (the
+// spellings of BooleanSpellings, any case, surrounding space ignored); ok
+// is false for anything else. Options given as text use it too, so an
+// import accepts the same spellings in its options as in its file.
+func ParseBool(s string) (v, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "yes":
+		return true, true
+	case "false", "0", "no":
+		return false, true
+	}
+	return false, false
 }
