@@ -204,3 +204,24 @@ func TestBareRequestOnNATSIsOneImport(t *testing.T) {
 	case <-time.After(2 * time.Second):
 	}
 }
+
+// A JSON number no double can hold (issue 7: 1e400 was stored as given) is a
+// row error of its field, the other rows import, and a number a double holds
+// is stored with the digits given.
+func TestNumbersBeyondADoubleAreRowErrors(t *testing.T) {
+	a := startEmbedded(t)
+	imp := runImport(t, a, events.Options{OrganizationID: "acme", Resource: "customers", SkipErrors: true}, "c.jsonl",
+		`{"email":"a@x.io","name":"Ann","age":1e400}`+"\n"+
+			`{"email":"b@x.io","name":"Bob","age":123456789012345678}`+"\n"+
+			`{"email":"c@x.io","name":"Cid","age":-1e-400}`+"\n")
+	if imp.Status != events.StatusCompleted || imp.Stats.Created != 1 || imp.Stats.Failed != 2 {
+		t.Fatalf("%s %+v %v", imp.Status, imp.Stats, imp.Reason)
+	}
+	recs, err := a.Store.List(context.Background(), store.Scope{Org: "acme", Mode: "live", Resource: "customers"}, "", 10)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("stored %d records, %v", len(recs), err)
+	}
+	if !strings.Contains(string(recs[0].Data), `"age":123456789012345678`) {
+		t.Errorf("stored %s: the digits given are not kept", recs[0].Data)
+	}
+}

@@ -85,6 +85,8 @@ func coerceText(types []string, cell, trimmed string) (any, bool, string) {
 				return json.Number(d.String()), true, ""
 			}
 			why = "not a whole number"
+		} else if _, bad := outOfRange(json.Number(trimmed)); bad && json.Valid([]byte(trimmed)) {
+			why = whyOutOfRange
 		}
 	}
 	if has("boolean") {
@@ -120,6 +122,11 @@ func (r *Resource) CoerceJSONValue(field string, v any) (out any, given bool, wa
 	if s, ok := v.(string); ok && (len(types) == 0 || contains(types, "string")) {
 		t := strings.TrimSpace(s)
 		return t, true, trimWarning(field, s, t), nil
+	}
+	if n, bad := outOfRange(v); bad {
+		// Stored, it would read back as infinity or zero.
+		return nil, true, nil, &rows.Problem{Code: CodeType, Field: field,
+			Message: fmt.Sprintf("%s: %s is %s", field, truncate(n), whyOutOfRange)}
 	}
 	if len(types) == 0 {
 		return v, true, nil, nil

@@ -1,6 +1,8 @@
 package resources
 
 import (
+	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -80,8 +82,51 @@ func parseDecimal(s string) (decimal, bool) {
 	if mag := len(d.digits) + d.exp; mag > maxExp || mag < -maxExp {
 		return d, false
 	}
-	return d, true
+	return d, d.fitsDouble()
 }
+
+// fitsDouble reports whether a double holds d's magnitude: whoever reads
+// the stored record as JSON (JavaScript, most JSON libraries) reads numbers
+// as doubles, and would read 1e400 as infinity and 1e-400 as zero. Within
+// that range the digits are kept exactly as given.
+func (d decimal) fitsDouble() bool {
+	if d.digits == "" {
+		return true
+	}
+	f, err := strconv.ParseFloat(d.String(), 64)
+	return err == nil && f != 0
+}
+
+// outOfRange is the first number in v (a JSON value: nested objects and
+// arrays searched) that no double can hold.
+func outOfRange(v any) (string, bool) {
+	switch v := v.(type) {
+	case json.Number:
+		if _, ok := parseDecimal(string(v)); !ok {
+			return string(v), true
+		}
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return strconv.FormatFloat(v, 'g', -1, 64), true
+		}
+	case map[string]any:
+		for _, x := range v {
+			if n, bad := outOfRange(x); bad {
+				return n, true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if n, bad := outOfRange(x); bad {
+				return n, true
+			}
+		}
+	}
+	return "", false
+}
+
+// whyOutOfRange is the reason given for such a number.
+const whyOutOfRange = "beyond the range of a double"
 
 func (d decimal) integral() bool { return d.exp >= 0 }
 

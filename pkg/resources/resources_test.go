@@ -196,6 +196,9 @@ func TestCanonicalNumber(t *testing.T) {
 		{"98765432109876543210", "98765432109876543210"},
 		{"abc", ""}, {"1,000", ""}, {"0x10", ""}, {"NaN", ""}, {"inf", ""}, {"", ""}, {"-", ""}, {"1e", ""},
 		{"1e999999", ""}, {"1e-999999", ""}, {"1 2", ""},
+		// What a double holds, and no further (issue 7: 1e400 was stored as given).
+		{"1.7976931348623157e308", "1.7976931348623157e308"}, {"5e-324", "5e-324"},
+		{"1.8e308", ""}, {"1e400", ""}, {"-1e309", ""}, {"1e-400", ""}, {"2e-324", ""},
 	}
 	for _, tc := range tests {
 		got, ok := CanonicalNumber(tc.in)
@@ -228,6 +231,10 @@ func TestCoerce(t *testing.T) {
 		{"score", "3.25", json.Number("3.25"), ""},
 		{"score", "-.5", json.Number("-0.5"), ""},
 		{"score", "x", nil, `score: expected number, got "x"`},
+		{"score", "1e400", nil, `score: expected number, got "1e400" (beyond the range of a double)`},
+		{"score", "-2e308", nil, `(beyond the range of a double)`},
+		{"score", "1e-400", nil, `(beyond the range of a double)`},
+		{"score", "12345678901234567890.5", json.Number("12345678901234567890.5"), ""}, // exact, beyond a double's precision
 		{"vip", "TRUE", true, ""}, {"vip", " yes", true, ""}, {"vip", "1", true, ""},
 		{"vip", "False", false, ""}, {"vip", "NO", false, ""}, {"vip", "0", false, ""},
 		{"vip", "maybe", nil, `vip: expected boolean, got "maybe"`},
@@ -275,6 +282,13 @@ func TestCoerceJSON(t *testing.T) {
 		{"vip", "yes", true, true, ""},
 		{"vip", false, false, true, ""},
 		{"name", json.Number("5"), json.Number("5"), true, ""}, // left to Validate
+		{"score", json.Number("1e400"), nil, true, "score: 1e400 is beyond the range of a double"},
+		{"score", json.Number("1e-400"), nil, true, "score: 1e-400 is beyond the range of a double"},
+		{"age", json.Number("1e309"), nil, true, "age: 1e309 is beyond the range of a double"},
+		{"nick", json.Number("1e400"), nil, true, "nick: 1e400 is beyond the range of a double"},
+		{"unknown", map[string]any{"deep": []any{json.Number("1"), json.Number("-1e999")}}, nil, true,
+			"unknown: -1e999 is beyond the range of a double"},
+		{"score", json.Number("0.1000000000000000055511151231257827"), json.Number("0.1000000000000000055511151231257827"), true, ""},
 		{"name", "", "", true, ""},
 	}
 	for _, tc := range tests {
