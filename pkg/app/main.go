@@ -3,7 +3,10 @@ package app
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -17,8 +20,18 @@ import (
 )
 
 // Main runs one service until SIGINT/SIGTERM: a phase name, "projector",
-// "gateway", or "inlet" (everything in one process).
+// "gateway", or "inlet" (everything in one process). It takes no flags but
+// -h/--help, which describes it and exits: it is configured by its
+// environment (README, "Configuration").
 func Main(service string) {
+	fs := flag.NewFlagSet(service, flag.ExitOnError)
+	fs.Usage = func() { Usage(fs.Output(), service, fs) }
+	_ = fs.Parse(os.Args[1:]) // exits 0 on -h/--help, 2 on anything else it does not know
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", service, fs.Arg(0))
+		fs.Usage()
+		os.Exit(2)
+	}
 	if err := run(service); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
 		os.Exit(1)
@@ -79,6 +92,16 @@ func (a *App) Start(ctx context.Context, service string) error {
 		}
 		handler = auth.Middleware(keys, handler)
 	}
+	var ln net.Listener
+	if handler != nil {
+		// Take the port before consuming anything: a taken port fails the
+		// start (the process exits non-zero, saying so) instead of leaving a
+		// service running without its API.
+		var err error
+		if ln, err = net.Listen("tcp", a.Cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("HTTP API: %w", err)
+		}
+	}
 	go func() {
 		err := a.RunRouter(ctx)
 		if ctx.Err() == nil {
@@ -91,10 +114,13 @@ func (a *App) Start(ctx context.Context, service string) error {
 	select {
 	case <-a.RouterRunning():
 	case <-ctx.Done():
+		if ln != nil {
+			ln.Close()
+		}
 		return ctx.Err()
 	}
 	if handler != nil {
-		srv := &http.Server{Addr: a.Cfg.HTTPAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			<-ctx.Done()
 			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -102,11 +128,12 @@ func (a *App) Start(ctx context.Context, service string) error {
 			_ = srv.Shutdown(shut)
 		}()
 		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.Log.Error().Err(err).Str("addr", a.Cfg.HTTPAddr).Msg("HTTP server stopped")
+				os.Exit(1) // a service without its API: let the supervisor restart it
 			}
 		}()
-		a.Log.Info().Str("addr", a.Cfg.HTTPAddr).Msg("HTTP API listening")
+		a.Log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
 	}
 	if a.Cfg.PprofAddr != "" {
 		a.servePprof(ctx)
@@ -134,4 +161,22 @@ func (a *App) servePprof(ctx context.Context) {
 			a.Log.Error().Err(err).Str("addr", a.Cfg.PprofAddr).Msg("pprof server stopped")
 		}
 	}()
+}
+
+// Usage describes service on w: what it is, that the environment configures
+// it, and its flags.
+func Usage(w io.Writer, service string, fs *flag.FlagSet) {
+	what := "the " + service + " phase of the Inlet import pipeline (one durable JetStream consumer shared by every replica)"
+	switch service {
+	case "inlet":
+		what = "the all-in-one Inlet server: embedded NATS, every phase, the status projector and the HTTP API in one process"
+	case "gateway":
+		what = "Inlet's write API: creates imports, takes uploads and interrupts"
+	case "projector":
+		what = "Inlet's status projector and read API: builds the import views from the events"
+	}
+	fmt.Fprintf(w, "%s: %s.\n\nUsage: %s [flags]\n\nConfigured by its environment (INLET_NATS_URL, INLET_STORE_URL, INLET_BLOB_URL,\nINLET_HTTP_ADDR, INLET_BATCH_SIZE, INLET_CONCURRENCY, ...): see the README, \"Configuration\".\n\nFlags:\n", service, what, service)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "  -h, -help\n    \tshow this help")
 }

@@ -21,6 +21,7 @@ import (
 
 func main() {
 	demo := flag.String("demo", "", "comma-separated files to import once the server is up")
+	flag.Usage = func() { app.Usage(flag.CommandLine.Output(), "inlet", flag.CommandLine) }
 	flag.Parse()
 	if err := run(*demo); err != nil {
 		fmt.Fprintf(os.Stderr, "inlet: %v\n", err)
