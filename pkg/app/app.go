@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -16,6 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/blob/blobopen"
 	"github.com/inlet-dev/inlet/pkg/blob/s3"
 	"github.com/inlet-dev/inlet/pkg/broker"
+	"github.com/inlet-dev/inlet/pkg/faults"
 	"github.com/inlet-dev/inlet/pkg/logging"
 	"github.com/inlet-dev/inlet/pkg/phases"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
@@ -62,12 +64,21 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 		return nil, fmt.Errorf("resources: %w", err)
 	}
 	a.Registry = reg
-	a.Blobs, err = blobopen.Open(ctx, blobopen.Config{URL: cfg.BlobURL, DataDir: cfg.DataDir,
-		Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, UseSSL: cfg.S3UseSSL})
+	// A service may start before its servers do (a restart of everything, a
+	// pod scheduled first): it waits for them, not ready meanwhile, instead
+	// of exiting into a restart loop.
+	err = waitFor(ctx, log, "blob store", func() (err error) {
+		a.Blobs, err = blobopen.Open(ctx, blobopen.Config{URL: cfg.BlobURL, DataDir: cfg.DataDir,
+			Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, UseSSL: cfg.S3UseSSL})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
-	a.Store, err = storeopen.Open(ctx, cfg.StoreURL, cfg.DataDir)
+	err = waitFor(ctx, log, "store", func() (err error) {
+		a.Store, err = storeopen.Open(ctx, cfg.StoreURL, cfg.DataDir)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -83,8 +94,8 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 	a.Harness = pipeline.New(&pipeline.Env{
 		Blobs: a.Blobs, Records: a.Store, Registry: reg, Pub: a.Broker, Log: log,
 		Source: "inlet/" + service, BatchSize: cfg.BatchSize, TempDir: tmp,
-		Heartbeat: a.Broker.Heartbeat, Delivery: broker.Delivery,
-		MaxDeliver: uint64(cfg.MaxDeliver), HeartbeatEvery: cfg.AckWait / 3, Parallelism: cfg.Concurrency,
+		KeepAlive: func(m *message.Message) func() { return a.Broker.KeepAlive(m, cfg.AckWait/3) },
+		Delivery:  broker.Delivery, MaxDeliver: uint64(cfg.MaxDeliver), Parallelism: cfg.Concurrency,
 		Settle: phases.Processing{Records: a.Store},
 	})
 	router, err := message.NewRouter(message.RouterConfig{}, logging.Watermill(log))
@@ -95,6 +106,15 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 	a.router = router
 	ok = true
 	return a, nil
+}
+
+// waitFor runs open until it succeeds, fails for good, or ctx ends, logging
+// each wait for a server that is not reachable yet.
+func waitFor(ctx context.Context, log zerolog.Logger, what string, open func() error) error {
+	return faults.Backoff{First: 500 * time.Millisecond, Max: 5 * time.Second}.WaitOut(ctx, open,
+		func(err error, attempt int, wait time.Duration) {
+			log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("waiting for the " + what + " to be reachable")
+		})
 }
 
 // Phases are the phase services by name.

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/faults"
 	"github.com/inlet-dev/inlet/pkg/logging"
 )
 
@@ -226,9 +227,25 @@ func (b *Broker) Publish(subject, msgID string, payload []byte) error {
 	}
 	msg := message.NewMessage(uuid, payload)
 	if err := b.pub.Publish(subject, msg); err != nil {
+		if unreachable(err) {
+			err = faults.Unavailable(err)
+		}
 		return fmt.Errorf("publish %s (msg id %q): %w", subject, msgID, err)
 	}
 	return nil
+}
+
+// unreachable reports the errors of a NATS server (or JetStream) that is
+// down or restarting: the publish may succeed once it is back.
+func unreachable(err error) bool {
+	for _, e := range []error{nats.ErrTimeout, nats.ErrNoResponders, nats.ErrConnectionClosed,
+		nats.ErrConnectionReconnecting, nats.ErrDisconnected, nats.ErrNoStreamResponse,
+		nats.ErrJetStreamNotEnabled, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // PublishEvent publishes a CloudEvent on its public subject, with the event id
@@ -389,6 +406,24 @@ func (b *Broker) Heartbeat(msg *message.Message) {
 	if reply := msg.Metadata.Get(metaReply); reply != "" {
 		_ = b.Conn.Publish(reply, []byte("+WPI"))
 	}
+}
+
+// KeepAlive heartbeats msg every interval until the returned stop is called.
+func (b *Broker) KeepAlive(msg *message.Message, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				b.Heartbeat(msg)
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { close(done) })
 }
 
 // Delivery is how many times msg has been delivered (1 the first time).

@@ -4,6 +4,7 @@ package pipeline
 // import, as router middleware.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -29,15 +30,24 @@ func (f *importFailure) Unwrap() error { return f.err }
 // DeliveryPolicy is the router middleware of every handler of import
 // messages (requests, phase work). It keeps a long handler's message alive
 // (in-progress heartbeats, so JetStream does not hand it to a second
-// replica), and turns a failure retries cannot cure into a failed import
-// instead of a message redelivered forever: a FatalError at once, any other
-// failure on the last allowed delivery (INLET_MAX_DELIVER). Other failures
-// are returned: the message is nacked and comes again.
+// replica), waits out transient faults (a store, blob store or broker down
+// or restarting) by running the handler again with backoff while it keeps the
+// delivery, so an outage of minutes costs no delivery, and turns a failure
+// retries cannot cure into a failed import instead of a message redelivered
+// forever: a FatalError at once, any other failure on the last allowed
+// delivery (INLET_MAX_DELIVER). Other failures are returned: the message is
+// nacked and comes again.
 func (h *Harness) DeliveryPolicy(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		stop := h.keepAlive(msg)
-		out, err := next(msg)
-		stop()
+		// The heartbeat runs until the end, Finish included: a finish that
+		// reads many stats must not lose its message to AckWait.
+		defer stop()
+		var out []*message.Message
+		err := h.waitOut(msg.Context(), func() (err error) {
+			out, err = next(msg)
+			return err
+		})
 		var f *importFailure
 		if err == nil || !errors.As(err, &f) {
 			return out, err
@@ -47,20 +57,46 @@ func (h *Harness) DeliveryPolicy(next message.HandlerFunc) message.HandlerFunc {
 			delivery = h.Env.Delivery(msg)
 		}
 		ctx := f.log.WithContext(msg.Context())
+		finish := func(reason string) error {
+			return h.waitOut(ctx, func() error { return h.Finish(ctx, f.opts, events.StatusFailed, reason) })
+		}
 		var fatal *FatalError
 		switch {
 		case errors.As(f.err, &fatal):
 			f.log.Warn().Str("reason", fatal.Reason).Msg("import failed")
-			return nil, h.Finish(ctx, f.opts, events.StatusFailed, fatal.Reason)
+			return nil, finish(fatal.Reason)
 		case delivery >= h.Env.MaxDeliver:
 			reason := fmt.Sprintf("%v (gave up after %d attempts)", f.err, delivery)
 			f.log.Error().Err(f.err).Uint64("delivery", delivery).Msg("import failed: retries exhausted")
-			return nil, h.Finish(ctx, f.opts, events.StatusFailed, reason)
+			return nil, finish(reason)
 		default:
 			f.log.Warn().Err(f.err).Uint64("delivery", delivery).Msg("phase failed; message will be redelivered")
 			return nil, f.err
 		}
 	}
+}
+
+// waitOut runs fn until it returns anything but a transient fault, waiting
+// longer after each (Env.Backoff), or until ctx ends. A FatalError is never
+// transient, whatever it wraps.
+func (h *Harness) waitOut(ctx context.Context, fn func() error) error {
+	var last error
+	_ = h.Env.Backoff.WaitOut(ctx, func() error {
+		last = fn()
+		var fatal *FatalError
+		if errors.As(last, &fatal) {
+			return nil // final, whatever fault it wraps
+		}
+		return last
+	}, func(err error, attempt int, wait time.Duration) {
+		log := zerolog.Ctx(ctx)
+		if log.GetLevel() == zerolog.Disabled {
+			log = &h.Env.Log
+		}
+		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).
+			Msg("transient fault: waiting it out, the delivery is kept")
+	})
+	return last
 }
 
 // Deliver is handler under the delivery policy, for callers without a
@@ -74,21 +110,8 @@ func (h *Harness) Deliver(handler message.NoPublishHandlerFunc) message.NoPublis
 }
 
 func (h *Harness) keepAlive(msg *message.Message) func() {
-	if h.Env.Heartbeat == nil || msg == nil {
+	if h.Env.KeepAlive == nil || msg == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(h.Env.HeartbeatEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				h.Env.Heartbeat(msg)
-			}
-		}
-	}()
-	return func() { close(done) }
+	return h.Env.KeepAlive(msg)
 }

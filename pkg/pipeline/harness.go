@@ -13,6 +13,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/faults"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/store"
@@ -42,15 +43,17 @@ type Env struct {
 	BatchSize int
 	// TempDir holds batch files while they are written.
 	TempDir string
-	// Heartbeat keeps a long-running message from being redelivered.
-	Heartbeat func(*message.Message)
+	// KeepAlive keeps a long-running message from being redelivered until
+	// the stop function it returns is called.
+	KeepAlive func(*message.Message) (stop func())
 	// Delivery is how many times a message has been delivered.
 	Delivery func(*message.Message) uint64
 	// MaxDeliver is the consumer's redelivery bound: the last delivery of a
 	// failing message fails the import instead of leaving it processing.
 	MaxDeliver uint64
-	// HeartbeatEvery is how often a long handler reports progress to the server.
-	HeartbeatEvery time.Duration
+	// Backoff paces the runs of a handler that met a transient fault
+	// (faults.Transient; default faults.DefaultBackoff).
+	Backoff faults.Backoff
 	// Parallelism is how many batches one message of a barrier phase works
 	// on at once (default: GOMAXPROCS; the app sets INLET_CONCURRENCY, as
 	// many as the process handles when the batches come one per message).
@@ -127,8 +130,8 @@ func New(env *Env) *Harness {
 	if env.BatchSize <= 0 {
 		env.BatchSize = 2000
 	}
-	if env.HeartbeatEvery <= 0 {
-		env.HeartbeatEvery = 5 * time.Second
+	if env.Backoff.First <= 0 {
+		env.Backoff = faults.DefaultBackoff
 	}
 	if env.MaxDeliver == 0 {
 		env.MaxDeliver = 10

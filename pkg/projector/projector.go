@@ -21,6 +21,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/broker"
+	"github.com/inlet-dev/inlet/pkg/faults"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/store"
 )
@@ -403,7 +404,9 @@ func (p *Projector) Run(ctx context.Context, b *broker.Broker, opts broker.Subsc
 		go func() {
 			defer wg.Done()
 			for msg := range msgs {
+				stop := b.KeepAlive(msg, opts.AckWait/3)
 				p.handle(ctx, msg)
+				stop()
 			}
 		}()
 	}
@@ -411,9 +414,16 @@ func (p *Projector) Run(ctx context.Context, b *broker.Broker, opts broker.Subsc
 	return ctx.Err()
 }
 
+// handle applies one event. A store that is down or restarting is waited
+// out (the caller keeps the message alive meanwhile): spending deliveries on
+// an outage would drop events, a terminal one among them.
 func (p *Projector) handle(ctx context.Context, msg *message.Message) {
 	subject := msg.Metadata.Get(broker.MetaSubject)
-	err := p.applyBody(ctx, subject, msg.Payload)
+	err := faults.DefaultBackoff.WaitOut(ctx, func() error { return p.applyBody(ctx, subject, msg.Payload) },
+		func(err error, attempt int, wait time.Duration) {
+			p.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).
+				Msg("projector: transient fault; waiting it out, the delivery is kept")
+		})
 	switch {
 	case err == nil:
 		msg.Ack()

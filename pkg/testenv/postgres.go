@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -87,7 +88,72 @@ func StartPostgresProcess(dir string) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return pgStart(bin, dir)
+	return pgStart(bin, dir, 0)
+}
+
+// PostgresServer is a PostgreSQL process of its own that a test stops (as a
+// crash would) and starts again on the same port and files.
+type PostgresServer struct {
+	URL  string
+	bin  string
+	dir  string
+	port int
+	mu   sync.Mutex
+	stop func()
+}
+
+// StartPostgresServer starts a server of the test's own (skipped without
+// PostgreSQL, failed when CI=true), stopped in t.Cleanup.
+func StartPostgresServer(t testing.TB) *PostgresServer {
+	t.Helper()
+	bin, err := pgBinDir()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and %v", err)
+		}
+		t.Skip(err.Error())
+	}
+	dir, err := os.MkdirTemp("/tmp", "inlet-pg-own-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	p := &PostgresServer{bin: bin, dir: dir}
+	t.Cleanup(func() { p.Stop(); os.RemoveAll(dir) })
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Start starts the server (again), on the port of its first start.
+func (p *PostgresServer) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		return nil
+	}
+	url, stop, err := pgStart(p.bin, p.dir, p.port)
+	if err != nil {
+		return err
+	}
+	p.URL, p.stop = url, stop
+	if p.port == 0 {
+		u, _ := neturl.Parse(url)
+		p.port, _ = strconv.Atoi(u.Port())
+	}
+	return nil
+}
+
+// Stop stops the server at once (pg_ctl -m immediate: no checkpoint, crash
+// recovery at the next start).
+func (p *PostgresServer) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		p.stop()
+		p.stop = nil
+	}
 }
 
 func pgStartShared(bin string) (string, error) {
@@ -101,7 +167,7 @@ func pgStartShared(bin string) (string, error) {
 		os.RemoveAll(dir)
 		return "", err
 	}
-	url, stop, err := pgStart(bin, dir)
+	url, stop, err := pgStart(bin, dir, 0)
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", err
@@ -115,8 +181,8 @@ func pgStartShared(bin string) (string, error) {
 }
 
 // pgStart initializes (if needed) and starts a cluster in dir/data with its
-// socket and log in dir/run.
-func pgStart(bin, dir string) (string, func(), error) {
+// socket and log in dir/run, on port (0: a free one).
+func pgStart(bin, dir string, port int) (string, func(), error) {
 	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
 	for _, d := range []string{dir, run} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -148,9 +214,12 @@ func pgStart(bin, dir string) (string, func(), error) {
 	// A few attempts: the free port we picked can be taken before the
 	// server binds it.
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := pgFreePort()
-		if err != nil {
-			return "", nil, err
+		port := port
+		if port == 0 {
+			var err error
+			if port, err = pgFreePort(); err != nil {
+				return "", nil, err
+			}
 		}
 		// fsync=off but synchronous_commit on: a commit still reaches the OS
 		// before it returns, so "stop -m immediate" (a crash) loses nothing

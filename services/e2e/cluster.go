@@ -134,6 +134,9 @@ type Options struct {
 	// Env adds environment variables per service; the service "*" means
 	// every process.
 	Env map[string]map[string]string
+	// Postgres, when set, is the store's server (a test that stops and
+	// starts it); else a database of the test binary's shared server.
+	Postgres *testenv.PostgresServer
 	// Resources adds resource definitions (file name → JSON) to a copy of
 	// the repository's resources directory that every process loads.
 	Resources map[string]string
@@ -266,7 +269,11 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   "inlet.work.uploads",
 		"MINIO_NOTIFY_NATS_JETSTREAM_INLET": "on",
 	})
-	c.StoreURL = testenv.StartPostgres(t)
+	if opts.Postgres != nil {
+		c.StoreURL = opts.Postgres.URL
+	} else {
+		c.StoreURL = testenv.StartPostgres(t)
+	}
 
 	nc, err := nats.Connect(c.NATSURL, nats.Name("e2e-observer"))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/faults"
 )
 
 // Config locates the bucket.
@@ -140,6 +141,9 @@ func newClient(endpoint string, useSSL bool, cfg Config) (*minio.Client, error) 
 func (s *Store) ensureBucket(ctx context.Context, region string) error {
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
+		if unavailable(err) {
+			err = faults.Unavailable(err)
+		}
 		return fmt.Errorf("blob/s3: check bucket %q at %s: %w", s.bucket, s.client.EndpointURL().Host, err)
 	}
 	if ok {
@@ -405,10 +409,21 @@ func (s *Store) EnableUploadNotifications(ctx context.Context, arn string) error
 // errf names the operation, key and bucket, and maps a missing key to
 // blob.ErrNotFound while keeping the S3 error in the chain.
 func (s *Store) errf(op, key string, err error) error {
-	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
+	resp := minio.ToErrorResponse(err)
+	if resp.Code == minio.NoSuchKey {
 		return fmt.Errorf("blob/s3: %s %q in bucket %q: %w (%w)", op, key, s.bucket, blob.ErrNotFound, err)
 	}
+	if unavailable(err) {
+		err = faults.Unavailable(err)
+	}
 	return fmt.Errorf("blob/s3: %s %q in bucket %q: %w", op, key, s.bucket, err)
+}
+
+// unavailable: the server is starting, restarting or overloaded (minio-go
+// has already retried).
+func unavailable(err error) bool {
+	resp := minio.ToErrorResponse(err)
+	return resp.StatusCode >= 500 || resp.Code == "XMinioServerNotInitialized" || resp.Code == "SlowDown"
 }
 
 // ctxReader stops spooling when the context ends; copying to a temp file
