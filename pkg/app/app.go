@@ -139,6 +139,11 @@ func (a *App) AddPhase(name string) error {
 		if err := a.addUploads(); err != nil {
 			return err
 		}
+		// And it ends the imports whose messages JetStream stopped delivering.
+		if err := a.addConsumer("dead-letters", broker.DeadLettersSubject,
+			a.Harness.DeadLetterHandler(a.Broker.StoredMessage)); err != nil {
+			return err
+		}
 		topic = events.Subject("*", "*", events.EventRequested)
 		handler = a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position)
 	} else if p, ok := a.Phases()[name]; ok {

@@ -60,6 +60,10 @@ type Config struct {
 	// DeadlineGrace is how long an import past its deadline gets to stop at a
 	// batch boundary before it is ended outright (INLET_DEADLINE_GRACE).
 	DeadlineGrace time.Duration
+	// StallAfter is how long an import may go without an event before the
+	// sweep hands its work on again, and ends it if nothing can move it
+	// (INLET_STALL_AFTER; 0 turns it off).
+	StallAfter time.Duration
 	// PprofAddr serves net/http/pprof when set (INLET_PPROF_ADDR), for profiling a running process.
 	PprofAddr string
 }
@@ -96,6 +100,9 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	if c.SweepEvery, err = durationEnv("INLET_SWEEP_INTERVAL", 5*time.Second); err != nil {
+		return c, err
+	}
+	if c.StallAfter, err = durationEnv("INLET_STALL_AFTER", 5*time.Minute); err != nil {
 		return c, err
 	}
 	if c.DeadlineGrace, err = durationEnv("INLET_DEADLINE_GRACE", 15*time.Second); err != nil {

@@ -61,7 +61,8 @@ func (a *App) runProjector(ctx context.Context) error {
 		a.Log.Info().Msg("views rebuilt from the event stream")
 	}
 	deadlines := &projector.Deadlines{Views: a.Store, Finisher: a.Harness, Log: a.Log,
-		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL, Grace: a.Cfg.DeadlineGrace}
+		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL, Grace: a.Cfg.DeadlineGrace,
+		StallAfter: a.Cfg.StallAfter, WorkIdle: a.Broker.WorkIdle}
 	go deadlines.Run(ctx, a.Cfg.SweepEvery)
 	go func() {
 		err := p.Run(ctx, a.Broker, a.subscribeOptions(projector.Durable))

@@ -30,7 +30,21 @@ const (
 	EventsStream = "INLET_EVENTS" // public: imports.>
 	WorkStream   = "INLET_WORK"   // internal phase work: inlet.work.>
 	WorkRoot     = "inlet.work"
+	// DeadLetters keeps JetStream's advisories about the messages of the
+	// other two streams that used up their deliveries: whoever ends imports
+	// hears of them even if it was down when they were published.
+	DeadLetters = "INLET_DEAD_LETTERS"
+	// maxDeliveriesRoot is where JetStream publishes those advisories
+	// (…<stream>.<consumer>).
+	maxDeliveriesRoot = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 )
+
+// DeadLettersSubject is every advisory the DeadLetters stream keeps.
+const DeadLettersSubject = maxDeliveriesRoot + ".>"
+
+// MaxDeliveriesSubject is the subject of the advisories of every consumer of
+// stream whose messages used up their deliveries.
+func MaxDeliveriesSubject(stream string) string { return maxDeliveriesRoot + "." + stream + ".*" }
 
 // Metadata keys the broker sets on received messages.
 const (
@@ -181,6 +195,7 @@ func (b *Broker) provision(ctx context.Context, cfg Config) error {
 	for _, sc := range []nats.StreamConfig{
 		{Name: EventsStream, Subjects: []string{events.AllSubjects}},
 		{Name: WorkStream, Subjects: []string{WorkRoot + ".>"}},
+		{Name: DeadLetters, Subjects: []string{MaxDeliveriesSubject(EventsStream), MaxDeliveriesSubject(WorkStream)}},
 	} {
 		sc.Storage = nats.FileStorage
 		sc.Retention = nats.LimitsPolicy
@@ -359,8 +374,11 @@ func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
 // binds to, and returns its stream.
 func (b *Broker) ensureConsumer(o SubscribeOptions) (string, error) {
 	stream := WorkStream
-	if strings.HasPrefix(o.Subject, events.SubjectRoot+".") {
+	switch {
+	case strings.HasPrefix(o.Subject, events.SubjectRoot+"."):
 		stream = EventsStream
+	case strings.HasPrefix(o.Subject, maxDeliveriesRoot+"."):
+		stream = DeadLetters
 	}
 	want := &nats.ConsumerConfig{
 		Durable:        o.Durable,
@@ -424,6 +442,41 @@ func (b *Broker) KeepAlive(msg *message.Message, every time.Duration) (stop func
 		}
 	}()
 	return sync.OnceFunc(func() { close(done) })
+}
+
+// WorkIdle reports whether no phase has work waiting or in hand: every
+// consumer of the work stream has nothing pending and nothing unacknowledged.
+// A moving import always has one of its messages there (the next message is
+// published before the current one is acked).
+func (b *Broker) WorkIdle(ctx context.Context) (bool, error) {
+	for name := range b.JS.ConsumerNames(WorkStream, nats.Context(ctx)) {
+		info, err := b.JS.ConsumerInfo(WorkStream, name, nats.Context(ctx))
+		if err != nil {
+			return false, fmt.Errorf("consumer %s: %w", name, err)
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return false, nil
+		}
+	}
+	return true, ctx.Err()
+}
+
+// StoredMessage reads message seq of stream as a subscriber would have
+// received it (payload, subject and message id in its metadata) and the time
+// it was published.
+func (b *Broker) StoredMessage(ctx context.Context, stream string, seq uint64) (*message.Message, time.Time, error) {
+	raw, err := b.JS.GetMsg(stream, seq, nats.Context(ctx))
+	if err != nil {
+		if unreachable(err) {
+			err = faults.Unavailable(err)
+		}
+		return nil, time.Time{}, fmt.Errorf("read message %d of %s: %w", seq, stream, err)
+	}
+	msg, err := unmarshaler{}.Unmarshal(&nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return msg, raw.Time, nil
 }
 
 // Delivery is how many times msg has been delivered (1 the first time).

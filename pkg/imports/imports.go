@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -191,6 +192,20 @@ func KeysKey(id, phase string, b int) string {
 func StatsPrefix(id, phase string) string { return Prefix(id) + phase + "/stats/" }
 func StatsKey(id, phase string, b int) string {
 	return fmt.Sprintf("%s%06d.json", StatsPrefix(id, phase), b)
+}
+
+// StatsBatch is the batch number of a StatsKey of phase.
+func StatsBatch(id, phase, key string) (int, bool) {
+	rest, ok := strings.CutPrefix(key, StatsPrefix(id, phase))
+	if !ok {
+		return 0, false
+	}
+	digits, ok := strings.CutSuffix(rest, ".json")
+	if !ok {
+		return 0, false
+	}
+	b, err := strconv.Atoi(digits)
+	return b, err == nil && b >= 0
 }
 
 // Initial builds the import object of a new import from its options.

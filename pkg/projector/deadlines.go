@@ -2,6 +2,8 @@ package projector
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +19,9 @@ type Finisher interface {
 	// TimeOut asks a running import to stop at its next batch boundary and
 	// ends it outright once grace has passed.
 	TimeOut(ctx context.Context, opts events.Options, reason string, grace time.Duration) error
+	// Redrive hands the import's committed work on again (false: nothing
+	// could be handed on yet).
+	Redrive(ctx context.Context, opts events.Options) (bool, error)
 }
 
 // Deadlines ends the imports whose time is up, whatever else is running: an
@@ -37,7 +42,24 @@ type Deadlines struct {
 	// Grace is how long a running import past its deadline gets to stop at a
 	// batch boundary (exact stats) before it is ended outright.
 	Grace time.Duration
-	Now   func() time.Time
+	// StallAfter is how long an import may go without any event before it
+	// counts as stalled (INLET_STALL_AFTER; 0 turns the check off). A
+	// stalled import is handed its work again (Redrive); one still stalled
+	// StallAfter later, with no phase holding or waiting for any work at both
+	// looks (WorkIdle), can never move again and ends failed.
+	StallAfter time.Duration
+	WorkIdle   func(context.Context) (bool, error)
+	Now        func() time.Time
+
+	mu     sync.Mutex
+	stalls map[string]*stall
+}
+
+// stall is what the sweep saw of an import that stopped moving.
+type stall struct {
+	moved  time.Time // the import's last event then
+	looked time.Time // the sweep's last look
+	idle   int       // looks at which no work was held or waiting
 }
 
 // Run checks every interval until ctx ends.
@@ -63,6 +85,8 @@ func (d *Deadlines) Sweep(ctx context.Context) error {
 		now = d.Now().UTC()
 	}
 	var first error
+	seen := map[string]bool{}
+	defer d.forgetStalls(seen)
 	for _, status := range []events.Status{events.StatusRequested, events.StatusQueued, events.StatusProcessing} {
 		before := ""
 		for {
@@ -71,6 +95,7 @@ func (d *Deadlines) Sweep(ctx context.Context) error {
 				return err
 			}
 			for _, v := range views {
+				seen[v.ID] = true
 				if err := d.check(ctx, v, now); err != nil && first == nil {
 					first = err
 				}
@@ -106,8 +131,11 @@ func (d *Deadlines) check(ctx context.Context, v store.View, now time.Time) erro
 		if imp.Deadline != nil {
 			deadline = *imp.Deadline
 		}
-		if d.ImportTimeout <= 0 && imp.Deadline == nil || now.Before(deadline) {
-			return nil
+		if d.ImportTimeout <= 0 && imp.Deadline == nil {
+			return d.checkStall(ctx, imp, now)
+		}
+		if now.Before(deadline) {
+			return d.checkStall(ctx, imp, now)
 		}
 		reason := "the import did not finish by its deadline (" + deadline.Format(time.RFC3339) + ")"
 		d.Log.Info().Str("import_id", imp.ID).Msg(reason)
@@ -115,4 +143,69 @@ func (d *Deadlines) check(ctx context.Context, v store.View, now time.Time) erro
 	}
 	d.Log.Info().Str("import_id", imp.ID).Str("status", string(status)).Msg(reason)
 	return d.Finisher.Finish(ctx, *pipeline.OptionsOf(imp), status, reason)
+}
+
+// checkStall hands a stalled import its work again, and ends it once it has
+// stayed stalled with nothing in any phase's hands or queue.
+func (d *Deadlines) checkStall(ctx context.Context, imp events.Import, now time.Time) error {
+	if d.StallAfter <= 0 || d.WorkIdle == nil {
+		return nil
+	}
+	moved := imp.UpdatedAt
+	if moved.IsZero() {
+		moved = imp.CreatedAt
+	}
+	d.mu.Lock()
+	if d.stalls == nil {
+		d.stalls = map[string]*stall{}
+	}
+	s := d.stalls[imp.ID]
+	if now.Sub(moved) < d.StallAfter {
+		delete(d.stalls, imp.ID)
+		d.mu.Unlock()
+		return nil
+	}
+	if s == nil || !s.moved.Equal(moved) {
+		s = &stall{moved: moved}
+		d.stalls[imp.ID] = s
+	}
+	if !s.looked.IsZero() && now.Sub(s.looked) < d.StallAfter {
+		d.mu.Unlock()
+		return nil
+	}
+	s.looked = now
+	d.mu.Unlock()
+
+	idle, err := d.WorkIdle(ctx)
+	if err != nil {
+		return err
+	}
+	opts := *pipeline.OptionsOf(imp)
+	log := d.Log.With().Str("import_id", imp.ID).Time("last_event", moved).Bool("work_idle", idle).Logger()
+	if idle {
+		d.mu.Lock()
+		s.idle++
+		looks := s.idle
+		d.mu.Unlock()
+		if looks >= 2 {
+			reason := fmt.Sprintf("the import stopped moving: no event for %s, and no phase held or awaited any work, even after its work was handed on again", now.Sub(moved).Round(time.Second))
+			log.Error().Msg("import failed: " + reason)
+			return d.Finisher.Finish(ctx, opts, events.StatusFailed, reason)
+		}
+	}
+	handed, err := d.Finisher.Redrive(ctx, opts)
+	log.Warn().Err(err).Bool("handed_on", handed).Msg("import stalled: its work was handed on again")
+	return err
+}
+
+// forgetStalls drops what the sweep remembered of imports it no longer saw
+// running (they ended).
+func (d *Deadlines) forgetStalls(seen map[string]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id := range d.stalls {
+		if !seen[id] {
+			delete(d.stalls, id)
+		}
+	}
 }
