@@ -62,7 +62,7 @@ type Config struct {
 	DeadlineGrace time.Duration
 	// StallAfter is how long an import may go without an event before the
 	// sweep hands its work on again, and ends it if nothing can move it
-	// (INLET_STALL_AFTER; 0 turns it off).
+	// (INLET_STALL_AFTER, default 5m).
 	StallAfter time.Duration
 	// PprofAddr serves net/http/pprof when set (INLET_PPROF_ADDR), for profiling a running process.
 	PprofAddr string

@@ -208,10 +208,12 @@ func FreePort(t testing.TB) int {
 }
 
 // StartNATS runs an embedded JetStream server for the test.
-func StartNATS(t testing.TB, dir string) *server.Server {
+func StartNATS(t testing.TB, dir string) *server.Server { return startNATSOn(t, dir, -1) }
+
+func startNATSOn(t testing.TB, dir string, port int) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true,
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true,
 		MaxPayload: 8 << 20,
 	})
 	if err != nil {
@@ -223,6 +225,20 @@ func StartNATS(t testing.TB, dir string) *server.Server {
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
+}
+
+// RestartNATS stops the NATS server at once and starts it again on the same
+// port and files, after whatever change to its files between the two.
+func (c *Cluster) RestartNATS(meanwhile func(storeDir string)) {
+	c.T.Helper()
+	port := c.NATS.Addr().(*net.TCPAddr).Port
+	dir := filepath.Join(c.Dir, "nats")
+	c.NATS.Shutdown()
+	c.NATS.WaitForShutdown()
+	if meanwhile != nil {
+		meanwhile(dir)
+	}
+	c.NATS = startNATSOn(c.T, dir, port)
 }
 
 // NewCluster starts NATS, MinIO, PostgreSQL and every service process, and

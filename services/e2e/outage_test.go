@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/testenv"
 )
@@ -40,6 +42,62 @@ func TestStoreOutageMidImportIsWaitedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.WaitReady("processing", 0)
+	imp := c.WaitTerminalFor(id, 3*time.Minute)
+	checkImport(t, org, imp, wantStats)
+	checkBatches(t, c, imp, batches)
+	checkCustomers(t, c, org, wantRecs)
+}
+
+// TestLostWorkIsRedriven loses an import's queued work the way a broker
+// crash before its sync can (the messages are gone from the stream, and so
+// from its duplicate window after the restart): the stall sweep hands the
+// work on again from what the blob store holds, and the import completes
+// exactly.
+func TestLostWorkIsRedriven(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	c := NewCluster(t, Options{BatchSize: 100, AckWait: "3s", Env: map[string]map[string]string{
+		"projector": {"INLET_STALL_AFTER": "3s", "INLET_SWEEP_INTERVAL": "500ms"},
+	}})
+	body, wantStats, wantRecs := mixedCSV(mixedRows)
+	batches := mixedRows / c.Opts.BatchSize
+	org := "clean"
+	seedOrg(t, c, org)
+	c.Stop(events.PhaseTransforming, 0)
+	id := c.Upload(org, "customers", "mixed.csv", body, mixedOpts)
+	c.WaitProgress(id, events.PhasePreparsing, batches, 2*time.Minute)
+	js, err := c.NC.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := "inlet.work." + events.PhaseTransforming
+	info, err := js.StreamInfo("INLET_WORK", &nats.StreamInfoRequest{SubjectsFilter: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Subjects[subject]; n < uint64(batches) { // the seed import's are kept too
+		t.Fatalf("%d transforming messages in the stream, want at least the import's %d", n, batches)
+	}
+	// Preparsing handed every batch on: once its message is acked, nothing
+	// but the lost messages would ever hand them on again.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		ci, err := js.ConsumerInfo("INLET_WORK", events.PhasePreparsing+"-v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.NumAckPending == 0 && ci.NumPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("preparsing still holds its work: %+v", ci)
+		}
+	}
+	if err := js.PurgeStream("INLET_WORK", &nats.StreamPurgeRequest{Subject: subject}); err != nil {
+		t.Fatal(err)
+	}
+	c.RestartNATS(nil)
+	c.Restart(events.PhaseTransforming, 0)
 	imp := c.WaitTerminalFor(id, 3*time.Minute)
 	checkImport(t, org, imp, wantStats)
 	checkBatches(t, c, imp, batches)
