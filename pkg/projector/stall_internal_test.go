@@ -20,7 +20,9 @@ func (f *fakeFinisher) Finish(_ context.Context, _ events.Options, status events
 	return nil
 }
 
-func (f *fakeFinisher) TimeOut(context.Context, events.Options, string, time.Duration) error { return nil }
+func (f *fakeFinisher) TimeOut(context.Context, events.Options, string, time.Duration) error {
+	return nil
+}
 
 func (f *fakeFinisher) Redrive(context.Context, events.Options) (bool, error) {
 	f.redrives++
