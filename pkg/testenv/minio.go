@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -102,29 +103,37 @@ func StartMinIOProcessWith(dir string, env map[string]string) (MinIO, func(), er
 var errMinIOExited = errors.New("minio exited before it was ready")
 
 func minioStartOnce(bin, dir string, env map[string]string) (MinIO, func(), error) {
+	m, _, stop, err := minioStart(bin, dir, env, MinIO{}, 0)
+	return m, stop, err
+}
+
+// minioStart starts MinIO with its data and log under dir, as m (address
+// and credentials) when m is given, else on free ports with a new secret.
+func minioStart(bin, dir string, env map[string]string, m MinIO, consolePort int) (MinIO, int, func(), error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return MinIO{}, nil, fmt.Errorf("testenv: minio data dir: %w", err)
+		return MinIO{}, 0, nil, fmt.Errorf("testenv: minio data dir: %w", err)
 	}
 	logPath := filepath.Join(dir, "minio.log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return MinIO{}, nil, fmt.Errorf("testenv: minio log: %w", err)
+		return MinIO{}, 0, nil, fmt.Errorf("testenv: minio log: %w", err)
 	}
-	apiPort, err := minioFreePort()
-	if err != nil {
-		logFile.Close()
-		return MinIO{}, nil, err
-	}
-	consolePort, err := minioFreePort()
-	if err != nil {
-		logFile.Close()
-		return MinIO{}, nil, err
-	}
-	m := MinIO{
-		Endpoint:  fmt.Sprintf("127.0.0.1:%d", apiPort),
-		AccessKey: "inlet-test",
-		SecretKey: minioRandomSecret(),
+	if m.Endpoint == "" {
+		apiPort, err := minioFreePort()
+		if err != nil {
+			logFile.Close()
+			return MinIO{}, 0, nil, err
+		}
+		if consolePort, err = minioFreePort(); err != nil {
+			logFile.Close()
+			return MinIO{}, 0, nil, err
+		}
+		m = MinIO{
+			Endpoint:  fmt.Sprintf("127.0.0.1:%d", apiPort),
+			AccessKey: "inlet-test",
+			SecretKey: minioRandomSecret(),
+		}
 	}
 	cmd := exec.Command(bin, "server", dataDir,
 		"--address", m.Endpoint,
@@ -150,7 +159,7 @@ func minioStartOnce(bin, dir string, env map[string]string) (MinIO, func(), erro
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return MinIO{}, nil, fmt.Errorf("testenv: start %s: %w", bin, err)
+		return MinIO{}, 0, nil, fmt.Errorf("testenv: start %s: %w", bin, err)
 	}
 	exited := make(chan struct{})
 	var waitErr error
@@ -183,15 +192,79 @@ func minioStartOnce(bin, dir string, env map[string]string) (MinIO, func(), erro
 		for !minioGet200(ctx, client, url) {
 			select {
 			case <-exited:
-				return MinIO{}, nil, fmt.Errorf("testenv: %w (%v); output:\n%s", errMinIOExited, waitErr, minioTail(logPath))
+				return MinIO{}, 0, nil, fmt.Errorf("testenv: %w (%v); output:\n%s", errMinIOExited, waitErr, minioTail(logPath))
 			case <-ctx.Done():
 				stop()
-				return MinIO{}, nil, fmt.Errorf("testenv: minio at %s: %s not 200 after %s; output:\n%s", m.Endpoint, path, minioReadyTimeout, minioTail(logPath))
+				return MinIO{}, 0, nil, fmt.Errorf("testenv: minio at %s: %s not 200 after %s; output:\n%s", m.Endpoint, path, minioReadyTimeout, minioTail(logPath))
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}
-	return m, stop, nil
+	return m, consolePort, stop, nil
+}
+
+// MinIOServer is a MinIO process a test stops (SIGKILL, as a crash would)
+// and starts again on the same address, credentials and data.
+type MinIOServer struct {
+	MinIO
+	bin, dir    string
+	env         map[string]string
+	consolePort int
+	mu          sync.Mutex
+	stop        func()
+}
+
+// StartMinIOServer is StartMinIOWith, restartable.
+func StartMinIOServer(t testing.TB, env map[string]string) *MinIOServer {
+	t.Helper()
+	bin, err := minioBinary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v; CI=true requires it", err)
+		}
+		t.Skip(err.Error())
+	}
+	s := &MinIOServer{bin: bin, dir: t.TempDir(), env: env}
+	t.Cleanup(s.Stop)
+	var lastErr error
+	for range 3 { // a free port can be taken before MinIO binds it
+		s.MinIO = MinIO{}
+		if lastErr = s.Start(); lastErr == nil || !errors.Is(lastErr, errMinIOExited) {
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatal(lastErr)
+	}
+	return s
+}
+
+// Start starts the server (again) and waits until it serves requests.
+func (s *MinIOServer) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		return nil
+	}
+	if s.consolePort == 0 && s.Endpoint != "" {
+		return errors.New("testenv: minio: no console port")
+	}
+	m, console, stop, err := minioStart(s.bin, s.dir, s.env, s.MinIO, s.consolePort)
+	if err != nil {
+		return err
+	}
+	s.MinIO, s.consolePort, s.stop = m, console, stop
+	return nil
+}
+
+// Stop kills the server and waits for it to exit.
+func (s *MinIOServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
 }
 
 func minioGet200(ctx context.Context, client *http.Client, url string) bool {

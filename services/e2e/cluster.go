@@ -155,14 +155,16 @@ const NotifyARN = "arn:minio:sqs::INLET:nats"
 
 // Cluster is one running Inlet deployment.
 type Cluster struct {
-	T        testing.TB
-	Opts     Options
-	Dir      string
-	NATS     *server.Server
-	NATSURL  string
-	MinIO    testenv.MinIO
-	StoreURL string
-	NC       *nats.Conn
+	T       testing.TB
+	Opts    Options
+	Dir     string
+	NATS    *server.Server
+	NATSURL string
+	MinIO   testenv.MinIO
+	// MinIOServer stops and starts MinIO (same address and data).
+	MinIOServer *testenv.MinIOServer
+	StoreURL    string
+	NC          *nats.Conn
 
 	HTTP *http.Client
 	// ResourcesDir is the resource registry every process loads.
@@ -279,12 +281,13 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	// MinIO tells NATS about uploads through signed URLs (uploads.Subject on
 	// the INLET_WORK stream, which the projector provisions before any
 	// object is written).
-	c.MinIO = testenv.StartMinIOWith(t, map[string]string{
+	c.MinIOServer = testenv.StartMinIOServer(t, map[string]string{
 		"MINIO_NOTIFY_NATS_ENABLE_INLET":    "on",
 		"MINIO_NOTIFY_NATS_ADDRESS_INLET":   strings.TrimPrefix(c.NATSURL, "nats://"),
 		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   "inlet.work.uploads",
 		"MINIO_NOTIFY_NATS_JETSTREAM_INLET": "on",
 	})
+	c.MinIO = c.MinIOServer.MinIO
 	if opts.Postgres != nil {
 		c.StoreURL = opts.Postgres.URL
 	} else {
@@ -639,6 +642,30 @@ func stopProc(p *Proc) {
 		_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// Crash SIGKILLs a replica if it runs and waits for it to be gone; unlike
+// Kill it may be called from any goroutine.
+func (c *Cluster) Crash(service string, replica int) {
+	if p := c.Proc(service, replica); p != nil && p.running() {
+		p.readPeakRSS()
+		_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Revive starts a replica that is not running, as a supervisor would; it
+// may be called from any goroutine and does not wait for readiness.
+func (c *Cluster) Revive(service string, replica int) error {
+	p := c.Proc(service, replica)
+	if p == nil || p.running() {
+		return nil
+	}
+	bin, err := Binary(service)
+	if err != nil {
+		return err
+	}
+	return startProc(p, bin, c.env(p))
 }
 
 // Restart starts a stopped replica again and waits until it is ready.
