@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 MODULES := ./events/... ./pkg/... ./services/...
 SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway inlet
 
-.PHONY: run test test-unit deps build bench lint fmt clean
+.PHONY: run test test-unit deps build bench chaos lint fmt clean
 
 run: build
 	INLET_DATA_DIR=$${INLET_DATA_DIR:-$(CURDIR)/data} INLET_RESOURCES_DIR=$${INLET_RESOURCES_DIR:-$(CURDIR)/resources} \
@@ -38,6 +38,16 @@ test-unit:
 
 bench: deps build
 	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench BenchmarkImport -benchtime 1x -timeout 120m ./services/e2e/
+
+# The chaos suite: RUNS seeds (odd ones at 100-row batches, even ones at the
+# default), ROWS rows in the big import; one line per run. make test runs two
+# short seeds.
+RUNS ?= 20
+ROWS ?= 200000
+SEED ?= 1
+chaos: deps build
+	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) INLET_CHAOS_SEEDS=$$(seq -s, $(SEED) $$(($(SEED)+$(RUNS)-1))) INLET_CHAOS_ROWS=$(ROWS) \
+		$(GO) test -count=1 -timeout 0 -run '^TestChaos$$' -v ./services/e2e/ | grep --line-buffered -E '^CHAOS|^(---|    ---) FAIL|chaos_test.go'
 
 lint:
 	@out=$$(gofmt -l events pkg services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 )
 
 type csvSource struct {
@@ -35,7 +37,7 @@ func openCSV(r io.Reader, delim rune, det *Detected) (*csvSource, error) {
 				return nil, &FileError{Code: CodeParseCSV, Line: int64(pe.StartLine), Message: "header row: " + pe.Err.Error()}
 			}
 			if strings.Contains(err.Error(), "invalid field or comment delimiter") {
-				return nil, fmt.Errorf("decode: invalid CSV delimiter %q", delim)
+				return nil, fmt.Errorf("decode: invalid CSV delimiter %s", textlimit.Quote(string(delim)))
 			}
 			return nil, fmt.Errorf("decode: reading CSV header: %w", err)
 		}
@@ -189,7 +191,7 @@ func parseHeader(cells []string, col func(int) string) (header []string, cols []
 			continue
 		}
 		if j, ok := seen[h]; ok {
-			repeated = append(repeated, fmt.Sprintf("%q (columns %s and %s)", h, col(j), col(i)))
+			repeated = append(repeated, fmt.Sprintf("%s (columns %s and %s)", textlimit.Quote(h), col(j), col(i)))
 			continue
 		}
 		seen[h] = i

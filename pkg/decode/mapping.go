@@ -7,6 +7,7 @@ import (
 
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 )
 
 // Code of a FileError about column_mapping or the file's columns.
@@ -62,11 +63,11 @@ func NewMapping(header []string, columnMapping map[string]string, res *resources
 	for _, f := range fields {
 		col := strings.TrimSpace(columnMapping[f])
 		if !res.HasField(f) && !res.AllowsUnknownFields() {
-			errs = append(errs, fmt.Sprintf("column_mapping: %q is not a field of %s", f, res.Name))
+			errs = append(errs, fmt.Sprintf("column_mapping: %s is not a field of %s", textlimit.Quote(f), res.Name))
 			continue
 		}
 		if col == "" {
-			errs = append(errs, fmt.Sprintf("column_mapping: field %q is mapped to an empty column name", f))
+			errs = append(errs, fmt.Sprintf("column_mapping: field %s is mapped to an empty column name", textlimit.Quote(f)))
 			continue
 		}
 		targeted[f] = true
@@ -76,7 +77,7 @@ func NewMapping(header []string, columnMapping map[string]string, res *resources
 		}
 		found := findColumn(cols, col)
 		if found == "" {
-			errs = append(errs, fmt.Sprintf("column_mapping: column %q (for field %s) is not in the file's header", col, f))
+			errs = append(errs, fmt.Sprintf("column_mapping: column %s (for field %s) is not in the file's header", textlimit.Quote(col), f))
 			continue
 		}
 		claimed[found] = true
@@ -112,7 +113,7 @@ func NewMapping(header []string, columnMapping map[string]string, res *resources
 				continue
 			}
 			if prev, dup := usedBy[f]; dup {
-				errs = append(errs, fmt.Sprintf("columns %q and %q both map to field %s", prev, col, f))
+				errs = append(errs, fmt.Sprintf("columns %s and %s both map to field %s", textlimit.Quote(prev), textlimit.Quote(col), f))
 				continue
 			}
 			usedBy[f] = col
@@ -124,7 +125,7 @@ func NewMapping(header []string, columnMapping map[string]string, res *resources
 			} else {
 				q := make([]string, len(unmapped))
 				for i, c := range unmapped {
-					q[i] = fmt.Sprintf("%q", c)
+					q[i] = textlimit.Quote(c)
 				}
 				word := "column %s maps"
 				if len(q) > 1 {
@@ -201,14 +202,14 @@ func (m *Mapping) ApplyCells(cells map[string]string) (data map[string]any, warn
 		v, warn, prob := m.res.CoerceCell(p.field, cell)
 		if prob != nil {
 			if p.column != p.field {
-				prob.Message = fmt.Sprintf("column %q: %s", p.column, prob.Message)
+				prob.Message = fmt.Sprintf("column %s: %s", textlimit.Quote(p.column), prob.Message)
 			}
 			problems = append(problems, *prob)
 			continue
 		}
 		if warn != nil {
 			if p.column != p.field {
-				warn.Message = fmt.Sprintf("column %q: %s", p.column, warn.Message)
+				warn.Message = fmt.Sprintf("column %s: %s", textlimit.Quote(p.column), warn.Message)
 			}
 			warnings = append(warnings, *warn)
 		}
@@ -274,7 +275,7 @@ func (m *Mapping) MapValues(values map[string]any) (data map[string]any, warning
 		for _, f := range fields {
 			if prev, dup := from[f]; dup {
 				problems = append(problems, rows.Problem{Code: resources.CodeInvalid, Field: f,
-					Message: fmt.Sprintf("%s: keys %q and %q both map to this field", f, prev, k)})
+					Message: fmt.Sprintf("%s: keys %s and %s both map to this field", f, textlimit.Quote(prev), textlimit.Quote(k))})
 				continue
 			}
 			from[f] = k

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 )
 
 // xlsxSource streams one worksheet with excelize's row iterator (f.Rows): the
@@ -68,13 +70,13 @@ func openXLSX(r io.Reader, opts Options) (_ *xlsxSource, err error) {
 		return nil, &FileError{Code: CodeParseXLSX, Message: "reading the workbook's styles: " + err.Error()}
 	}
 	if s.rows, err = s.f.Rows(sheet); err != nil {
-		return nil, &FileError{Code: CodeParseXLSX, Message: fmt.Sprintf("sheet %q: %v", sheet, err)}
+		return nil, &FileError{Code: CodeParseXLSX, Message: fmt.Sprintf("sheet %s: %v", textlimit.Quote(sheet), err)}
 	}
 	for {
 		cells, err := s.row()
 		if err == io.EOF {
 			return nil, &FileError{Code: CodeParseXLSX,
-				Message: fmt.Sprintf("sheet %q is empty: an XLSX import needs a header row", sheet)}
+				Message: fmt.Sprintf("sheet %s is empty: an XLSX import needs a header row", textlimit.Quote(sheet))}
 		}
 		if err != nil {
 			return nil, err
@@ -118,10 +120,10 @@ func pickSheet(sheets []string, want string) (string, error) {
 	}
 	q := make([]string, len(sheets))
 	for i, s := range sheets {
-		q[i] = fmt.Sprintf("%q", s)
+		q[i] = textlimit.Quote(s)
 	}
 	return "", &FileError{Code: CodeParseXLSX,
-		Message: fmt.Sprintf("sheet %q is not in the workbook (sheets: %s)", want, strings.Join(q, ", "))}
+		Message: fmt.Sprintf("sheet %s is not in the workbook (sheets: %s)", textlimit.Quote(want), strings.Join(q, ", "))}
 }
 
 // columnName is the spreadsheet name of a 0-based column index (0 → A).

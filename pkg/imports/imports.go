@@ -18,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 )
 
 // DefaultErrorThreshold is spec §1's default share of failed rows.
@@ -112,13 +113,13 @@ func Normalize(o *events.Options) error {
 		o.OrganizationID = "default"
 	}
 	if !events.ValidToken(o.OrganizationID) {
-		return &OptionError{"organization_id", fmt.Sprintf("%q is not a valid organization id ([A-Za-z0-9_-]{1,64})", o.OrganizationID)}
+		return &OptionError{"organization_id", textlimit.Quote(o.OrganizationID) + " is not a valid organization id ([A-Za-z0-9_-]{1,64})"}
 	}
 	if o.Resource == "" {
 		return &OptionError{"resource", "is required"}
 	}
 	if !events.ValidToken(o.Resource) {
-		return &OptionError{"resource", fmt.Sprintf("%q is not a valid resource name", o.Resource)}
+		return &OptionError{"resource", textlimit.Quote(o.Resource) + " is not a valid resource name"}
 	}
 	def := func(p *string, d string, allowed ...string) error {
 		if *p == "" {
@@ -129,7 +130,7 @@ func Normalize(o *events.Options) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("%q is not one of %v", *p, allowed)
+		return fmt.Errorf("%s is not one of %v", textlimit.Quote(*p), allowed)
 	}
 	checks := []struct {
 		field   string
@@ -153,7 +154,7 @@ func Normalize(o *events.Options) error {
 	case "tab", "\\t":
 		o.Delimiter = "\t"
 	default:
-		return &OptionError{"delimiter", fmt.Sprintf("%q is not one of , ; tab | :", o.Delimiter)}
+		return &OptionError{"delimiter", textlimit.Quote(o.Delimiter) + " is not one of , ; tab | :"}
 	}
 	if o.ErrorThreshold == nil {
 		t := DefaultErrorThreshold
@@ -162,7 +163,7 @@ func Normalize(o *events.Options) error {
 	if t := *o.ErrorThreshold; math.IsNaN(t) || t < 0 || t > 1 {
 		return &OptionError{"error_threshold", fmt.Sprintf("%v is not between 0 and 1", *o.ErrorThreshold)}
 	}
-	return nil
+	return checkLimits(o)
 }
 
 // Blob keys of one import. Everything an import leaves in the blob store is
@@ -385,6 +386,7 @@ func Finish(imp *events.Import, status events.Status, reason string, now time.Ti
 	} else {
 		imp.Reason = nil
 	}
+	bound(imp)
 	imp.Links.ErrorsCSV = imp.Links.Self + "/errors.csv"
 	imp.Links.ErrorsJSON = imp.Links.Self + "/errors.json"
 	for i := range imp.Phases {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 )
 
 // Work is the set of batches one message asks a phase to produce.
@@ -487,6 +488,9 @@ func (o *output) reject(r *rows.Row, problems []rows.Problem, skipped bool) rows
 		for _, p := range problems[1:] {
 			rej.Message += "; " + p.Message
 		}
+		// Messages quote what the user sent: bounded and escaped here, once.
+		rej.Message = textlimit.Clip(rej.Message, textlimit.Message)
+		rej.Field = textlimit.Clip(rej.Field, textlimit.Field)
 	}
 	return rej
 }

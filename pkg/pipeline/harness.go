@@ -17,6 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/store"
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 )
 
 // Publisher is what the harness needs from the broker.
@@ -117,7 +118,7 @@ func (e *FatalError) Error() string { return e.Reason }
 
 // Fatal builds a FatalError.
 func Fatal(format string, args ...any) error {
-	return &FatalError{Reason: fmt.Sprintf(format, args...)}
+	return &FatalError{Reason: textlimit.Clip(fmt.Sprintf(format, args...), textlimit.Reason)}
 }
 
 // Harness runs phases.

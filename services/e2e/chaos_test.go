@@ -33,8 +33,10 @@ import (
 // nothing may be left non-terminal.
 //
 // INLET_CHAOS_SEEDS (default "1,2": the short runs of make test), INLET_CHAOS_ROWS
-// (default 20000; make chaos: 200000) and INLET_CHAOS_BATCH (default: odd
-// seeds 100-row batches, even seeds the default 10,000) choose the runs.
+// (default 20000; make chaos: 200000), INLET_CHAOS_BATCH (default: odd
+// seeds 100-row batches, even seeds the default 10,000) and
+// INLET_CHAOS_MINIMUM (how long the faults last at least, from the cluster's
+// start; default 75s) choose the runs.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -73,6 +75,15 @@ func envOr(name, def string) string {
 	}
 	return def
 }
+
+// chaosMinimum is how long the faults last at least (INLET_CHAOS_MINIMUM).
+var chaosMinimum = func() time.Duration {
+	d, err := time.ParseDuration(envOr("INLET_CHAOS_MINIMUM", "75s"))
+	if err != nil {
+		panic("INLET_CHAOS_MINIMUM: " + err.Error())
+	}
+	return d
+}()
 
 // chaosCounts is what the chaos loop did.
 type chaosCounts struct {
@@ -178,6 +189,11 @@ func chaosRun(t *testing.T, seed uint64, rows, batch int) {
 			t.Errorf("big import %d: %v", i, err)
 			break
 		}
+	}
+	// Faults go on for a while even when the imports were quick, so that
+	// every run sees restarts of the servers under a stream of imports.
+	if rest := time.Until(start.Add(chaosMinimum)); rest > 0 {
+		time.Sleep(rest)
 	}
 	stopSmall()
 	<-smallDone
