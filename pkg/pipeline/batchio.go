@@ -190,6 +190,11 @@ func (w *work) Batches() []int { return w.batches }
 
 func (w *work) Scan(ctx context.Context, fn func(b int, in Input) error) error {
 	return w.eachBatch(ctx, func(ctx context.Context, b int) error {
+		// A stopped import's batches are all committed empty: what a scan
+		// would learn of them is never used.
+		if stopped, err := w.stopRequested(ctx); err != nil || stopped {
+			return err
+		}
 		in, err := w.open(ctx, b)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
@@ -55,10 +56,54 @@ func (h *Harness) forImport(ctx context.Context, opts events.Options, log zerolo
 		log.Debug().Msg("import already finished; message ignored")
 		return nil
 	}
-	if err := fn(ctx); err != nil {
+	err := h.untilStopped(ctx, opts.ID, fn)
+	if errors.Is(err, errStopRequested) {
+		// A stop request cut the work short inside a batch: run it again,
+		// and its batch boundary commits what is left empty, as it would
+		// have at the next boundary.
+		log.Info().Msg("stop requested during a batch: the work ends at its boundary")
+		err = fn(ctx)
+	}
+	if err != nil {
 		return &importFailure{opts: opts, log: log, err: err}
 	}
 	return nil
+}
+
+// errStopRequested is the cause of a handler's context cancelled because
+// its import was asked to stop.
+var errStopRequested = errors.New("the import was asked to stop")
+
+// untilStopped runs fn with a context that ends when import id is asked to
+// stop (looked for every Env.StopPoll); fn's error is then errStopRequested.
+func (h *Harness) untilStopped(ctx context.Context, id string, fn func(context.Context) error) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(h.Env.StopPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if stop, err := (blobBatches{h}).interrupted(wctx, id); err == nil && stop {
+					cancel(errStopRequested)
+					return
+				}
+			}
+		}
+	}()
+	err := fn(wctx)
+	close(done)
+	<-watched
+	if err != nil && errors.Is(context.Cause(wctx), errStopRequested) && ctx.Err() == nil {
+		return errStopRequested
+	}
+	return err
 }
 
 func (h *Harness) job(opts events.Options, batches int, log zerolog.Logger) (*Job, error) {

@@ -64,7 +64,11 @@ type Env struct {
 	// Settle is the processing phase, run by a forced timeout over the batches
 	// the store applied but whose commit died with their process.
 	Settle Phase
-	Now    func() time.Time
+	// StopPoll is how often a handler at work looks for a stop request of
+	// its import (interrupt, deadline), so that one takes effect within
+	// seconds even inside a long batch (default 2s).
+	StopPoll time.Duration
+	Now      func() time.Time
 }
 
 func (e *Env) now() time.Time {
@@ -130,6 +134,9 @@ type Harness struct {
 func New(env *Env) *Harness {
 	if env.BatchSize <= 0 {
 		env.BatchSize = 2000
+	}
+	if env.StopPoll <= 0 {
+		env.StopPoll = 2 * time.Second
 	}
 	if env.Backoff.First <= 0 {
 		env.Backoff = faults.DefaultBackoff
