@@ -101,6 +101,12 @@ func (r *recorder) take(prefix string) []published {
 	return out
 }
 
+func workBatch(p published) int {
+	var wm pipeline.WorkMessage
+	_ = json.Unmarshal(p.body, &wm)
+	return wm.Batch
+}
+
 type fixture struct {
 	h   *pipeline.Harness
 	pub *recorder
@@ -160,6 +166,9 @@ func (f *fixture) run(t *testing.T, opts events.Options, csv string, times int) 
 		if len(work) == 0 {
 			break
 		}
+		// A barrier hands its batches on from several goroutines: deliver
+		// them in batch order, as a FIFO consumer mostly would.
+		slices.SortStableFunc(work, func(a, b published) int { return workBatch(a) - workBatch(b) })
 		for _, w := range work {
 			var wm pipeline.WorkMessage
 			if err := json.Unmarshal(w.body, &wm); err != nil {

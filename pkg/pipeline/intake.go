@@ -20,6 +20,7 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 	"github.com/inlet-dev/inlet/pkg/rows"
 )
 
@@ -46,9 +47,7 @@ func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPubl
 			return transient.err // the blob store will answer on a redelivery
 		}
 		if err != nil {
-			// Without an id there is no import to fail; say why loudly and move on.
-			log.Error().Err(err).Str("subject", msg.Metadata.Get("Inlet-Subject")).Msg("dropping unreadable import request")
-			return nil
+			return h.refuseRequest(msg, info, err)
 		}
 		if req.Format == "" && req.Source != nil {
 			req.Format = formatOf(req.Source.Name, req.Source.Key)
@@ -110,9 +109,45 @@ func (h *Harness) decodeRequest(msg *message.Message, info MessageInfo) (events.
 		}
 	}
 	if req.OrganizationID != org || req.Resource != resource {
-		return req, fmt.Errorf("request for %s/%s published on %s: organization and resource must match the subject", req.OrganizationID, req.Resource, subject)
+		return req, fmt.Errorf("request for %s/%s published on %s: organization and resource must match the subject",
+			textlimit.Quote(req.OrganizationID), textlimit.Quote(req.Resource), subject)
+	}
+	if req.CreatedBy == "" {
+		// Over NATS there is no API key: the publisher names itself in the
+		// event's source (the gateway sets created_by to the key's id).
+		req.CreatedBy = textlimit.Clip(ce.Source, imports.MaxTextOption)
 	}
 	return req, nil
+}
+
+// refuseRequest answers an import request that cannot be read, or whose
+// body contradicts its subject: when the subject names an organization and
+// a resource, a failed import under a new id is published there with the
+// reason, so a publisher waiting on that subject hears why. Otherwise there
+// is nobody to answer, and the request is dropped with a log line.
+func (h *Harness) refuseRequest(msg *message.Message, info MessageInfo, why error) error {
+	subject := msg.Metadata.Get("Inlet-Subject")
+	org, resource, _, err := events.ParseSubject(subject)
+	if err != nil {
+		h.Env.Log.Error().Err(why).Str("subject", subject).Msg("dropping an unreadable import request: its subject names no organization and resource to answer on")
+		return nil
+	}
+	seq, published := uint64(0), time.Now()
+	if info != nil {
+		seq, published = info(msg)
+	}
+	seed := msg.Metadata.Get("Inlet-Msg-Id")
+	if seed == "" {
+		seed = "seq:" + strconv.FormatUint(seq, 10)
+	}
+	opts := events.Options{ID: imports.DerivedID(published, subject+"\x00refused\x00"+seed), OrganizationID: org, Resource: resource}
+	_ = imports.Normalize(&opts)
+	log := h.Env.Log.With().Str("import_id", opts.ID).Str("subject", subject).Logger()
+	log.Warn().Err(why).Msg("import request refused")
+	ctx := log.WithContext(msg.Context())
+	return h.waitOut(ctx, func() error {
+		return h.Finish(ctx, opts, events.StatusFailed, "the import request was refused: "+why.Error())
+	})
 }
 
 type transientError struct{ err error }
