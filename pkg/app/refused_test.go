@@ -39,8 +39,8 @@ func TestRefusedRequestsAreAnsweredOnTheirSubject(t *testing.T) {
 	otherBody, _ := json.Marshal(other)
 	for _, tc := range []struct {
 		name, id string
-		body []byte
-		want string
+		body     []byte
+		want     string
 	}{
 		{"not JSON", "bad-json", []byte("{not json"), "the import request was refused"},
 		{"another organization", "other-org", otherBody, "organization and resource must match the subject"},

@@ -20,8 +20,8 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
-	"github.com/inlet-dev/inlet/pkg/textlimit"
 	"github.com/inlet-dev/inlet/pkg/rows"
+	"github.com/inlet-dev/inlet/pkg/textlimit"
 )
 
 // SourcePhase is the first phase: it reads the import's file and splits it
