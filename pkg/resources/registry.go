@@ -140,6 +140,9 @@ func compileDefinition(file string, b []byte) (*Resource, []error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
+	for _, f := range strictFormats {
+		c.RegisterFormat(f)
+	}
 	loc := "inlet:///resources/" + file
 	if err := c.AddResource(loc, doc); err != nil {
 		fail("schema", "%v", err)
