@@ -27,7 +27,8 @@ func (a *App) readAPI() *projector.API {
 
 func (a *App) gateway() *gateway.Gateway {
 	return gateway.New(gateway.Config{Blobs: a.Blobs, Publisher: a.Broker, Registry: a.Registry,
-		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, Views: a.Store})
+		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, Views: a.Store,
+		Record: projector.New(a.Store, a.Log).Apply})
 }
 
 // ReadHTTP is the projector process's API.

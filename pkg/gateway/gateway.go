@@ -89,6 +89,11 @@ type Config struct {
 	// current object; without it (or before the projector has the import)
 	// the repeat gets the stored create response.
 	Views store.ViewStore
+	// Record, when set, puts an event the gateway published into the views
+	// at once (the projector's Apply: idempotent, in any order), so that a
+	// read right after a create's 201 finds the import instead of racing
+	// the projector.
+	Record func(ctx context.Context, subject string, ce events.CloudEvent) error
 	// Ready lists /readyz checks; nil checks the blob store.
 	Ready []httpapi.Check
 }
@@ -277,6 +282,12 @@ func (g *Gateway) finishCreate(w http.ResponseWriter, r *http.Request, idem *ide
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed",
 			"the import request could not be handed to the pipeline: "+err.Error(), map[string]any{"id": id})
 		return
+	}
+	if g.cfg.Record != nil {
+		if err := g.cfg.Record(r.Context(), p.subject, p.event); err != nil {
+			// The import exists; the projector will show it shortly.
+			g.cfg.Log.Warn().Err(err).Str("import", id).Msg("gateway: could not record the request in the views")
+		}
 	}
 	w.Header().Set("Location", resp.Links.Self)
 	httpapi.WriteJSON(w, http.StatusCreated, resp)
