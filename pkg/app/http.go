@@ -56,7 +56,7 @@ func (a *App) runProjector(ctx context.Context) error {
 	if a.Cfg.RebuildViews {
 		// Before consuming: the rebuild replays the stream into fresh views,
 		// then the durable consumer goes on from where it was (idempotent).
-		if err := p.Rebuild(ctx, a.Broker.JS); err != nil {
+		if err := p.Rebuild(ctx, a.Broker.JS, a.Blobs); err != nil {
 			return fmt.Errorf("rebuild views: %w", err)
 		}
 		a.Log.Info().Msg("views rebuilt from the event stream")

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,37 @@ type Creator interface {
 
 // Copier stores a copy of an object under another key without its bytes
 // passing through the caller: a hard link, a server-side copy.
+// Directory lists one level of the key space: what a projector rebuild
+// walks to find every import without listing every object of each.
+type Directory interface {
+	// Children returns the distinct names directly below prefix (which
+	// ends with "/"): the next key segment of every key under it, without
+	// its trailing "/", sorted.
+	Children(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Children lists the names below prefix, with the store's Directory when it
+// has one, else from a full listing.
+func Children(ctx context.Context, s Store, prefix string) ([]string, error) {
+	if d, ok := s.(Directory); ok {
+		return d.Children(ctx, prefix)
+	}
+	list, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, info := range list {
+		name := strings.TrimPrefix(info.Key, prefix)
+		if i := strings.IndexByte(name, '/'); i >= 0 {
+			name = name[:i]
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out) // "1-x/…" lists before "1/…", yet "1" sorts first
+	return slices.Compact(out), nil
+}
+
 type Copier interface {
 	Copy(ctx context.Context, src, dst string) error
 }

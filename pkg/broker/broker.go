@@ -428,6 +428,9 @@ func (b *Broker) Heartbeat(msg *message.Message) {
 
 // KeepAlive heartbeats msg every interval until the returned stop is called.
 func (b *Broker) KeepAlive(msg *message.Message, every time.Duration) (stop func()) {
+	if every <= 0 {
+		every = 10 * time.Second // a third of the default AckWait
+	}
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(every)

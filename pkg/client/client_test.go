@@ -219,13 +219,13 @@ func TestClientProjectorRebuild(t *testing.T) {
 	// Rebuild from the stream into an empty store and into the live one: the
 	// views must be identical to the live ones.
 	fresh := openStore(t, "fresh.db")
-	if err := projector.New(fresh, log).Rebuild(ctx, b.JS); err != nil {
+	if err := projector.New(fresh, log).Rebuild(ctx, b.JS, nil); err != nil {
 		t.Fatal(err)
 	}
 	stop()
 	<-runDone
 	runDone <- nil // the deferred stop waits once more
-	if err := projector.New(live, log).Rebuild(ctx, b.JS); err != nil {
+	if err := projector.New(live, log).Rebuild(ctx, b.JS, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, st := range map[string]store.ViewStore{"fresh": fresh, "live": live} {

@@ -168,7 +168,11 @@ func Normalize(o *events.Options) error {
 
 // Blob keys of one import. Everything an import leaves in the blob store is
 // under Prefix(id), so cleanup and expiry remove one prefix.
-func Prefix(id string) string      { return "imports/" + id + "/" }
+func Prefix(id string) string { return Root + id + "/" }
+
+// Root holds every import's objects, one folder each.
+const Root = "imports/"
+
 func ImportKey(id string) string   { return Prefix(id) + "import.json" }
 func TerminalKey(id string) string { return Prefix(id) + "terminal.json" }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/broker"
 	"github.com/inlet-dev/inlet/pkg/faults"
 	"github.com/inlet-dev/inlet/pkg/imports"
@@ -451,7 +452,7 @@ func (p *Projector) applyBody(ctx context.Context, subject string, body []byte) 
 // ordered ephemeral consumer (no state left on the server). Events published
 // meanwhile are the live projector's: it applies them, and as views do not
 // depend on order, both converge.
-func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext) error {
+func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext, blobs blob.Store) error {
 	info, err := js.StreamInfo(broker.EventsStream, nats.Context(ctx))
 	if err != nil {
 		return fmt.Errorf("projector rebuild: stream %s: %w", broker.EventsStream, err)
@@ -461,7 +462,7 @@ func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext) error
 	}
 	last := info.State.LastSeq
 	if info.State.Msgs == 0 {
-		return nil
+		return p.recoverFromBlobs(ctx, blobs)
 	}
 	sub, err := js.SubscribeSync(events.AllSubjects, nats.BindStream(broker.EventsStream), nats.OrderedConsumer(), nats.DeliverAll())
 	if err != nil {
@@ -494,6 +495,81 @@ func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext) error
 			break
 		}
 	}
-	p.log.Info().Int("events", applied).Uint64("last_seq", last).Msg("projector rebuild done")
+	p.log.Info().Int("events", applied).Uint64("last_seq", last).Msg("projector rebuild: events replayed")
+	return p.recoverFromBlobs(ctx, blobs)
+}
+
+// recoverFromBlobs gives a view to every import the stream no longer holds
+// (events are kept INLET_EVENTS' max age, 7 days): its final object, or the
+// object intake wrote, or the request waiting for its file, published to the
+// views as the event that carries it would have been.
+func (p *Projector) recoverFromBlobs(ctx context.Context, blobs blob.Store) error {
+	if blobs == nil {
+		return nil
+	}
+	ids, err := blob.Children(ctx, blobs, imports.Root)
+	if err != nil {
+		return fmt.Errorf("projector rebuild: list imports: %w", err)
+	}
+	recovered := 0
+	for _, id := range ids {
+		if _, err := p.views.GetView(ctx, id); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("projector rebuild: view %s: %w", id, err)
+		}
+		subject, ce, ok, err := storedEvent(ctx, blobs, id)
+		if err != nil {
+			return fmt.Errorf("projector rebuild: import %s: %w", id, err)
+		}
+		if !ok {
+			continue
+		}
+		if err := p.Apply(ctx, subject, ce); err != nil {
+			return fmt.Errorf("projector rebuild: import %s: %w", id, err)
+		}
+		recovered++
+	}
+	p.log.Info().Int("imports", len(ids)).Int("recovered", recovered).Msg("projector rebuild: imports the stream no longer held recovered from the blob store")
 	return nil
+}
+
+// storedEvent is the event that carries what the blob store holds of import
+// id: its terminal object, else its import object, else its stored request.
+func storedEvent(ctx context.Context, blobs blob.Store, id string) (string, events.CloudEvent, bool, error) {
+	read := func(key string, v any) (bool, error) {
+		rc, err := blobs.Get(ctx, key)
+		if errors.Is(err, blob.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		defer rc.Close()
+		return true, json.NewDecoder(rc).Decode(v)
+	}
+	var imp events.Import
+	event := ""
+	if ok, err := read(imports.TerminalKey(id), &imp); err != nil {
+		return "", events.CloudEvent{}, false, err
+	} else if ok {
+		event = events.TerminalEvent(imp.Status)
+	} else if ok, err := read(imports.ImportKey(id), &imp); err != nil {
+		return "", events.CloudEvent{}, false, err
+	} else if ok {
+		event = events.EventStarted
+	}
+	if event != "" {
+		ce, err := events.New(id+":recovered", "inlet/projector", event, id, imp)
+		ce.Time = imp.UpdatedAt
+		return events.Subject(imp.OrganizationID, imp.Resource, event), ce, err == nil, err
+	}
+	var req events.ImportRequested
+	if ok, err := read(imports.RequestKey(id), &req); err != nil || !ok {
+		return "", events.CloudEvent{}, false, err
+	}
+	req.ID = id
+	ce, err := events.New(id+":recovered", "inlet/projector", events.EventRequested, id, req)
+	ce.Time, _ = imports.IDTime(id)
+	return events.Subject(req.OrganizationID, req.Resource, events.EventRequested), ce, err == nil, err
 }

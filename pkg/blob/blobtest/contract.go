@@ -285,6 +285,35 @@ func RunContract(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("Children", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"imports/1/b/c", "imports/1/a", "imports/10/x", "imports/1-x", "imports/2/a", "other/z"} {
+			mustPut(t, s, k, []byte("x"))
+		}
+		for _, c := range []struct {
+			prefix string
+			want   []string
+		}{
+			{"imports/", []string{"1", "1-x", "10", "2"}},
+			{"imports/1/", []string{"a", "b"}},
+			{"imports/1/b/", []string{"c"}},
+			{"nothing/", nil},
+		} {
+			for _, via := range []struct {
+				name  string
+				store blob.Store
+			}{{"adapter", s}, {"full listing", struct{ blob.Store }{s}}} {
+				got, err := blob.Children(context.Background(), via.store, c.prefix)
+				if err != nil {
+					t.Fatalf("Children(%q) via %s: %v", c.prefix, via.name, err)
+				}
+				if len(got) != len(c.want) || len(got) > 0 && !slices.Equal(got, c.want) {
+					t.Errorf("Children(%q) via %s = %v, want %v", c.prefix, via.name, got, c.want)
+				}
+			}
+		}
+	})
+
 	t.Run("ListEmptyStore", func(t *testing.T) {
 		s := newStore(t)
 		for _, p := range []string{"", "imports/", "x"} {

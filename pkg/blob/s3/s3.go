@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -438,4 +439,25 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// Children lists one level below prefix: S3's common prefixes (and objects
+// directly under it), one request per thousand names.
+func (s *Store) Children(ctx context.Context, prefix string) ([]string, error) {
+	if err := blob.ValidatePrefix(prefix); err != nil {
+		return nil, err
+	}
+	var out []string
+	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: false}) {
+		if oi.Err != nil {
+			err := oi.Err
+			if unavailable(err) {
+				err = faults.Unavailable(err)
+			}
+			return nil, fmt.Errorf("blob/s3: list below %q in bucket %q: %w", prefix, s.bucket, err)
+		}
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(oi.Key, prefix), "/"))
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil
 }
