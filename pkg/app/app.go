@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	a.Broker, err = broker.Connect(ctx, broker.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen,
+	a.Broker, err = broker.Connect(ctx, broker.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen, Replicas: cfg.NATSReplicas,
 		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Name: "inlet-" + service}, log)
 	if err != nil {
 		return nil, err

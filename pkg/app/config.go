@@ -16,6 +16,9 @@ import (
 type Config struct {
 	HTTPAddr     string // INLET_HTTP_ADDR
 	NATSURL      string // INLET_NATS_URL: empty = embedded server
+	// NATSReplicas is how many servers of a NATS cluster keep each stream
+	// (INLET_NATS_REPLICAS; 3 in production, see docs/durability.md).
+	NATSReplicas int
 	NATSListen   string // INLET_NATS_LISTEN: the embedded server's client address
 	DataDir      string // INLET_DATA_DIR
 	ResourcesDir string // INLET_RESOURCES_DIR
@@ -117,6 +120,9 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	if c.BatchSize, err = intEnv("INLET_BATCH_SIZE", 10000); err != nil {
+		return c, err
+	}
+	if c.NATSReplicas, err = intEnv("INLET_NATS_REPLICAS", 1); err != nil {
 		return c, err
 	}
 	if c.MaxDeliver, err = intEnv("INLET_MAX_DELIVER", 10); err != nil {

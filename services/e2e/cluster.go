@@ -134,6 +134,9 @@ type Options struct {
 	// Env adds environment variables per service; the service "*" means
 	// every process.
 	Env map[string]map[string]string
+	// NATSNodes > 1 runs a NATS cluster of that many servers, every stream
+	// replicated on three of them (INLET_NATS_REPLICAS=3).
+	NATSNodes int
 	// Postgres, when set, is the store's server (a test that stops and
 	// starts it); else a database of the test binary's shared server.
 	Postgres *testenv.PostgresServer
@@ -165,6 +168,9 @@ type Cluster struct {
 	MinIOServer *testenv.MinIOServer
 	StoreURL    string
 	NC          *nats.Conn
+	// NATSNodes are the servers of a NATS cluster (Options.NATSNodes).
+	NATSNodes []*server.Server
+	natsOpts  []*server.Options
 
 	HTTP *http.Client
 	// ResourcesDir is the resource registry every process loads.
@@ -229,6 +235,75 @@ func startNATSOn(t testing.TB, dir string, port int) *server.Server {
 	return s
 }
 
+// startNATSCluster runs n clustered JetStream servers on fixed ports (so a
+// node restarts where it was) and waits for the cluster's meta leader.
+func (c *Cluster) startNATSCluster(n int) {
+	t := c.T
+	t.Helper()
+	clientPorts, routePorts := make([]int, n), make([]int, n)
+	var routes, urls []string
+	for i := range n {
+		clientPorts[i], routePorts[i] = FreePort(t), FreePort(t)
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+	}
+	for i := range n {
+		c.natsOpts = append(c.natsOpts, &server.Options{
+			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: clientPorts[i],
+			JetStream: true, StoreDir: filepath.Join(c.Dir, fmt.Sprintf("nats-%d", i)), NoSigs: true, NoLog: true,
+			MaxPayload: 8 << 20,
+			Cluster:    server.ClusterOpts{Name: "inlet", Host: "127.0.0.1", Port: routePorts[i]},
+			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+	}
+	c.NATSNodes = make([]*server.Server, n)
+	for i := range n {
+		c.startNATSNode(i)
+	}
+	c.NATS = c.NATSNodes[0]
+	c.NATSURL = strings.Join(urls, ",")
+	c.waitJetStreamLeader()
+	t.Cleanup(func() {
+		for _, s := range c.NATSNodes {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	})
+}
+
+func (c *Cluster) startNATSNode(i int) {
+	o := *c.natsOpts[i]
+	s, err := server.NewServer(&o)
+	if err != nil {
+		c.T.Fatalf("nats node %d: %v", i, err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		c.T.Fatalf("nats node %d not ready after 20s", i)
+	}
+	c.NATSNodes[i] = s
+}
+
+func (c *Cluster) waitJetStreamLeader() {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, s := range c.NATSNodes {
+			if s.Running() && s.JetStreamIsLeader() {
+				return
+			}
+		}
+	}
+	c.T.Fatal("the NATS cluster elected no JetStream leader in 60s")
+}
+
+// StopNATSNode shuts node i of the NATS cluster down.
+func (c *Cluster) StopNATSNode(i int) {
+	c.NATSNodes[i].Shutdown()
+	c.NATSNodes[i].WaitForShutdown()
+}
+
+// StartNATSNode starts node i again, on its ports and files.
+func (c *Cluster) StartNATSNode(i int) { c.startNATSNode(i) }
+
 // RestartNATS stops the NATS server at once and starts it again on the same
 // port and files, after whatever change to its files between the two.
 func (c *Cluster) RestartNATS(meanwhile func(storeDir string)) {
@@ -276,14 +351,26 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	if err := copyResources(filepath.Join(RepoRoot(), "resources"), c.ResourcesDir, opts.Resources); err != nil {
 		t.Fatal(err)
 	}
-	c.NATS = StartNATS(t, filepath.Join(c.Dir, "nats"))
-	c.NATSURL = c.NATS.ClientURL()
+	if opts.NATSNodes > 1 {
+		c.startNATSCluster(opts.NATSNodes)
+		if opts.Env == nil {
+			opts.Env = map[string]map[string]string{}
+		}
+		if opts.Env["*"] == nil {
+			opts.Env["*"] = map[string]string{}
+		}
+		opts.Env["*"]["INLET_NATS_REPLICAS"] = "3"
+		c.Opts = opts
+	} else {
+		c.NATS = StartNATS(t, filepath.Join(c.Dir, "nats"))
+		c.NATSURL = c.NATS.ClientURL()
+	}
 	// MinIO tells NATS about uploads through signed URLs (uploads.Subject on
 	// the INLET_WORK stream, which the projector provisions before any
 	// object is written).
 	c.MinIOServer = testenv.StartMinIOServer(t, map[string]string{
 		"MINIO_NOTIFY_NATS_ENABLE_INLET":    "on",
-		"MINIO_NOTIFY_NATS_ADDRESS_INLET":   strings.TrimPrefix(c.NATSURL, "nats://"),
+		"MINIO_NOTIFY_NATS_ADDRESS_INLET":   strings.TrimPrefix(strings.Split(c.NATSURL, ",")[0], "nats://"),
 		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   "inlet.work.uploads",
 		"MINIO_NOTIFY_NATS_JETSTREAM_INLET": "on",
 	})
