@@ -14,8 +14,8 @@ import (
 
 // Config is spec §8's environment, plus tuning knobs.
 type Config struct {
-	HTTPAddr     string // INLET_HTTP_ADDR
-	NATSURL      string // INLET_NATS_URL: empty = embedded server
+	HTTPAddr string // INLET_HTTP_ADDR
+	NATSURL  string // INLET_NATS_URL: empty = embedded server
 	// NATSReplicas is how many servers of a NATS cluster keep each stream
 	// (INLET_NATS_REPLICAS; 3 in production, see docs/durability.md).
 	NATSReplicas int
