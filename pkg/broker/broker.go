@@ -448,17 +448,23 @@ func (b *Broker) KeepAlive(msg *message.Message, every time.Duration) (stop func
 }
 
 // WorkIdle reports whether no phase has work waiting or in hand: every
-// consumer of the work stream has nothing pending and nothing unacknowledged.
+// consumer of the work stream, and the intake's of import requests, has
+// nothing pending and nothing unacknowledged.
 // A moving import always has one of its messages there (the next message is
 // published before the current one is acked).
 func (b *Broker) WorkIdle(ctx context.Context) (bool, error) {
-	for name := range b.JS.ConsumerNames(WorkStream, nats.Context(ctx)) {
-		info, err := b.JS.ConsumerInfo(WorkStream, name, nats.Context(ctx))
-		if err != nil {
-			return false, fmt.Errorf("consumer %s: %w", name, err)
-		}
-		if info.NumPending > 0 || info.NumAckPending > 0 {
-			return false, nil
+	for _, stream := range []string{WorkStream, EventsStream} {
+		for name := range b.JS.ConsumerNames(stream, nats.Context(ctx)) {
+			info, err := b.JS.ConsumerInfo(stream, name, nats.Context(ctx))
+			if err != nil {
+				return false, fmt.Errorf("consumer %s: %w", name, err)
+			}
+			if stream == EventsStream && !strings.HasSuffix(info.Config.FilterSubject, "."+events.EventRequested) {
+				continue // of the events, only import requests are work (the intake's)
+			}
+			if info.NumPending > 0 || info.NumAckPending > 0 {
+				return false, nil
+			}
 		}
 	}
 	return true, ctx.Err()

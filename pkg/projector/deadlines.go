@@ -116,8 +116,9 @@ func (d *Deadlines) check(ctx context.Context, v store.View, now time.Time) erro
 	}
 	var status events.Status
 	var reason string
-	switch imp.Status {
-	case events.StatusRequested:
+	switch {
+	case imp.Status == events.StatusRequested && imp.File.Name == "":
+		// Waiting for its file (created from options alone).
 		expires := imp.CreatedAt.Add(d.UploadTTL)
 		if imp.ExpiresAt != nil {
 			expires = *imp.ExpiresAt
