@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 MODULES := ./events/... ./pkg/... ./services/...
 SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway inlet
 
-.PHONY: run test test-unit deps build bench chaos lint fmt clean
+.PHONY: run test test-unit deps build bench chaos fuzz lint fmt clean
 
 run: build
 	INLET_DATA_DIR=$${INLET_DATA_DIR:-$(CURDIR)/data} INLET_RESOURCES_DIR=$${INLET_RESOURCES_DIR:-$(CURDIR)/resources} \
@@ -48,6 +48,14 @@ SEED ?= 1
 chaos: deps build
 	INLET_MINIO_BIN=$(BIN)/minio INLET_BIN_DIR=$(BIN) INLET_CHAOS_SEEDS=$$(seq -s, $(SEED) $$(($(SEED)+$(RUNS)-1))) INLET_CHAOS_ROWS=$(ROWS) \
 		$(GO) test -count=1 -timeout 0 -run '^TestChaos$$' -v ./services/e2e/ | grep --line-buffered -E '^CHAOS|^(---|    ---) FAIL|chaos_test.go'
+
+# Fuzz the decoders and coercion, FUZZTIME each; a crash is saved under
+# testdata/fuzz/<target>/ and replayed by every later go test: commit it.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for t in FuzzCSV FuzzJSON FuzzJSONL FuzzXLSX FuzzCSVRowNumbers; do \
+		echo "== pkg/decode $$t"; (cd pkg && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./decode); done
+	@echo "== pkg/resources FuzzCoerce"; cd pkg && $(GO) test -run '^$$' -fuzz '^FuzzCoerce$$' -fuzztime $(FUZZTIME) ./resources
 
 lint:
 	@out=$$(gofmt -l events pkg services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

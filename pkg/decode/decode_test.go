@@ -509,7 +509,7 @@ func TestPrepareDelete(t *testing.T) {
 	}
 }
 
-func FuzzCSV(f *testing.F) {
+func FuzzCSVRowNumbers(f *testing.F) {
 	for _, s := range []string{
 		"a,b\n1,2\n", "\xEF\xBB\xBFa,b\r\n\"x,y\",\"q\"\"\"\r\n", "a\n\"unterminated\n", "a,b\n1\n1,2,3\n,\n",
 		"a,a\n", "", "a\n\"\n\"\n", "_x,a\n1,2\n", "a\n\xff\n",
