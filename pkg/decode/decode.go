@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"bufio"
 	"encoding/json"
 	"fmt"
@@ -152,6 +153,10 @@ func Open(format string, r io.Reader, opts Options) (Source, error) {
 	switch format {
 	case FormatCSV:
 		br := bufio.NewReaderSize(decodeText(r, true, det), 64<<10)
+		if head, _ := br.Peek(64 << 10); bytes.IndexByte(head, '\n') < 0 && bytes.IndexByte(head, '\r') >= 0 {
+			// Lines end with a bare CR (classic Mac exports): read CR as LF.
+			br = bufio.NewReaderSize(crAsLF{br}, 64<<10)
+		}
 		delim := opts.Delimiter
 		if delim == 0 {
 			delim = sniffDelimiter(br)
@@ -211,4 +216,17 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// crAsLF reads a text whose lines end with a bare CR as if they ended with LF.
+type crAsLF struct{ r io.Reader }
+
+func (c crAsLF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i, b := range p[:n] {
+		if b == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
 }
