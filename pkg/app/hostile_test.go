@@ -106,7 +106,7 @@ func hostileFiles() []hostile {
 		// Within a double's range: stored with its digits exact.
 		{name: "huge integer", body: []byte("email,name,age\na@x.io,Ann,99999999999999999999999\n"), stats: created(1)},
 		{name: "emails no mail system takes", opts: events.Options{SkipErrors: true},
-			body:  []byte("email,name\n@x.io,A\na@1.2.3.4,B\na..b@x.io,C\n\"\"@x.io,D\nok@x.io,E\n"), stats: events.Stats{Total: 5, Created: 1, Failed: 4}},
+			body: []byte("email,name\n@x.io,A\na@1.2.3.4,B\na..b@x.io,C\n\"\"@x.io,D\nok@x.io,E\n"), stats: events.Stats{Total: 5, Created: 1, Failed: 4}},
 		{name: "impossible dates", opts: events.Options{SkipErrors: true}, body: []byte("email,name,signed_up\na@x.io,A,2023-02-29\nb@x.io,B,2024-13-01\nc@x.io,C,2024-02-29\n"),
 			stats: events.Stats{Total: 3, Created: 1, Failed: 2}},
 		{name: "booleans spelled every way", body: []byte("email,name,vip\na@x.io,A,yes\nb@x.io,B,NO\nc@x.io,C,1\nd@x.io,D,False\n"), stats: created(4)},
