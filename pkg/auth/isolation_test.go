@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,18 @@ type tenantEnv struct {
 	blobs *local.Store
 	pub   *projecting
 	srv   *httptest.Server
+
+	mu     sync.Mutex
+	walked map[string]bool // route patterns acme's key reached
+}
+
+// routes is every route the gateway and the read API mount: the isolation
+// test must walk each as acme.
+var routes = []string{
+	"GET /v1/imports", "GET /v1/imports/{id}", "GET /v1/imports/{id}/errors.csv", "GET /v1/imports/{id}/errors.json",
+	"GET /v1/imports/{id}/upload.csv", "GET /v1/imports/{id}/upload.json", "GET /v1/resources",
+	"GET /v1/resources/{name}/records", "GET /v1/resources/{name}/records/{id}",
+	"POST /v1/imports", "POST /v1/imports/{id}/interrupt", "PUT /v1/imports/{id}/upload",
 }
 
 func newTenantEnv(t *testing.T) *tenantEnv {
@@ -97,9 +110,18 @@ func newTenantEnv(t *testing.T) *tenantEnv {
 	gateway.New(gateway.Config{Blobs: blobs, Publisher: pub, Registry: reg, Log: zerolog.Nop()}).Mount(mux)
 	mux.HandleFunc("GET /healthz", httpapi.Healthz)
 	mux.HandleFunc("GET /readyz", httpapi.Readyz())
-	srv := httptest.NewServer(auth.Middleware(kr, mux))
-	t.Cleanup(srv.Close)
-	return &tenantEnv{st: st, blobs: blobs, pub: pub, srv: srv}
+	e := &tenantEnv{st: st, blobs: blobs, pub: pub, walked: map[string]bool{}}
+	walk := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if httpapi.Principal(r) == "acme-ci" && r.Pattern != "" {
+			e.mu.Lock()
+			e.walked[r.Pattern] = true
+			e.mu.Unlock()
+		}
+	})
+	e.srv = httptest.NewServer(auth.Middleware(kr, walk))
+	t.Cleanup(e.srv.Close)
+	return e
 }
 
 // do sends one request with key (none when "") and returns status and body.
@@ -238,6 +260,12 @@ func TestKeyNeverReachesAnotherOrganization(t *testing.T) {
 			code, b := e.get(t, acmeSecret, path)
 			if code != 404 || errorCode(b) != "not_found" || strings.Contains(string(b), "secret@other.io") {
 				t.Errorf("acme GET %s: %d %s, want 404 not_found", path, code, b)
+			}
+		}
+		// Nor read the file it was given.
+		for _, path := range []string{"/v1/imports/" + theirs.ID + "/upload.csv", "/v1/imports/" + theirs.ID + "/upload.json"} {
+			if code, b := e.get(t, acmeSecret, path); code != 404 || strings.Contains(string(b), "b@other.io") {
+				t.Errorf("acme GET %s: %d %s, want 404", path, code, b)
 			}
 		}
 		// Nor can it upload a file for one (the local store's upload link).
@@ -392,6 +420,23 @@ func TestKeyNeverReachesAnotherOrganization(t *testing.T) {
 		for _, probe := range []string{"/healthz", "/readyz"} {
 			if code, b := e.get(t, "", probe); code != 200 {
 				t.Errorf("%s: %d %s", probe, code, b)
+			}
+		}
+	})
+
+	t.Run("every route was walked as acme", func(t *testing.T) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, r := range routes {
+			if !e.walked[r] {
+				t.Errorf("%s was never requested with acme's key", r)
+			}
+		}
+		for r := range e.walked {
+			if strings.HasPrefix(r, "GET /v1") || strings.HasPrefix(r, "POST /v1") || strings.HasPrefix(r, "PUT /v1") {
+				if !slices.Contains(routes, r) {
+					t.Errorf("%s is mounted but not listed in routes: add it, and what acme must not see through it", r)
+				}
 			}
 		}
 	})
