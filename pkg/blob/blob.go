@@ -5,6 +5,8 @@ package blob
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"os"
@@ -135,4 +137,21 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Ping reports whether the store is reachable (readiness).
 	Ping(ctx context.Context) error
+}
+
+// GetJSON decodes the JSON object at key into v; found is false (and err
+// nil) when there is no such object.
+func GetJSON(ctx context.Context, s Store, key string, v any) (found bool, err error) {
+	rc, err := s.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(rc).Decode(v); err != nil {
+		return true, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
 }

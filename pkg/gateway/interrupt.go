@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -81,13 +80,5 @@ func (g *Gateway) lookup(ctx context.Context, id, org string) (events.Import, bo
 }
 
 func (g *Gateway) loadJSON(ctx context.Context, key string, v any) (bool, error) {
-	rc, err := g.cfg.Blobs.Get(ctx, key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer rc.Close()
-	return true, json.NewDecoder(rc).Decode(v)
+	return blob.GetJSON(ctx, g.cfg.Blobs, key, v)
 }

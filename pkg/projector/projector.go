@@ -537,17 +537,7 @@ func (p *Projector) recoverFromBlobs(ctx context.Context, blobs blob.Store) erro
 // storedEvent is the event that carries what the blob store holds of import
 // id: its terminal object, else its import object, else its stored request.
 func storedEvent(ctx context.Context, blobs blob.Store, id string) (string, events.CloudEvent, bool, error) {
-	read := func(key string, v any) (bool, error) {
-		rc, err := blobs.Get(ctx, key)
-		if errors.Is(err, blob.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		defer rc.Close()
-		return true, json.NewDecoder(rc).Decode(v)
-	}
+	read := func(key string, v any) (bool, error) { return blob.GetJSON(ctx, blobs, key, v) }
 	var imp events.Import
 	event := ""
 	if ok, err := read(imports.TerminalKey(id), &imp); err != nil {
