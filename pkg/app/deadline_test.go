@@ -93,8 +93,10 @@ func TestForcedTimeoutCountsAppliedBatches(t *testing.T) {
 			}
 			ctx := context.Background()
 			// As if processing died after applying batch 4 but before committing
-			// it, and the import never finished.
-			for _, key := range []string{imports.StatsKey(opts.ID, events.PhaseProcessing, 4), imports.TerminalKey(opts.ID)} {
+			// it (so the phase never completed: no sums), and the import never
+			// finished.
+			for _, key := range []string{imports.StatsKey(opts.ID, events.PhaseProcessing, 4), imports.SumsKey(opts.ID, events.PhaseProcessing),
+				imports.SumsKey(opts.ID, events.PhaseCleanup), imports.TerminalKey(opts.ID)} {
 				if err := a.Blobs.Delete(ctx, key); err != nil {
 					t.Fatal(err)
 				}

@@ -195,6 +195,11 @@ func KeysKey(id, phase string, b int) string {
 	return fmt.Sprintf("%s%s/keys/%06d.bin", Prefix(id), phase, b)
 }
 func StatsPrefix(id, phase string) string { return Prefix(id) + phase + "/stats/" }
+
+// SumsKey holds a completed phase's PhaseSums: the sum of every batch's
+// stats, written once the phase's last batch committed, so that the gate and
+// the end of an import read one object per phase instead of every batch's.
+func SumsKey(id, phase string) string { return Prefix(id) + phase + "/sums.json" }
 func StatsKey(id, phase string, b int) string {
 	return fmt.Sprintf("%s%06d.json", StatsPrefix(id, phase), b)
 }

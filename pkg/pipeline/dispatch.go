@@ -203,6 +203,9 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, 
 			return err
 		}
 	}
+	if _, err := h.phaseSums(ctx, job.ID(), phase, list); err != nil {
+		return err
+	}
 	pc := events.PhaseCompleted{ImportID: job.ID(), Phase: phase, BatchesTotal: job.Batches, CompletedAt: h.Env.now()}
 	if err := h.publishEvent(job.Options, events.EventPhaseCompleted, fmt.Sprintf("%s:phase_completed:%s", job.ID(), phase), pc); err != nil {
 		return err

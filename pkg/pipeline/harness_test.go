@@ -652,3 +652,45 @@ func TestFailedBatchUploadFailsTheDelivery(t *testing.T) {
 		t.Fatalf("redelivered: %s %+v, want %+v", imp.Status, imp.Stats, want)
 	}
 }
+
+// Once a phase completed, the gate and the end read its sums, one object,
+// instead of every batch's stats: finishing a big import costs one read per
+// phase, and says the same.
+func TestFinishReadsOneSumsObjectPerPhase(t *testing.T) {
+	f := newFixture(t)
+	spy := &spyBlobs{Store: f.env.Blobs}
+	f.env.Blobs = spy
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true}
+	imp := f.run(t, opts, customersCSV, 1)
+	if imp.Status != events.StatusCompleted {
+		t.Fatalf("import %s", imp.Status)
+	}
+	_ = imports.Normalize(&opts)
+	spy.mu.Lock()
+	spy.gets, spy.lists = nil, nil
+	spy.mu.Unlock()
+	built, err := f.h.Build(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy.mu.Lock()
+	stats, sums := 0, 0
+	for key, n := range spy.gets {
+		switch {
+		case strings.Contains(key, "/stats/"):
+			stats += n
+		case strings.HasSuffix(key, "/sums.json"):
+			sums += n
+		}
+	}
+	lists := len(spy.lists)
+	spy.mu.Unlock()
+	if stats != 0 || lists != 0 || sums != len(events.Phases) {
+		t.Fatalf("Build read %d stats objects, listed %d times and read %d sums; want 0, 0 and %d", stats, lists, sums, len(events.Phases))
+	}
+	if built.Stats != imp.Stats || !slices.EqualFunc(built.Phases, imp.Phases, func(a, b events.PhaseStatus) bool {
+		return a.Name == b.Name && a.Status == b.Status && a.BatchesDone == b.BatchesDone && a.RowsIn == b.RowsIn && a.RowsOut == b.RowsOut
+	}) {
+		t.Fatalf("from sums: %+v %+v\nfinished: %+v %+v", built.Stats, built.Phases, imp.Stats, imp.Phases)
+	}
+}

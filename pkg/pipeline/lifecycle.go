@@ -329,41 +329,55 @@ func (h *Harness) Build(ctx context.Context, opts events.Options) (events.Import
 		}
 		imp = imports.Initial(opts, created)
 	}
-	list, err := h.Env.Blobs.List(ctx, imports.Prefix(opts.ID))
-	if err != nil {
-		return imp, err
-	}
-	var keys []string
-	for _, info := range list {
-		if isStatsKey(opts.ID, info.Key) {
-			keys = append(keys, info.Key)
+	sums := map[string]*imports.PhaseSums{}
+	for _, phase := range events.Phases {
+		ps, err := h.phaseSums(ctx, opts.ID, phase, nil)
+		if err != nil {
+			return imp, err
+		}
+		if ps != nil {
+			sums[phase] = ps
 		}
 	}
-	// Read several at once: one after another, the stats of a 1M-row import
-	// (1,400 objects) held its gate and its end for seconds.
-	stats := make([]events.BatchProgress, len(keys))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(statsAtOnce)
-	for i, key := range keys {
-		g.Go(func() error { return h.getJSON(gctx, key, &stats[i]) })
-	}
-	if err := g.Wait(); err != nil {
-		return imp, err
-	}
-	pr := imports.Progress{}
-	for _, st := range stats {
-		pr.Add(st)
-	}
-	imports.Apply(&imp, pr, nil)
+	imports.ApplySums(&imp, sums, nil)
 	return imp, nil
 }
 
-func isStatsKey(id, key string) bool {
-	for _, p := range events.Phases {
-		prefix := imports.StatsPrefix(id, p)
-		if len(key) > len(prefix) && key[:len(prefix)] == prefix {
-			return true
+// phaseSums is what phase's committed batches add up to (nil when none
+// committed): read from its sums object once the phase completed, else from
+// every batch's stats, several at once (one after another, the stats of a
+// 1M-row import held its gate and its end for seconds). Given the listing of
+// a completed phase's stats (its completion), it sums them and writes the
+// sums object for every later reader.
+func (h *Harness) phaseSums(ctx context.Context, id, phase string, completed []blob.Info) (*imports.PhaseSums, error) {
+	var ps imports.PhaseSums
+	list := completed
+	if list == nil {
+		if found, err := blob.GetJSON(ctx, h.Env.Blobs, imports.SumsKey(id, phase), &ps); err != nil || found {
+			return &ps, err
+		}
+		var err error
+		if list, err = h.Env.Blobs.List(ctx, imports.StatsPrefix(id, phase)); err != nil || len(list) == 0 {
+			return nil, err
 		}
 	}
-	return false
+	stats := make([]events.BatchProgress, len(list))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(statsAtOnce)
+	for i, info := range list {
+		g.Go(func() error { return h.getJSON(gctx, info.Key, &stats[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, st := range stats {
+		ps.Add(st)
+	}
+	if completed != nil && ps.BatchesTotal > 0 && ps.BatchesDone >= ps.BatchesTotal {
+		if err := h.putJSON(ctx, imports.SumsKey(id, phase), ps); err != nil {
+			return nil, err
+		}
+	}
+	return &ps, nil
 }
+
