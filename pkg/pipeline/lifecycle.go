@@ -380,4 +380,3 @@ func (h *Harness) phaseSums(ctx context.Context, id, phase string, completed []b
 	}
 	return &ps, nil
 }
-
