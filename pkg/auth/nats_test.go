@@ -194,8 +194,15 @@ func TestNATSPermissionsConfineTenant(t *testing.T) {
 	acme.noErrors(t)
 	before := streamMsgs()
 
-	// Another organization's request, and a forged completion event.
-	for _, subject := range []string{"imports.other.customers.requested", "imports.acme.customers.completed", "imports.other.customers.completed"} {
+	// Anything on another organization's subjects (every event and command),
+	// a forged completion of its own, and the pipeline's internal work.
+	forbidden := []string{"imports.acme.customers.completed", "inlet.work.transforming", "inlet.work.uploads"}
+	for _, ev := range []string{events.EventRequested, events.EventQueued, events.EventStarted, events.EventPhaseCompleted,
+		events.EventProgress, events.EventCompleted, events.EventFailed, events.EventInterrupted, events.EventTimedOut,
+		events.EventExpired, "interrupt"} {
+		forbidden = append(forbidden, events.Subject("other", "customers", ev))
+	}
+	for _, subject := range forbidden {
 		if err := acme.nc.Publish(subject, []byte(`{"organization_id":"other","resource":"customers","inputs":[{"email":"x@acme.io"}]}`)); err != nil {
 			t.Fatal(err)
 		}
