@@ -151,8 +151,43 @@ type Links struct {
 	UploadJSON string `json:"upload_json,omitempty"`
 }
 
-// Import is the import object of spec §1: every read returns it.
+// Import is the import object of spec §1: every read returns it. It carries
+// the options it was created with; unlike a request, it shows every option,
+// set or not (see MarshalJSON).
 type Import struct {
+	Options
+	Status        Status        `json:"status"`
+	Reason        *string       `json:"reason"`
+	Phases        []PhaseStatus `json:"phases"`
+	Stats         Stats         `json:"stats"`
+	File          File          `json:"file"`
+	UpdatedBy     string        `json:"updated_by"`
+	CreatedAt     time.Time     `json:"created_at"`
+	UpdatedAt     time.Time     `json:"updated_at"`
+	StartedAt     *time.Time    `json:"started_at"`
+	CompletedAt   *time.Time    `json:"completed_at"`
+	InterruptedAt *time.Time    `json:"interrupted_at"`
+	ExpiresAt     *time.Time    `json:"expires_at"`
+	Links         Links         `json:"links"`
+}
+
+// DefaultErrorThreshold is the error_threshold of an import that chose none
+// (spec §1).
+const DefaultErrorThreshold = 0.1
+
+// Threshold is the share of failed rows the import tolerates.
+func (o Options) Threshold() float64 {
+	if o.ErrorThreshold == nil {
+		return DefaultErrorThreshold
+	}
+	return *o.ErrorThreshold
+}
+
+// shownOptions are Options as the import object shows them: every option
+// present, null or empty when unset, where a request leaves those out.
+// Options convert to it field for field (struct conversion ignores tags), so
+// an option added to one and not the other does not compile.
+type shownOptions struct {
 	ID                string            `json:"id"`
 	OrganizationID    string            `json:"organization_id"`
 	Mode              string            `json:"mode"`
@@ -164,27 +199,32 @@ type Import struct {
 	UploadMode        string            `json:"upload_mode"`
 	ColumnMapping     map[string]string `json:"column_mapping"`
 	ParentResourceID  *string           `json:"parent_resource_id"`
-	ErrorThreshold    float64           `json:"error_threshold"`
+	ErrorThreshold    *float64          `json:"error_threshold"`
 	SkipErrors        bool              `json:"skip_errors"`
 	DryRun            bool              `json:"dry_run"`
 	Reference         string            `json:"reference"`
 	ReferenceOrigin   string            `json:"reference_origin"`
 	Metadata          map[string]any    `json:"metadata"`
-	Status            Status            `json:"status"`
-	Reason            *string           `json:"reason"`
-	Phases            []PhaseStatus     `json:"phases"`
-	Stats             Stats             `json:"stats"`
-	File              File              `json:"file"`
 	CreatedBy         string            `json:"created_by"`
-	UpdatedBy         string            `json:"updated_by"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
-	StartedAt         *time.Time        `json:"started_at"`
-	CompletedAt       *time.Time        `json:"completed_at"`
-	InterruptedAt     *time.Time        `json:"interrupted_at"`
-	ExpiresAt         *time.Time        `json:"expires_at"`
+	Sheet             string            `json:"sheet,omitempty"`
+	Delimiter         string            `json:"delimiter,omitempty"`
 	Deadline          *time.Time        `json:"deadline"`
-	Links             Links             `json:"links"`
+}
+
+// MarshalJSON writes the import object with every option present; an unset
+// error_threshold shows its default.
+func (i Import) MarshalJSON() ([]byte, error) {
+	type fields Import // without this method
+	shown := shownOptions(i.Options)
+	if shown.ErrorThreshold == nil {
+		t := DefaultErrorThreshold
+		shown.ErrorThreshold = &t
+	}
+	// shownOptions' fields lie shallower than the embedded Options': they win.
+	return json.Marshal(struct {
+		shownOptions
+		fields
+	}{shown, fields(i)})
 }
 
 // Normalize replaces nil maps and slices by empty ones, so the import

@@ -111,32 +111,37 @@ func fullImport() events.Import {
 		}
 	}
 	return events.Import{
-		ID:                "imp_01HV3K8Z9Q4W7XJ2M5N6P8R0ST",
-		OrganizationID:    "acme",
-		Mode:              "live",
-		Name:              "March customers",
-		Resource:          "customers",
-		Format:            "csv",
-		Action:            "overwrite",
-		DuplicateHandling: "use_first",
-		UploadMode:        "async",
-		ColumnMapping:     map[string]string{"email": "E-mail", "name": "Full name"},
-		ParentResourceID:  ptr("cmp_42"),
-		ErrorThreshold:    0.25,
-		SkipErrors:        true,
-		DryRun:            false,
-		Reference:         "crm-sync-2026-03",
-		ReferenceOrigin:   "salesforce",
-		Metadata:          map[string]any{"batch": 7, "tags": []string{"q1"}},
-		Status:            events.StatusCompleted,
-		Reason:            nil,
-		Phases:            phases,
+		Options: events.Options{
+			ID:                "imp_01HV3K8Z9Q4W7XJ2M5N6P8R0ST",
+			OrganizationID:    "acme",
+			Mode:              "live",
+			Name:              "March customers",
+			Resource:          "customers",
+			Format:            "csv",
+			Action:            "overwrite",
+			DuplicateHandling: "use_first",
+			UploadMode:        "async",
+			ColumnMapping:     map[string]string{"email": "E-mail", "name": "Full name"},
+			ParentResourceID:  ptr("cmp_42"),
+			ErrorThreshold:    ptr(0.25),
+			SkipErrors:        true,
+			DryRun:            false,
+			Reference:         "crm-sync-2026-03",
+			ReferenceOrigin:   "salesforce",
+			Metadata:          map[string]any{"batch": 7, "tags": []string{"q1"}},
+			CreatedBy:         "usr_1",
+			Sheet:             "March",
+			Delimiter:         ",",
+			Deadline:          at(time.Hour),
+		},
+		Status: events.StatusCompleted,
+		Reason: nil,
+		Phases: phases,
 		Stats: events.Stats{Total: 1000, Processed: 1000, Created: 600, Updated: 200, Unchanged: 150,
 			Deleted: 0, Skipped: 40, Failed: 10, Warnings: 5, Overwritten: 12},
 		File: events.File{Name: "customers.csv", Size: 123456, ContentType: "text/csv",
 			Checksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 			Encoding: "utf-8", Delimiter: ",", HasHeader: true},
-		CreatedBy:     "usr_1",
 		UpdatedBy:     "key_2",
 		CreatedAt:     t0,
 		UpdatedAt:     t0.Add(9 * time.Second),
@@ -159,9 +164,9 @@ func fullImport() events.Import {
 // they are allowed.
 func expiredImport() events.Import {
 	return events.Import{
-		ID: "imp_01HV3K8Z9Q4W7XJ2M5N6P8R0SU", OrganizationID: "acme", Mode: "test",
-		Resource: "customers", Format: "xlsx", Action: "merge", DuplicateHandling: "ignore_all",
-		UploadMode: "async", ErrorThreshold: 0.1,
+		Options: events.Options{ID: "imp_01HV3K8Z9Q4W7XJ2M5N6P8R0SU", OrganizationID: "acme", Mode: "test",
+			Resource: "customers", Format: "xlsx", Action: "merge", DuplicateHandling: "ignore_all",
+			UploadMode: "async"},
 		Status: events.StatusExpired, Reason: ptr("no file was uploaded before expires_at"),
 		CreatedAt: t0, UpdatedAt: t0.Add(24 * time.Hour), ExpiresAt: at(24 * time.Hour),
 		Links: events.Links{Self: "/v1/imports/imp_01HV3K8Z9Q4W7XJ2M5N6P8R0SU"},
@@ -238,7 +243,7 @@ func TestSchemasCompileAndAreComplete(t *testing.T) {
 		t.Fatalf("compiled %d of %d", len(compiled), len(files))
 	}
 	used := map[string]bool{events.SchemaImportFile: true, events.SchemaCloudEventFile: true}
-	for _, ev := range events.AllEvents {
+	for _, ev := range slices.Concat(events.AllEvents, events.Commands) {
 		f := events.SchemaFile(ev)
 		if f == "" {
 			t.Errorf("event %q has no schema", ev)
@@ -441,8 +446,30 @@ type goField struct {
 }
 
 // jsonFields lists the JSON properties encoding/json emits for t, flattening
-// embedded structs the way encoding/json does.
+// embedded structs the way encoding/json does. For a type with its own
+// MarshalJSON, what its zero value emits says which are always there.
 func jsonFields(t reflect.Type) map[string]goField {
+	out := tagFields(t)
+	if !t.Implements(reflect.TypeOf((*json.Marshaler)(nil)).Elem()) {
+		return out
+	}
+	b, err := json.Marshal(reflect.Zero(t).Interface())
+	if err != nil {
+		panic(err)
+	}
+	var emitted map[string]json.RawMessage
+	if err := json.Unmarshal(b, &emitted); err != nil {
+		panic(err)
+	}
+	for name, f := range out {
+		_, always := emitted[name]
+		f.omitempty = !always
+		out[name] = f
+	}
+	return out
+}
+
+func tagFields(t reflect.Type) map[string]goField {
 	out := map[string]goField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -451,8 +478,10 @@ func jsonFields(t reflect.Type) map[string]goField {
 			continue
 		}
 		if f.Anonymous && !hasTag && f.Type.Kind() == reflect.Struct {
-			for k, v := range jsonFields(f.Type) {
-				out[k] = v
+			for k, v := range tagFields(f.Type) {
+				if _, shallower := out[k]; !shallower {
+					out[k] = v
+				}
 			}
 			continue
 		}
@@ -614,7 +643,7 @@ func TestSchemaEnumsMatchGo(t *testing.T) {
 		}
 		dispatched = append(dispatched, ev)
 	}
-	all := slices.Clone(events.AllEvents)
+	all := slices.Concat(events.AllEvents, events.Commands)
 	sort.Strings(all)
 	sort.Strings(dispatched)
 	if !slices.Equal(all, dispatched) {

@@ -38,6 +38,7 @@ var schemaFiles = map[string]string{
 	EventInterrupted:    "interrupted.v1.json",
 	EventTimedOut:       "timed-out.v1.json",
 	EventExpired:        "expired.v1.json",
+	EventInterrupt:      "interrupt.v1.json",
 }
 
 // SchemaFile is the file name (under schemas/) of the JSON Schema of an

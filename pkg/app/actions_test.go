@@ -11,7 +11,6 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/imports"
-	"github.com/inlet-dev/inlet/pkg/pipeline"
 	"github.com/inlet-dev/inlet/pkg/store"
 )
 
@@ -161,7 +160,7 @@ func TestStopsAtABatchBoundary(t *testing.T) {
 			_ = imports.Normalize(&full)
 			want := events.StatusInterrupted
 			if kind == "interrupt" {
-				if err := a.Harness.RequestInterrupt(context.Background(), full, pipeline.InterruptRequest{By: "test"}); err != nil {
+				if err := a.Harness.RequestInterrupt(context.Background(), full, events.Interrupt{By: "test"}); err != nil {
 					t.Fatal(err)
 				}
 			} else {

@@ -133,7 +133,7 @@ func (a *App) AddPhase(name string) error {
 	if name == events.PhasePrevalidation {
 		// The intake also takes the commands about imports: interrupts, and
 		// the uploads that start imports created without their file.
-		if err := a.addConsumer("interrupt", events.Subject("*", "*", pipeline.EventInterrupt), a.Harness.InterruptHandler()); err != nil {
+		if err := a.addConsumer("interrupt", events.Subject("*", "*", events.EventInterrupt), a.Harness.InterruptHandler()); err != nil {
 			return err
 		}
 		if err := a.addUploads(); err != nil {

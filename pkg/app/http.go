@@ -9,6 +9,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/auth"
 	"github.com/inlet-dev/inlet/pkg/gateway"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
+	"github.com/inlet-dev/inlet/pkg/pipeline"
 	"github.com/inlet-dev/inlet/pkg/projector"
 )
 
@@ -27,8 +28,7 @@ func (a *App) readAPI() *projector.API {
 
 func (a *App) gateway() *gateway.Gateway {
 	return gateway.New(gateway.Config{Blobs: a.Blobs, Publisher: a.Broker, Registry: a.Registry,
-		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, Views: a.Store,
-		Record: projector.New(a.Store, a.Log).Apply})
+		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, Views: projector.New(a.Store, a.Log)})
 }
 
 // ReadHTTP is the projector process's API.
@@ -61,7 +61,7 @@ func (a *App) runProjector(ctx context.Context) error {
 		}
 		a.Log.Info().Msg("views rebuilt from the event stream")
 	}
-	deadlines := &projector.Deadlines{Views: a.Store, Finisher: a.Harness, Log: a.Log,
+	deadlines := &pipeline.Deadlines{Imports: p, Finisher: a.Harness, Log: a.Log,
 		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL, Grace: a.Cfg.DeadlineGrace,
 		StallAfter: a.Cfg.StallAfter, WorkIdle: a.Broker.WorkIdle}
 	go deadlines.Run(ctx, a.Cfg.SweepEvery)

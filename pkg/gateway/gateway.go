@@ -38,12 +38,20 @@ import (
 	"github.com/inlet-dev/inlet/pkg/httpapi"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/resources"
-	"github.com/inlet-dev/inlet/pkg/store"
 )
 
 // Publisher publishes a CloudEvent on a public subject (*broker.Broker is one).
 type Publisher interface {
 	PublishEvent(subject string, ce events.CloudEvent) error
+}
+
+// Views are the imports as reads show them (*projector.Projector is one,
+// wired by the composition root).
+type Views interface {
+	// Import is import id as reads show it; store.ErrNotFound when unknown.
+	Import(ctx context.Context, id string) (events.Import, error)
+	// Apply folds an event into the views: idempotent, in any order.
+	Apply(ctx context.Context, subject string, ce events.CloudEvent) error
 }
 
 // Registry finds a resource type by name (*resources.Registry is one).
@@ -85,15 +93,13 @@ type Config struct {
 	// UploadTTL is how long an import created from options alone waits for
 	// its file (expires_at, and the life of the presigned URL).
 	UploadTTL time.Duration
-	// Views, when set, answers a repeated Idempotency-Key with the import's
-	// current object; without it (or before the projector has the import)
-	// the repeat gets the stored create response.
-	Views store.ViewStore
-	// Record, when set, puts an event the gateway published into the views
-	// at once (the projector's Apply: idempotent, in any order), so that a
-	// read right after a create's 201 finds the import instead of racing
-	// the projector.
-	Record func(ctx context.Context, subject string, ce events.CloudEvent) error
+	// Views, when set, are the imports as reads show them. A repeated
+	// Idempotency-Key answers with the import's current object (without
+	// views, or before they have the import, with the stored create
+	// response), and every event the gateway publishes goes into them at
+	// once, so that a read right after a create's 201 finds the import
+	// instead of racing the projector.
+	Views Views
 	// Ready lists /readyz checks; nil checks the blob store.
 	Ready []httpapi.Check
 }
@@ -246,6 +252,21 @@ type createResponse struct {
 	Prevalidation *Prevalidation `json:"prevalidation,omitempty"`
 }
 
+// MarshalJSON writes the import object with prevalidation beside its fields
+// (the embedded import's own MarshalJSON would otherwise write it alone).
+func (r createResponse) MarshalJSON() ([]byte, error) {
+	imp, err := json.Marshal(r.Import)
+	if err != nil || r.Prevalidation == nil {
+		return imp, err
+	}
+	pv, err := json.Marshal(r.Prevalidation)
+	if err != nil {
+		return nil, err
+	}
+	out := append(imp[:len(imp)-1], `,"prevalidation":`...)
+	return append(append(out, pv...), '}'), nil
+}
+
 // published is an event to publish (and, under an Idempotency-Key, to
 // publish again on a repeat).
 type published struct {
@@ -283,8 +304,8 @@ func (g *Gateway) finishCreate(w http.ResponseWriter, r *http.Request, idem *ide
 			"the import request could not be handed to the pipeline: "+err.Error(), map[string]any{"id": id})
 		return
 	}
-	if g.cfg.Record != nil {
-		if err := g.cfg.Record(r.Context(), p.subject, p.event); err != nil {
+	if g.cfg.Views != nil {
+		if err := g.cfg.Views.Apply(r.Context(), p.subject, p.event); err != nil {
 			// The import exists; the projector will show it shortly.
 			g.cfg.Log.Warn().Err(err).Str("import", id).Msg("gateway: could not record the request in the views")
 		}

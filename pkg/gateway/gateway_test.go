@@ -175,7 +175,7 @@ func TestMultipartUpload(t *testing.T) {
 		t.Errorf("file = %+v, want %+v", imp.File, wantFile)
 	}
 	if imp.Status != events.StatusQueued || imp.OrganizationID != "acme" || imp.Format != "csv" || !imp.DryRun ||
-		imp.ErrorThreshold != 0.25 || imp.ColumnMapping["email"] != "E-mail" || imp.Metadata["batch"] != 7.0 || imp.CreatedBy != "api" {
+		imp.ErrorThreshold == nil || *imp.ErrorThreshold != 0.25 || imp.ColumnMapping["email"] != "E-mail" || imp.Metadata["batch"] != 7.0 || imp.CreatedBy != "api" {
 		t.Errorf("import object: %s", b)
 	}
 	if !strings.HasPrefix(imp.ID, "imp_") || rec.Header().Get("Location") != "/v1/imports/"+imp.ID || !imp.CreatedAt.Equal(now) {

@@ -14,7 +14,6 @@ import (
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
 	"github.com/inlet-dev/inlet/pkg/imports"
-	"github.com/inlet-dev/inlet/pkg/projector"
 	"github.com/inlet-dev/inlet/pkg/store"
 )
 
@@ -155,14 +154,9 @@ func (g *Gateway) repeat(w http.ResponseWriter, r *http.Request, rec *idemRecord
 	resp := rec.Response
 	seen := false
 	if g.cfg.Views != nil {
-		v, err := g.cfg.Views.GetView(ctx, rec.ImportID)
+		imp, err := g.cfg.Views.Import(ctx, rec.ImportID)
 		switch {
 		case err == nil:
-			imp, err := projector.ImportOf(v)
-			if err != nil {
-				g.fail(w, r, err)
-				return
-			}
 			mergeFirst(&imp, rec.Response.Import)
 			resp.Import, seen = imp, true
 		case !errors.Is(err, store.ErrNotFound):

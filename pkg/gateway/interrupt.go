@@ -9,8 +9,6 @@ import (
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
 	"github.com/inlet-dev/inlet/pkg/imports"
-	"github.com/inlet-dev/inlet/pkg/pipeline"
-	"github.com/inlet-dev/inlet/pkg/projector"
 	"github.com/inlet-dev/inlet/pkg/store"
 )
 
@@ -34,10 +32,10 @@ func (g *Gateway) interrupt(w http.ResponseWriter, r *http.Request) {
 			"import "+id+" has already ended ("+string(imp.Status)+")", map[string]any{"id": id, "status": imp.Status})
 		return
 	}
-	req := pipeline.InterruptRequest{ImportID: id, RequestedAt: g.cfg.Now().UTC(), By: httpapi.Principal(r)}
-	ce, err := events.New("interrupt:"+id, Source, pipeline.EventInterrupt, id, req)
+	req := events.Interrupt{ImportID: id, RequestedAt: g.cfg.Now().UTC(), By: httpapi.Principal(r)}
+	ce, err := events.New("interrupt:"+id, Source, events.EventInterrupt, id, req)
 	if err == nil {
-		err = g.cfg.Publisher.PublishEvent(events.Subject(imp.OrganizationID, imp.Resource, pipeline.EventInterrupt), ce)
+		err = g.cfg.Publisher.PublishEvent(events.Subject(imp.OrganizationID, imp.Resource, events.EventInterrupt), ce)
 	}
 	if err != nil {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed", err.Error(), map[string]any{"id": id})
@@ -51,10 +49,9 @@ func (g *Gateway) interrupt(w http.ResponseWriter, r *http.Request) {
 // is not found.
 func (g *Gateway) lookup(ctx context.Context, id, org string) (events.Import, bool, error) {
 	if g.cfg.Views != nil {
-		v, err := g.cfg.Views.GetView(ctx, id)
-		if err == nil && v.Org == org {
-			imp, err := projector.ImportOf(v)
-			return imp, err == nil, err
+		imp, err := g.cfg.Views.Import(ctx, id)
+		if err == nil && imp.OrganizationID == org {
+			return imp, true, nil
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return events.Import{}, false, err

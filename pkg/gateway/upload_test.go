@@ -289,7 +289,7 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Run(fmt.Sprintf("views=%v", withViews), func(t *testing.T) {
 			e := newEnvWith(t, func(c *gateway.Config) {
 				if withViews {
-					c.Views = views
+					c.Views = projector.New(views, zerolog.Nop())
 				}
 			})
 			create := func(key string, parts ...part) (*httptest.ResponseRecorder, []byte) {

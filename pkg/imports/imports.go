@@ -22,7 +22,7 @@ import (
 )
 
 // DefaultErrorThreshold is spec §1's default share of failed rows.
-const DefaultErrorThreshold = 0.1
+const DefaultErrorThreshold = events.DefaultErrorThreshold
 
 // NewID returns a fresh import id, sortable by creation time.
 func NewID(t time.Time) string {
@@ -221,36 +221,17 @@ func StatsBatch(id, phase, key string) (int, bool) {
 // Initial builds the import object of a new import from its options.
 func Initial(o events.Options, now time.Time) events.Import {
 	now = now.UTC()
-	imp := events.Import{
-		ID:                o.ID,
-		OrganizationID:    o.OrganizationID,
-		Mode:              o.Mode,
-		Name:              o.Name,
-		Resource:          o.Resource,
-		Format:            o.Format,
-		Action:            o.Action,
-		DuplicateHandling: o.DuplicateHandling,
-		UploadMode:        o.UploadMode,
-		ColumnMapping:     o.ColumnMapping,
-		ParentResourceID:  o.ParentResourceID,
-		SkipErrors:        o.SkipErrors,
-		DryRun:            o.DryRun,
-		Reference:         o.Reference,
-		ReferenceOrigin:   o.ReferenceOrigin,
-		Metadata:          o.Metadata,
-		Status:            events.StatusQueued,
-		CreatedBy:         o.CreatedBy,
-		UpdatedBy:         o.CreatedBy,
-		CreatedAt:         now,
-		UpdatedAt:         now,
-		Links:             events.Links{Self: "/v1/imports/" + o.ID},
-	}
-	if o.ErrorThreshold != nil {
-		imp.ErrorThreshold = *o.ErrorThreshold
-	}
 	if o.Deadline != nil {
 		d := o.Deadline.UTC()
-		imp.Deadline = &d
+		o.Deadline = &d
+	}
+	imp := events.Import{
+		Options:   o,
+		Status:    events.StatusQueued,
+		UpdatedBy: o.CreatedBy,
+		CreatedAt: now,
+		UpdatedAt: now,
+		Links:     events.Links{Self: "/v1/imports/" + o.ID},
 	}
 	if imp.ColumnMapping == nil {
 		imp.ColumnMapping = map[string]string{}

@@ -313,8 +313,8 @@ func TestInitial(t *testing.T) {
 		imp.Resource != "customers" || imp.Name != "n" || imp.Reference != "r" || imp.ReferenceOrigin != "ro" {
 		t.Errorf("options not carried: %+v", imp)
 	}
-	if imp.ErrorThreshold != 0.1 {
-		t.Errorf("error_threshold %v", imp.ErrorThreshold)
+	if imp.ErrorThreshold == nil || *imp.ErrorThreshold != 0.1 {
+		t.Errorf("error_threshold %v", imp.Threshold())
 	}
 	if imp.Status != events.StatusQueued {
 		t.Errorf("status %s", imp.Status)

@@ -48,7 +48,7 @@ var batchStores = map[string]func(t *testing.T, job *Job, phase string, input []
 			out.discard()
 		}
 		stop := func() {
-			if err := h.putJSON(context.Background(), imports.InterruptKey(job.ID()), InterruptRequest{ImportID: job.ID()}); err != nil {
+			if err := h.putJSON(context.Background(), imports.InterruptKey(job.ID()), stopRequest{Interrupt: events.Interrupt{ImportID: job.ID()}}); err != nil {
 				t.Fatal(err)
 			}
 		}

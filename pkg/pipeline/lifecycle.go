@@ -19,33 +19,26 @@ import (
 	"github.com/inlet-dev/inlet/pkg/imports"
 )
 
-// InterruptRequest is what a user asked, stored at imports.InterruptKey: its
-// presence makes every phase stop at its next batch boundary.
-type InterruptRequest struct {
-	ImportID    string    `json:"import_id"`
-	RequestedAt time.Time `json:"requested_at"`
-	By          string    `json:"by,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	// Kind is empty for a user's interrupt; KindDeadline when the import's
+// stopRequest is what the blob store keeps at imports.InterruptKey: a
+// user's interrupt or a passed deadline. Its presence makes every phase stop
+// at its next batch boundary.
+type stopRequest struct {
+	events.Interrupt
+	// Kind is empty for a user's interrupt; kindDeadline when the import's
 	// deadline passed (it then ends timed_out, not interrupted).
 	Kind string `json:"kind,omitempty"`
 }
 
-// KindDeadline marks the stop request of an import whose deadline passed.
-const KindDeadline = "deadline"
+// kindDeadline marks the stop request of an import whose deadline passed.
+const kindDeadline = "deadline"
 
 // status is the terminal status the request ends its import with.
-func (r *InterruptRequest) status() events.Status {
-	if r.Kind == KindDeadline {
+func (r *stopRequest) status() events.Status {
+	if r.Kind == kindDeadline {
 		return events.StatusTimedOut
 	}
 	return events.StatusInterrupted
 }
-
-// EventInterrupt is the command a client publishes on
-// imports.<org>.<resource>.interrupt (body: InterruptRequest, or a bare
-// {"import_id": …}) to stop an import.
-const EventInterrupt = "interrupt"
 
 // ErrFinished says the import had already ended.
 var ErrFinished = errors.New("the import has already ended")
@@ -53,7 +46,11 @@ var ErrFinished = errors.New("the import has already ended")
 // RequestInterrupt asks import opts.ID to stop. An import that has not started
 // processing ends at once; a running one stops at its next batch boundary and
 // its stats count what was applied.
-func (h *Harness) RequestInterrupt(ctx context.Context, opts events.Options, req InterruptRequest) error {
+func (h *Harness) RequestInterrupt(ctx context.Context, opts events.Options, req events.Interrupt) error {
+	return h.requestStop(ctx, opts, stopRequest{Interrupt: req})
+}
+
+func (h *Harness) requestStop(ctx context.Context, opts events.Options, req stopRequest) error {
 	if _, err := h.Env.Blobs.Stat(ctx, imports.TerminalKey(opts.ID)); err == nil {
 		return ErrFinished
 	}
@@ -91,7 +88,7 @@ func (h *Harness) TimeOut(ctx context.Context, opts events.Options, reason strin
 		return err
 	}
 	if req == nil {
-		err := h.RequestInterrupt(ctx, opts, InterruptRequest{Kind: KindDeadline, Reason: reason})
+		err := h.requestStop(ctx, opts, stopRequest{Interrupt: events.Interrupt{Reason: reason}, Kind: kindDeadline})
 		if errors.Is(err, ErrFinished) {
 			return nil
 		}
@@ -111,8 +108,8 @@ func (h *Harness) TimeOut(ctx context.Context, opts events.Options, reason strin
 }
 
 // interruption returns the stored interrupt request, or nil.
-func (h *Harness) interruption(ctx context.Context, id string) (*InterruptRequest, error) {
-	var req InterruptRequest
+func (h *Harness) interruption(ctx context.Context, id string) (*stopRequest, error) {
+	var req stopRequest
 	err := h.getJSON(ctx, imports.InterruptKey(id), &req)
 	switch {
 	case errors.Is(err, blob.ErrNotFound):
@@ -130,7 +127,7 @@ func (h *Harness) stopStatus(ctx context.Context, id string) (events.Status, str
 	if err != nil || req == nil {
 		return "", "", err
 	}
-	if req.Kind == KindDeadline {
+	if req.Kind == kindDeadline {
 		return req.status(), req.Reason, nil
 	}
 	reason := "interrupted on request"
@@ -153,7 +150,7 @@ func (h *Harness) InterruptHandler() message.NoPublishHandlerFunc {
 			return nil
 		}
 		ce, err := events.Decode(msg.Payload)
-		var req InterruptRequest
+		var req events.Interrupt
 		if err == nil {
 			err = json.Unmarshal(ce.Data, &req)
 		}
@@ -189,7 +186,7 @@ func (h *Harness) optionsOf(ctx context.Context, id, org, resource string) (*eve
 		if imp.OrganizationID != org || imp.Resource != resource {
 			return nil, nil
 		}
-		return OptionsOf(imp), nil
+		return &imp.Options, nil
 	}
 	if !errors.Is(err, blob.ErrNotFound) {
 		return nil, err
@@ -212,18 +209,6 @@ func (h *Harness) optionsOf(ctx context.Context, id, org, resource string) (*eve
 	return &o, nil
 }
 
-// OptionsOf recovers the options an import was created with.
-func OptionsOf(imp events.Import) *events.Options {
-	t := imp.ErrorThreshold
-	return &events.Options{
-		ID: imp.ID, OrganizationID: imp.OrganizationID, Mode: imp.Mode, Name: imp.Name, Resource: imp.Resource,
-		Format: imp.Format, Action: imp.Action, DuplicateHandling: imp.DuplicateHandling, UploadMode: imp.UploadMode,
-		ColumnMapping: imp.ColumnMapping, ParentResourceID: imp.ParentResourceID, ErrorThreshold: &t,
-		SkipErrors: imp.SkipErrors, DryRun: imp.DryRun, Reference: imp.Reference, ReferenceOrigin: imp.ReferenceOrigin,
-		Metadata: imp.Metadata, CreatedBy: imp.CreatedBy, Deadline: imp.Deadline,
-	}
-}
-
 // gate decides, once every row has been checked and before anything is
 // written, whether the import may go on to processing.
 func (h *Harness) gate(ctx context.Context, job *Job) (events.Status, string, error) {
@@ -237,10 +222,7 @@ func (h *Harness) gate(ctx context.Context, job *Job) (events.Status, string, er
 	if err != nil {
 		return "", "", err
 	}
-	threshold := imports.DefaultErrorThreshold
-	if job.Options.ErrorThreshold != nil {
-		threshold = *job.Options.ErrorThreshold
-	}
+	threshold := job.Options.Threshold()
 	st := imp.Stats
 	if st.Total > 0 && float64(st.Failed) > threshold*float64(st.Total) {
 		return events.StatusInterrupted, fmt.Sprintf("error threshold exceeded: %d of %d rows failed (%.1f%%), more than the %.1f%% allowed; nothing was written (fix the rows in errors.csv, or set skip_errors to import the valid ones)",

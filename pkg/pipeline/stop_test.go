@@ -87,7 +87,7 @@ func TestInterruptStopsALongBatch(t *testing.T) {
 			go func() { done <- f.h.Deliver(f.h.WorkHandler(p))(message.NewMessage(w.id, w.body)) }()
 			<-slow.started
 			asked := time.Now()
-			if err := f.h.RequestInterrupt(ctx, opts, pipeline.InterruptRequest{By: "test"}); err != nil {
+			if err := f.h.RequestInterrupt(ctx, opts, events.Interrupt{By: "test"}); err != nil {
 				t.Fatal(err)
 			}
 			select {

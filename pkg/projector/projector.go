@@ -109,6 +109,35 @@ func ImportOf(v store.View) (events.Import, error) {
 	return d.Import, nil
 }
 
+// Import is the view of import id: store.ErrNotFound when there is none.
+func (p *Projector) Import(ctx context.Context, id string) (events.Import, error) {
+	v, err := p.views.GetView(ctx, id)
+	if err != nil {
+		return events.Import{}, err
+	}
+	return ImportOf(v)
+}
+
+// ListImports returns up to limit imports of status, newest first, created
+// before the import id before (all when empty). A view that no longer
+// decodes is logged and left out, so one bad view cannot hide the others.
+func (p *Projector) ListImports(ctx context.Context, status events.Status, before string, limit int) ([]events.Import, error) {
+	views, err := p.views.ListViews(ctx, store.ViewFilter{Status: string(status), Before: before, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]events.Import, 0, len(views))
+	for _, v := range views {
+		imp, err := ImportOf(v)
+		if err != nil {
+			p.log.Error().Err(err).Str("import_id", v.ID).Msg("view left out of the list")
+			continue
+		}
+		out = append(out, imp)
+	}
+	return out, nil
+}
+
 // change is one event reduced to what it does to a view.
 type change struct {
 	id, org, resource string
@@ -277,13 +306,11 @@ func skeleton(c *change) viewDoc {
 		created = c.at.UTC()
 	}
 	imp := events.Import{
-		ID:             c.id,
-		OrganizationID: c.org,
-		Resource:       c.resource,
-		Status:         events.StatusProcessing,
-		CreatedAt:      created,
-		UpdatedAt:      created,
-		Links:          events.Links{Self: "/v1/imports/" + c.id},
+		Options:   events.Options{ID: c.id, OrganizationID: c.org, Resource: c.resource},
+		Status:    events.StatusProcessing,
+		CreatedAt: created,
+		UpdatedAt: created,
+		Links:     events.Links{Self: "/v1/imports/" + c.id},
 	}
 	imp.Normalize()
 	return viewDoc{Import: imp, Rank: rankSkeleton, BaseUpdatedAt: created}

@@ -29,8 +29,8 @@ func TestErrorThreshold(t *testing.T) {
 	if over.InterruptedAt == nil {
 		t.Errorf("over the threshold: interrupted without interrupted_at")
 	}
-	if over.ErrorThreshold != 0.1 || over.SkipErrors {
-		t.Errorf("defaults: error_threshold %v skip_errors %v, want 0.1 false", over.ErrorThreshold, over.SkipErrors)
+	if over.ErrorThreshold == nil || *over.ErrorThreshold != 0.1 || over.SkipErrors {
+		t.Errorf("defaults: error_threshold %v skip_errors %v, want 0.1 false", over.Threshold(), over.SkipErrors)
 	}
 	checkErrorsJSON(t, "over the threshold", c.ErrorsJSON(over.ID), []errKey{{2, "prevalidation", "schema.required", "name"}})
 	checkKeys(t, "after the interrupted import", fieldSet(t, c, org, "live", "companies", "code"), "")
@@ -59,8 +59,8 @@ func TestErrorThreshold(t *testing.T) {
 	// A custom threshold: 0.5 lets 1/3 through, 0.2 stops 1/4.
 	loose := run(c, org, "companies", "c.csv", "code,name\nL1,One\nL2,\nL3,Three\n", map[string]string{"error_threshold": "0.5"})
 	checkEnded(t, "error_threshold 0.5", loose, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 2, Failed: 1})
-	if loose.ErrorThreshold != 0.5 {
-		t.Errorf("error_threshold 0.5 echoed as %v", loose.ErrorThreshold)
+	if loose.ErrorThreshold == nil || *loose.ErrorThreshold != 0.5 {
+		t.Errorf("error_threshold 0.5 echoed as %v", loose.Threshold())
 	}
 	strict := run(c, org, "companies", "c.csv", "code,name\nS1,One\nS2,\nS3,Three\nS4,Four\n", map[string]string{"error_threshold": "0.2"})
 	checkEnded(t, "error_threshold 0.2", strict, events.StatusInterrupted, events.Stats{Total: 4, Processed: 1, Failed: 1})

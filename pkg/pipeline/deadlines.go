@@ -1,4 +1,4 @@
-package projector
+package pipeline
 
 import (
 	"context"
@@ -9,11 +9,17 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
-	"github.com/inlet-dev/inlet/pkg/pipeline"
-	"github.com/inlet-dev/inlet/pkg/store"
 )
 
-// Finisher ends imports (the pipeline harness).
+// Imports pages through the imports as reads show them (*projector.Projector
+// is one, wired by the composition root).
+type Imports interface {
+	// ListImports returns up to limit imports of status, newest first,
+	// created before the import id before (all when empty).
+	ListImports(ctx context.Context, status events.Status, before string, limit int) ([]events.Import, error)
+}
+
+// Finisher ends imports (*Harness is one).
 type Finisher interface {
 	Finish(ctx context.Context, opts events.Options, status events.Status, reason string) error
 	// TimeOut asks a running import to stop at its next batch boundary and
@@ -30,7 +36,7 @@ type Finisher interface {
 // projector and needs no phase service; two replicas finishing the same
 // import publish the same terminal event id, which JetStream deduplicates.
 type Deadlines struct {
-	Views    store.ViewStore
+	Imports  Imports
 	Finisher Finisher
 	Log      zerolog.Logger
 	// ImportTimeout is the deadline of an import that did not choose one,
@@ -90,29 +96,28 @@ func (d *Deadlines) Sweep(ctx context.Context) error {
 	for _, status := range []events.Status{events.StatusRequested, events.StatusQueued, events.StatusProcessing} {
 		before := ""
 		for {
-			views, err := d.Views.ListViews(ctx, store.ViewFilter{Status: string(status), Before: before, Limit: 500})
+			list, err := d.Imports.ListImports(ctx, status, before, 500)
 			if err != nil {
 				return err
 			}
-			for _, v := range views {
-				seen[v.ID] = true
-				if err := d.check(ctx, v, now); err != nil && first == nil {
+			for _, imp := range list {
+				seen[imp.ID] = true
+				if err := d.check(ctx, imp, now); err != nil && first == nil {
 					first = err
 				}
 			}
-			if len(views) < 500 {
+			if len(list) < 500 {
 				break
 			}
-			before = views[len(views)-1].ID
+			before = list[len(list)-1].ID
 		}
 	}
 	return first
 }
 
-func (d *Deadlines) check(ctx context.Context, v store.View, now time.Time) error {
-	imp, err := ImportOf(v)
-	if err != nil || imp.Status.Terminal() {
-		return err
+func (d *Deadlines) check(ctx context.Context, imp events.Import, now time.Time) error {
+	if imp.Status.Terminal() {
+		return nil
 	}
 	var status events.Status
 	var reason string
@@ -140,10 +145,10 @@ func (d *Deadlines) check(ctx context.Context, v store.View, now time.Time) erro
 		}
 		reason := "the import did not finish by its deadline (" + deadline.Format(time.RFC3339) + ")"
 		d.Log.Info().Str("import_id", imp.ID).Msg(reason)
-		return d.Finisher.TimeOut(ctx, *pipeline.OptionsOf(imp), reason, d.Grace)
+		return d.Finisher.TimeOut(ctx, imp.Options, reason, d.Grace)
 	}
 	d.Log.Info().Str("import_id", imp.ID).Str("status", string(status)).Msg(reason)
-	return d.Finisher.Finish(ctx, *pipeline.OptionsOf(imp), status, reason)
+	return d.Finisher.Finish(ctx, imp.Options, status, reason)
 }
 
 // checkStall hands a stalled import its work again, and ends it once it has
@@ -181,7 +186,7 @@ func (d *Deadlines) checkStall(ctx context.Context, imp events.Import, now time.
 	if err != nil {
 		return err
 	}
-	opts := *pipeline.OptionsOf(imp)
+	opts := imp.Options
 	log := d.Log.With().Str("import_id", imp.ID).Time("last_event", moved).Bool("work_idle", idle).Logger()
 	if idle {
 		d.mu.Lock()

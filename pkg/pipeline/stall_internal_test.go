@@ -1,4 +1,4 @@
-package projector
+package pipeline
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func TestStalledImportsAreRedrivenThenEnded(t *testing.T) {
 	d := &Deadlines{Finisher: fin, Log: zerolog.Nop(), StallAfter: 5 * time.Minute,
 		WorkIdle: func(context.Context) (bool, error) { return idle, nil }}
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	imp := events.Import{ID: "imp_1", Status: events.StatusProcessing, CreatedAt: t0, UpdatedAt: t0}
+	imp := events.Import{Options: events.Options{ID: "imp_1"}, Status: events.StatusProcessing, CreatedAt: t0, UpdatedAt: t0}
 	ctx := context.Background()
 	step := func(at time.Duration, wantRedrives, wantFinished int) {
 		t.Helper()
