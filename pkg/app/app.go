@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
@@ -37,6 +39,7 @@ type App struct {
 	Registry *resources.Registry
 	Harness  *pipeline.Harness
 	router   *message.Router
+	running  *errgroup.Group
 }
 
 // New connects every adapter. service names the process in logs and events.
@@ -125,36 +128,43 @@ func (a *App) subscribeOptions(durable string) broker.SubscribeOptions {
 		Concurrency: a.Cfg.Concurrency, MaxAckPending: a.Cfg.MaxAckPending}
 }
 
-// AddPhase routes the phase's subject to its handler; every replica joins the
-// same durable consumer, so replicas share the work.
-func (a *App) AddPhase(name string) error {
-	var handler message.NoPublishHandlerFunc
-	topic := pipeline.WorkSubject(name)
-	if name == events.PhasePrevalidation {
-		// The intake also takes the commands about imports: interrupts, and
-		// the uploads that start imports created without their file.
+// addRole subscribes role's consumers on the router; every replica of a
+// role joins the same durable consumers, so replicas share the work.
+func (a *App) addRole(role Role) error {
+	switch {
+	case role == Intake:
+		// Commands about imports: interrupts, and the uploads that start
+		// imports created without their file.
 		if err := a.addConsumer("interrupt", events.Subject("*", "*", events.EventInterrupt), a.Harness.InterruptHandler()); err != nil {
 			return err
 		}
 		if err := a.addUploads(); err != nil {
 			return err
 		}
-		// And it ends the imports whose messages JetStream stopped delivering.
+		// The imports whose messages JetStream stopped delivering end here.
 		if err := a.addConsumer("dead-letters", broker.DeadLettersSubject,
 			a.Harness.DeadLetterHandler(a.Broker.StoredMessage)); err != nil {
 			return err
 		}
-		topic = events.Subject("*", "*", events.EventRequested)
-		handler = a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position)
-	} else if p, ok := a.Phases()[name]; ok {
-		handler = a.Harness.WorkHandler(p)
+		// The consumer keeps the name of the phase it runs first: a durable
+		// consumer is named for good.
+		return a.addConsumer(events.PhasePrevalidation, events.Subject("*", "*", events.EventRequested),
+			a.Harness.RequestHandler(phases.Prevalidation{}, broker.Position), a.Harness.DeliveryPolicy)
+	case slices.Contains(PhaseRoles, role):
+		name := string(role)
+		p, ok := a.Phases()[name]
+		if !ok {
+			return fmt.Errorf("no phase %q", name)
+		}
+		handler := a.Harness.WorkHandler(p)
 		if err := a.addConsumer(name+"-express", pipeline.ExpressSubject(name), handler, a.Harness.DeliveryPolicy); err != nil {
 			return err
 		}
-	} else {
-		return fmt.Errorf("no phase %q", name)
+		return a.addConsumer(name, pipeline.WorkSubject(name), handler, a.Harness.DeliveryPolicy)
+	case role == Projector, role == Gateway:
+		return nil // started by Start
 	}
-	return a.addConsumer(name, topic, handler, a.Harness.DeliveryPolicy)
+	return fmt.Errorf("no role %q", role)
 }
 
 // addConsumer routes topic to handler through the durable <name>-v1;
@@ -192,12 +202,6 @@ func (a *App) addUploads() error {
 		message.NoPublishHandlerFunc(uploads.Handler(a.Blobs, a.Broker, a.Log)))
 	return nil
 }
-
-// RunRouter runs the message handlers until ctx ends.
-func (a *App) RunRouter(ctx context.Context) error { return a.router.Run(ctx) }
-
-// RouterRunning is closed once every handler is subscribed.
-func (a *App) RouterRunning() chan struct{} { return a.router.Running() }
 
 // Close releases everything.
 func (a *App) Close() {

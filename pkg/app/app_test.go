@@ -56,14 +56,10 @@ func startWrapping(t testing.TB, batchSize int, wrap func(store.Store) store.Sto
 		a.Blobs = wrapBlobs(a.Blobs)
 		a.Harness.Env.Blobs = a.Blobs
 	}
-	for _, p := range events.Phases {
-		if err := a.AddPhase(p); err != nil {
-			t.Fatal(err)
-		}
+	if err := a.Start(ctx, Pipeline...); err != nil {
+		t.Fatal(err)
 	}
-	go func() { _ = a.RunRouter(ctx) }()
-	<-a.RouterRunning()
-	t.Cleanup(func() { cancel(); a.Close() })
+	t.Cleanup(func() { cancel(); _ = a.Wait(); a.Close() })
 	return a
 }
 

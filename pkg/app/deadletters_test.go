@@ -30,9 +30,6 @@ func TestUndeliverableWorkEndsTheImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); a.Close() })
-	if err := a.AddPhase(events.PhasePrevalidation); err != nil {
-		t.Fatal(err)
-	}
 	// The preparsing consumer exists, and a replica that dies on every
 	// message it takes is all it has.
 	opts := a.subscribeOptions(events.PhasePreparsing + "-v1")
@@ -46,8 +43,9 @@ func TestUndeliverableWorkEndsTheImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	go func() { _ = a.RunRouter(ctx) }()
-	<-a.RouterRunning()
+	if err := a.Start(ctx, Intake); err != nil {
+		t.Fatal(err)
+	}
 
 	var b strings.Builder
 	b.WriteString("code,name\n")

@@ -30,7 +30,7 @@ func TestDeadlinesEndImportsWithNoPhaseRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if err := a.runProjector(ctx); err != nil { // the projector only: no phase consumes anything
+	if err := a.Start(ctx, Projector); err != nil { // the projector only: no phase consumes anything
 		t.Fatal(err)
 	}
 	publish := func(req events.ImportRequested) {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/pkg/auth"
 	"github.com/inlet-dev/inlet/pkg/gateway"
@@ -50,8 +51,9 @@ func (a *App) AllHTTP() http.Handler {
 	return mux
 }
 
-// runProjector consumes the public events into the views until ctx ends.
-func (a *App) runProjector(ctx context.Context) error {
+// startProjector consumes the public events into the views, and sweeps
+// the imports whose time is up, until ctx ends.
+func (a *App) startProjector(ctx context.Context, g *errgroup.Group, unexpected func(string, error) error) error {
 	p := projector.New(a.Store, a.Log)
 	if a.Cfg.RebuildViews {
 		// Before consuming: the rebuild replays the stream into fresh views,
@@ -64,14 +66,10 @@ func (a *App) runProjector(ctx context.Context) error {
 	deadlines := &pipeline.Deadlines{Imports: p, Finisher: a.Harness, Log: a.Log,
 		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL, Grace: a.Cfg.DeadlineGrace,
 		StallAfter: a.Cfg.StallAfter, WorkIdle: a.Broker.WorkIdle}
-	go deadlines.Run(ctx, a.Cfg.SweepEvery)
-	go func() {
-		err := p.Run(ctx, a.Broker, a.subscribeOptions(projector.Durable))
-		if ctx.Err() == nil {
-			a.Log.Error().Err(err).Msg("projector stopped unexpectedly")
-			os.Exit(1)
-		}
-	}()
+	g.Go(func() error { deadlines.Run(ctx, a.Cfg.SweepEvery); return nil })
+	g.Go(func() error {
+		return unexpected("projector", p.Run(ctx, a.Broker, a.subscribeOptions(projector.Durable)))
+	})
 	return nil
 }
 

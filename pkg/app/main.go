@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
-	"github.com/inlet-dev/inlet/events"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/inlet-dev/inlet/pkg/auth"
 )
 
@@ -39,6 +41,10 @@ func Main(service string) {
 }
 
 func run(service string) error {
+	roles, err := ServiceRoles(service)
+	if err != nil {
+		return err
+	}
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		return err
@@ -51,95 +57,133 @@ func run(service string) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.Start(ctx, service); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	a.Log.Info().Msg("shutting down")
-	return nil
+	return a.Run(ctx, roles...)
 }
 
-// Start runs service's handlers and HTTP server in the background.
-func (a *App) Start(ctx context.Context, service string) error {
-	var handler http.Handler
-	switch service {
-	case "inlet":
-		for _, p := range events.Phases {
-			if err := a.AddPhase(p); err != nil {
-				return err
-			}
-		}
-		if err := a.runProjector(ctx); err != nil {
-			return err
-		}
-		handler = a.AllHTTP()
-	case "projector":
-		if err := a.runProjector(ctx); err != nil {
-			return err
-		}
-		handler = a.ReadHTTP()
-	case "gateway":
-		handler = a.WriteHTTP()
-	default:
-		if err := a.AddPhase(service); err != nil {
+// Run runs roles until ctx ends (nil) or one of them stops on its own (its
+// error: a process that lost its consumers or its API exits, so that its
+// supervisor restarts it).
+func (a *App) Run(ctx context.Context, roles ...Role) error {
+	if err := a.Start(ctx, roles...); err != nil {
+		return err
+	}
+	return a.Wait()
+}
+
+// Wait waits for what Start started: nil once ctx ended, else the first
+// error of a role that stopped on its own.
+func (a *App) Wait() error {
+	if a.running == nil {
+		return errors.New("app: Wait before Start")
+	}
+	err := a.running.Wait()
+	a.Log.Info().Err(err).Msg("stopped")
+	return err
+}
+
+// Start starts roles and returns once they consume and serve (Wait then
+// follows them). A taken HTTP port fails the start.
+func (a *App) Start(ctx context.Context, roles ...Role) error {
+	if a.running != nil {
+		return errors.New("app: started twice")
+	}
+	for _, r := range roles {
+		if err := a.addRole(r); err != nil {
 			return err
 		}
 	}
-	if handler != nil {
-		keys, err := a.apiKeys()
-		if err != nil {
-			return err
-		}
-		handler = auth.Middleware(keys, handler)
+	handler, err := a.handler(roles)
+	if err != nil {
+		return err
 	}
 	var ln net.Listener
 	if handler != nil {
 		// Take the port before consuming anything: a taken port fails the
 		// start (the process exits non-zero, saying so) instead of leaving a
 		// service running without its API.
-		var err error
 		if ln, err = net.Listen("tcp", a.Cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("HTTP API: %w", err)
 		}
 	}
-	go func() {
-		err := a.RunRouter(ctx)
-		if ctx.Err() == nil {
-			// Every subscription ended without being asked to: exit so the
-			// supervisor restarts the process instead of leaving it idle.
-			a.Log.Error().Err(err).Msg("message router stopped unexpectedly")
-			os.Exit(1)
+	g, gctx := errgroup.WithContext(ctx)
+	a.running = g
+	// What stops while ctx is still on stopped on its own.
+	unexpected := func(what string, err error) error {
+		if ctx.Err() != nil {
+			return nil
 		}
-	}()
+		if err == nil {
+			err = errors.New("no error")
+		}
+		return fmt.Errorf("%s stopped unexpectedly: %w", what, err)
+	}
+	g.Go(func() error { return unexpected("message router", a.router.Run(gctx)) })
 	select {
-	case <-a.RouterRunning():
-	case <-ctx.Done():
+	case <-a.router.Running():
+	case <-gctx.Done():
 		if ln != nil {
 			ln.Close()
 		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
 		return ctx.Err()
+	}
+	if slices.Contains(roles, Projector) {
+		if err := a.startProjector(gctx, g, unexpected); err != nil {
+			return err
+		}
 	}
 	if handler != nil {
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			<-ctx.Done()
+		g.Go(func() error {
+			<-gctx.Done()
 			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_ = srv.Shutdown(shut)
-		}()
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.Log.Error().Err(err).Str("addr", a.Cfg.HTTPAddr).Msg("HTTP server stopped")
-				os.Exit(1) // a service without its API: let the supervisor restart it
+			return srv.Shutdown(shut)
+		})
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return unexpected("HTTP server on "+a.Cfg.HTTPAddr, err)
 			}
-		}()
+			return nil
+		})
 		a.Log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
 	}
 	if a.Cfg.PprofAddr != "" {
-		a.servePprof(ctx)
+		a.servePprof(gctx)
 	}
-	a.Log.Info().Str("nats", a.Broker.ClientURL()).Msg("started")
+	a.Log.Info().Str("nats", a.Broker.ClientURL()).Strs("roles", roleNames(roles)).Msg("started")
 	return nil
+}
+
+func roleNames(roles []Role) []string {
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// handler is the HTTP API of roles (nil when none has one), behind the API
+// keys: reads and writes on one server when both run here.
+func (a *App) handler(roles []Role) (http.Handler, error) {
+	var h http.Handler
+	switch reads, writes := slices.Contains(roles, Projector), slices.Contains(roles, Gateway); {
+	case reads && writes:
+		h = a.AllHTTP()
+	case reads:
+		h = a.ReadHTTP()
+	case writes:
+		h = a.WriteHTTP()
+	default:
+		return nil, nil
+	}
+	keys, err := a.apiKeys()
+	if err != nil {
+		return nil, err
+	}
+	return auth.Middleware(keys, h), nil
 }
 
 // servePprof exposes the runtime profiles on their own address, never on the API's.

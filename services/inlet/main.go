@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/inlet-dev/inlet/pkg/app"
 )
 
@@ -42,19 +44,24 @@ func run(demo string) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.Start(ctx, "inlet"); err != nil {
+	// A failed demo stops the server too: the process exits non-zero.
+	g, ctx := errgroup.WithContext(ctx)
+	if err := a.Start(ctx, app.Everything...); err != nil {
 		return err
 	}
 	if !cfg.Embedded() {
 		a.Log.Info().Msg("joined an external NATS server")
 	}
+	g.Go(a.Wait)
 	if demo != "" {
-		if err := runDemo(ctx, "http://"+cfg.HTTPAddr, strings.Split(demo, ",")); err != nil {
-			return err
-		}
-		fmt.Printf("\nInlet is serving on http://%s (NATS %s). Try:\n  curl -s http://%s/v1/imports | head -c 600\nCtrl-C stops it.\n",
-			cfg.HTTPAddr, a.Broker.ClientURL(), cfg.HTTPAddr)
+		g.Go(func() error {
+			if err := runDemo(ctx, "http://"+cfg.HTTPAddr, strings.Split(demo, ",")); err != nil {
+				return err
+			}
+			fmt.Printf("\nInlet is serving on http://%s (NATS %s). Try:\n  curl -s http://%s/v1/imports | head -c 600\nCtrl-C stops it.\n",
+				cfg.HTTPAddr, a.Broker.ClientURL(), cfg.HTTPAddr)
+			return nil
+		})
 	}
-	<-ctx.Done()
-	return nil
+	return g.Wait()
 }
