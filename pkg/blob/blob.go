@@ -4,6 +4,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,6 +138,33 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Ping reports whether the store is reachable (readiness).
 	Ping(ctx context.Context) error
+}
+
+// Claim stores v as JSON at key unless an object is there already: of
+// writers racing for one key exactly one wins (won), and the others get the
+// winner's object decoded into held. A store without Creator can only look
+// before it writes, which settles no race.
+func Claim(ctx context.Context, s Store, key string, v, held any) (won bool, err error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	c, ok := s.(Creator)
+	if !ok {
+		if found, err := GetJSON(ctx, s, key, held); err != nil || found {
+			return false, err
+		}
+		return true, s.Put(ctx, key, bytes.NewReader(b), int64(len(b)))
+	}
+	err = c.Create(ctx, key, bytes.NewReader(b), int64(len(b)))
+	if err == nil || !errors.Is(err, ErrExists) {
+		return err == nil, err
+	}
+	found, err := GetJSON(ctx, s, key, held)
+	if err == nil && !found {
+		err = fmt.Errorf("claim %s: the claim vanished after it was made (%w)", key, ErrNotFound)
+	}
+	return false, err
 }
 
 // GetJSON decodes the JSON object at key into v; found is false (and err

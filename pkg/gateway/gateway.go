@@ -35,6 +35,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/decode"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/resources"
@@ -405,28 +406,6 @@ func (g *Gateway) syncTooLarge() *apiError {
 		details: map[string]any{"field": "upload_mode", "max_bytes": g.cfg.SyncMaxBytes}}
 }
 
-// formats by file extension and by content type, for requests that do not
-// name a format.
-var (
-	formatByExt = map[string]string{".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
-	formatByCT  = map[string]string{
-		"text/csv": "csv", "application/csv": "csv", "application/json": "json",
-		"application/x-ndjson": "jsonl", "application/ndjson": "jsonl", "application/jsonl": "jsonl",
-		"application/x-jsonlines": "jsonl", "application/jsonlines": "jsonl",
-		"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-	}
-)
-
-func inferFormat(name, contentType string) string {
-	if f, ok := formatByExt[strings.ToLower(path.Ext(name))]; ok {
-		return f
-	}
-	if ct, _, err := mime.ParseMediaType(contentType); err == nil {
-		return formatByCT[ct]
-	}
-	return ""
-}
-
 // maxField bounds one non-file form field: options are small, and a field is
 // read into memory.
 const maxField = 1 << 20
@@ -484,7 +463,7 @@ func (g *Gateway) readMultipart(r *http.Request, boundary, id string) (events.Op
 		}
 	}
 	if up != nil && opts.Format == "" {
-		opts.Format = inferFormat(up.name, up.contentType)
+		opts.Format = decode.InferFormat(up.contentType, up.name)
 	}
 	return opts, up, nil
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,12 +23,6 @@ const IdempotencyHeader = "Idempotency-Key"
 
 // maxIdempotencyKey bounds the header (Stripe's limit).
 const maxIdempotencyKey = 255
-
-// IdempotencyKey is where the record of an Idempotency-Key lives.
-func IdempotencyKey(org, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "idempotency/" + org + "/" + hex.EncodeToString(sum[:]) + ".json"
-}
 
 // idemRecord is what the first request under a key leaves.
 type idemRecord struct {
@@ -84,7 +77,7 @@ func (g *Gateway) idempotency(r *http.Request, in *createInput) (*idemState, err
 			message: fmt.Sprintf("%s is longer than %d characters", IdempotencyHeader, maxIdempotencyKey),
 			details: map[string]any{"header": IdempotencyHeader}}
 	}
-	st := &idemState{key: IdempotencyKey(in.opts.OrganizationID, key), fingerprint: fingerprint(in)}
+	st := &idemState{key: imports.IdempotencyKey(in.opts.OrganizationID, key), fingerprint: fingerprint(in)}
 	rc, err := g.cfg.Blobs.Get(r.Context(), st.key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return st, nil
@@ -106,37 +99,19 @@ func (g *Gateway) idempotency(r *http.Request, in *createInput) (*idemState, err
 	return st, nil
 }
 
-// remember writes the record of a first request. Where the blob store can
-// create if absent, the record is a claim: of two first requests racing under
-// one key exactly one writes it, and the other gets the winner's record back
-// (to answer as a repeat) instead of creating a second import.
+// remember writes the record of a first request as a claim: of two first
+// requests racing under one key exactly one writes it, and the other gets
+// the winner's record back (to answer as a repeat) instead of creating a
+// second import.
 func (g *Gateway) remember(ctx context.Context, st *idemState, p published, resp createResponse) (*idemRecord, error) {
-	b, err := json.Marshal(idemRecord{ImportID: resp.ID, Fingerprint: st.fingerprint, Subject: p.subject, Event: p.event, Response: resp})
-	if err != nil {
-		return nil, err
-	}
-	c, ok := g.cfg.Blobs.(blob.Creator)
-	if !ok {
-		if err := g.cfg.Blobs.Put(ctx, st.key, bytes.NewReader(b), int64(len(b))); err != nil {
-			return nil, fmt.Errorf("store idempotency record: %w", err)
-		}
-		return nil, nil
-	}
-	err = c.Create(ctx, st.key, bytes.NewReader(b), int64(len(b)))
-	if err == nil {
-		return nil, nil
-	}
-	if !errors.Is(err, blob.ErrExists) {
-		return nil, fmt.Errorf("store idempotency record: %w", err)
-	}
-	rc, err := g.cfg.Blobs.Get(ctx, st.key)
-	if err != nil {
-		return nil, fmt.Errorf("read idempotency record: %w", err)
-	}
-	defer rc.Close()
 	var rec idemRecord
-	if err := json.NewDecoder(rc).Decode(&rec); err != nil {
-		return nil, fmt.Errorf("idempotency record %s: %w", st.key, err)
+	won, err := blob.Claim(ctx, g.cfg.Blobs, st.key,
+		idemRecord{ImportID: resp.ID, Fingerprint: st.fingerprint, Subject: p.subject, Event: p.event, Response: resp}, &rec)
+	if err != nil || won {
+		if err != nil {
+			err = fmt.Errorf("store idempotency record: %w", err)
+		}
+		return nil, err
 	}
 	if rec.Fingerprint != st.fingerprint {
 		return nil, &apiError{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused",

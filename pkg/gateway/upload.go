@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strings"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
@@ -40,7 +38,7 @@ func (g *Gateway) createRequested(w http.ResponseWriter, r *http.Request, opts e
 	exp := now.Add(g.cfg.UploadTTL)
 	imp.ExpiresAt = &exp
 	if p, ok := g.cfg.Blobs.(presigner); ok {
-		u, err := p.PresignPut(ctx, uploads.Key(opts.ID, opts.Format), g.cfg.UploadTTL)
+		u, err := p.PresignPut(ctx, imports.UploadKey(opts.ID, opts.Format), g.cfg.UploadTTL)
 		if err != nil {
 			g.fail(w, r, fmt.Errorf("presign the upload URL: %w", err))
 			return
@@ -52,7 +50,7 @@ func (g *Gateway) createRequested(w http.ResponseWriter, r *http.Request, opts e
 	req := events.ImportRequested{Options: opts, ExpiresAt: imp.ExpiresAt, UploadURL: imp.Links.Upload}
 	body, err := json.Marshal(req)
 	if err == nil {
-		err = g.cfg.Blobs.Put(ctx, uploads.RequestKey(opts.ID), bytes.NewReader(body), int64(len(body)))
+		err = g.cfg.Blobs.Put(ctx, imports.RequestKey(opts.ID), bytes.NewReader(body), int64(len(body)))
 	}
 	if err != nil {
 		g.fail(w, r, fmt.Errorf("store the import request: %w", err))
@@ -66,15 +64,6 @@ func (g *Gateway) createRequested(w http.ResponseWriter, r *http.Request, opts e
 	ce.Time = now
 	g.finishCreate(w, r, idem, published{subject: events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested), event: ce},
 		createResponse{Import: imp})
-}
-
-// createdAt is the creation time an imp_<ULID> id carries.
-func createdAt(id string) (time.Time, bool) {
-	u, err := ulid.Parse(strings.TrimPrefix(id, "imp_"))
-	if err != nil || !strings.HasPrefix(id, "imp_") {
-		return time.Time{}, false
-	}
-	return ulid.Time(u.Time()).UTC(), true
 }
 
 // upload is PUT /v1/imports/{id}/upload: the file of an import created from
@@ -104,7 +93,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := g.cfg.Now().UTC()
-	created, ok := createdAt(id)
+	created, ok := imports.IDTime(id)
 	if !ok {
 		created = now
 	}
@@ -125,7 +114,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxUpload+1)
-	key := uploads.Key(id, req.Format)
+	key := imports.UploadKey(id, req.Format)
 	m := &meter{r: r.Body, h: sha256.New(), limit: g.cfg.MaxUpload}
 	if err := g.cfg.Blobs.Put(ctx, key, m, -1); err != nil {
 		if m.err != nil {

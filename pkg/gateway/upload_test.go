@@ -23,7 +23,6 @@ import (
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/projector"
 	"github.com/inlet-dev/inlet/pkg/store/sqlite"
-	"github.com/inlet-dev/inlet/pkg/uploads"
 )
 
 // syncResponse is a create response with its prevalidation.
@@ -175,7 +174,7 @@ func TestUploadLinkLocal(t *testing.T) {
 	}
 	// The request is kept, and published without a source.
 	var stored events.ImportRequested
-	if err := json.Unmarshal([]byte(e.blob(t, uploads.RequestKey(imp.ID))), &stored); err != nil || stored.ID != imp.ID ||
+	if err := json.Unmarshal([]byte(e.blob(t, imports.RequestKey(imp.ID))), &stored); err != nil || stored.ID != imp.ID ||
 		stored.OrganizationID != "acme" || stored.Source != nil || stored.Name != "later" {
 		t.Fatalf("stored request: %+v %v", stored, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -166,57 +165,9 @@ func Normalize(o *events.Options) error {
 	return checkLimits(o)
 }
 
-// Blob keys of one import. Everything an import leaves in the blob store is
-// under Prefix(id), so cleanup and expiry remove one prefix.
-func Prefix(id string) string { return Root + id + "/" }
-
-// Root holds every import's objects, one folder each.
-const Root = "imports/"
-
-func ImportKey(id string) string   { return Prefix(id) + "import.json" }
-func TerminalKey(id string) string { return Prefix(id) + "terminal.json" }
-
 // ProcessingBatchID is the store batch id of processing's batch b: the store
 // applies it once.
 func ProcessingBatchID(id string, b int) string { return fmt.Sprintf("%s:%06d", id, b) }
-
-func InterruptKey(id string) string       { return Prefix(id) + "interrupt.json" }
-func RequestKey(id string) string         { return Prefix(id) + "request.json" }
-func HeaderKey(id string) string          { return Prefix(id) + "header.json" }
-func SourceKey(id, name string) string    { return Prefix(id) + "source/" + name }
-func PhasePrefix(id, phase string) string { return Prefix(id) + phase + "/" }
-func OutKey(id, phase string, b int) string {
-	return fmt.Sprintf("%s%s/out/%06d.ndjson", Prefix(id), phase, b)
-}
-func RejectsKey(id, phase string, b int) string {
-	return fmt.Sprintf("%s%s/rejects/%06d.ndjson", Prefix(id), phase, b)
-}
-func KeysKey(id, phase string, b int) string {
-	return fmt.Sprintf("%s%s/keys/%06d.bin", Prefix(id), phase, b)
-}
-func StatsPrefix(id, phase string) string { return Prefix(id) + phase + "/stats/" }
-
-// SumsKey holds a completed phase's PhaseSums: the sum of every batch's
-// stats, written once the phase's last batch committed, so that the gate and
-// the end of an import read one object per phase instead of every batch's.
-func SumsKey(id, phase string) string { return Prefix(id) + phase + "/sums.json" }
-func StatsKey(id, phase string, b int) string {
-	return fmt.Sprintf("%s%06d.json", StatsPrefix(id, phase), b)
-}
-
-// StatsBatch is the batch number of a StatsKey of phase.
-func StatsBatch(id, phase, key string) (int, bool) {
-	rest, ok := strings.CutPrefix(key, StatsPrefix(id, phase))
-	if !ok {
-		return 0, false
-	}
-	digits, ok := strings.CutSuffix(rest, ".json")
-	if !ok {
-		return 0, false
-	}
-	b, err := strconv.Atoi(digits)
-	return b, err == nil && b >= 0
-}
 
 // Initial builds the import object of a new import from its options.
 func Initial(o events.Options, now time.Time) events.Import {

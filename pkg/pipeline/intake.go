@@ -11,7 +11,6 @@ import (
 	"io"
 	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
+	"github.com/inlet-dev/inlet/pkg/decode"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/rows"
 	"github.com/inlet-dev/inlet/pkg/textlimit"
@@ -50,7 +50,7 @@ func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPubl
 			return h.refuseRequest(msg, info, err)
 		}
 		if req.Format == "" && req.Source != nil {
-			req.Format = formatOf(req.Source.Name, req.Source.Key)
+			req.Format = decode.InferFormat(req.Source.ContentType, req.Source.Name, req.Source.Key)
 		}
 		// Defaults fill the import object even when the options turn out invalid.
 		_ = imports.Normalize(&req.Options)
@@ -157,20 +157,19 @@ func (e *transientError) Error() string { return e.err.Error() }
 // requestID returns the import id a client's message id already created, or
 // records id for it.
 func (h *Harness) requestID(ctx context.Context, org, msgID, id string) (string, error) {
-	sum := sha256.Sum256([]byte(msgID))
-	key := "requests/" + org + "/" + hex.EncodeToString(sum[:16]) + ".json"
-	var known struct {
+	// A claim, not a look then a write: two deliveries of one request
+	// racing on two replicas must agree on one import.
+	var held struct {
 		ImportID string `json:"import_id"`
 	}
-	err := h.getJSON(ctx, key, &known)
-	switch {
-	case err == nil && known.ImportID != "":
-		return known.ImportID, nil
-	case err != nil && !errors.Is(err, blob.ErrNotFound):
-		return "", err
+	won, err := blob.Claim(ctx, h.Env.Blobs, imports.MsgIDKey(org, msgID), map[string]string{"import_id": id}, &held)
+	if err != nil || won {
+		return id, err
 	}
-	known.ImportID = id
-	return id, h.putJSON(ctx, key, known)
+	if held.ImportID == "" {
+		return "", fmt.Errorf("the record of message id %q names no import", msgID)
+	}
+	return held.ImportID, nil
 }
 
 func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRequested) error {
@@ -496,21 +495,4 @@ func (s *Splitter) discard() {
 	if s.cur != nil {
 		s.cur.discard()
 	}
-}
-
-// formatOf infers a file's format from its name (or key), "" when unknown.
-func formatOf(names ...string) string {
-	for _, n := range names {
-		switch strings.ToLower(path.Ext(n)) {
-		case ".csv", ".txt", ".tsv":
-			return "csv"
-		case ".json":
-			return "json"
-		case ".jsonl", ".ndjson":
-			return "jsonl"
-		case ".xlsx":
-			return "xlsx"
-		}
-	}
-	return ""
 }

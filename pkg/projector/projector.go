@@ -10,13 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
-	"github.com/oklog/ulid/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
@@ -232,7 +230,7 @@ func decodeChange(subject string, ce events.CloudEvent) (*change, error) {
 			return nil, nil // intake refuses it and reports that with a terminal event
 		}
 		at := ce.Time
-		if t, ok := idTime(o.ID); ok {
+		if t, ok := imports.IDTime(o.ID); ok {
 			at = t
 		}
 		c.imp = imports.Initial(o, at)
@@ -289,19 +287,10 @@ func decodeChange(subject string, ce events.CloudEvent) (*change, error) {
 	return nil, nil // an event added later: nothing of the view depends on it yet
 }
 
-// idTime is the creation time encoded in an imp_<ULID> id.
-func idTime(id string) (time.Time, bool) {
-	u, err := ulid.ParseStrict(strings.TrimPrefix(id, "imp_"))
-	if err != nil {
-		return time.Time{}, false
-	}
-	return ulid.Time(u.Time()).UTC(), true
-}
-
 // skeleton is the view of an import whose import object has not arrived yet
 // (progress overtook queued): what the subject and id tell.
 func skeleton(c *change) viewDoc {
-	created, ok := idTime(c.id)
+	created, ok := imports.IDTime(c.id)
 	if !ok {
 		created = c.at.UTC()
 	}

@@ -37,39 +37,10 @@ const Durable = "uploads-v1"
 // Source is the CloudEvents source of the events Handler publishes.
 const Source = "/inlet/uploads"
 
-// FileName is the base name (before the extension) of an uploaded file.
-const FileName = "upload"
-
-// RequestKey is where the gateway keeps the request of an import that waits
-// for its file: an events.ImportRequested without source.
-func RequestKey(id string) string { return imports.Prefix(id) + "request.json" }
-
-// Ext is the file extension of a format (".csv", ".json", ".jsonl", ".xlsx").
-func Ext(format string) string {
-	if format == "" {
-		format = "csv"
-	}
-	return "." + format
-}
-
-// Key is the blob key the file of import id in format is uploaded to.
-func Key(id, format string) string { return imports.SourceKey(id, FileName+Ext(format)) }
-
 // EventID is the CloudEvent id (and Nats-Msg-Id) of the import-requested
 // event that carries an uploaded file: deterministic, so the notification
 // and a redelivery publish one message.
 func EventID(id string) string { return "req:" + id + ":upload" }
-
-// ImportID returns the import id of an upload key
-// (imports/<id>/source/upload.<ext>); ok is false for any other key.
-func ImportID(key string) (id string, ok bool) {
-	parts := strings.Split(key, "/")
-	if len(parts) != 4 || parts[0] != "imports" || parts[1] == "" || parts[2] != "source" ||
-		!strings.HasPrefix(parts[3], FileName+".") || !events.ValidToken(parts[1]) {
-		return "", false
-	}
-	return parts[1], true
-}
 
 // Event is the import-requested event of req with its file at src.
 func Event(source string, req events.ImportRequested, src events.Source, now time.Time) (subject string, ce events.CloudEvent, err error) {
@@ -87,13 +58,13 @@ func Event(source string, req events.ImportRequested, src events.Source, now tim
 // (blob.ErrNotFound when there is none).
 func ReadRequest(ctx context.Context, blobs blob.Store, id string) (events.ImportRequested, error) {
 	var req events.ImportRequested
-	rc, err := blobs.Get(ctx, RequestKey(id))
+	rc, err := blobs.Get(ctx, imports.RequestKey(id))
 	if err != nil {
 		return req, err
 	}
 	defer rc.Close()
 	if err := json.NewDecoder(rc).Decode(&req); err != nil {
-		return req, fmt.Errorf("uploads: %s: %w", RequestKey(id), err)
+		return req, fmt.Errorf("uploads: %s: %w", imports.RequestKey(id), err)
 	}
 	if req.ID == "" {
 		req.ID = id
@@ -163,7 +134,7 @@ func handle(ctx context.Context, blobs blob.Store, pub Publisher, log zerolog.Lo
 		log.Warn().Err(err).Str("key", rec.S3.Object.Key).Msg("uploads: notification key is not URL-encoded")
 		return nil
 	}
-	id, ok := ImportID(key)
+	id, ok := imports.UploadImportID(key)
 	if !ok {
 		return nil // a batch, stats or another object under imports/
 	}

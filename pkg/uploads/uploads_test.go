@@ -40,12 +40,12 @@ func TestImportID(t *testing.T) {
 		"imports/imp_1/source/upload.csv/x":  "",
 		"imports/imp_1/source/upload.x.json": "imp_1",
 	} {
-		id, ok := uploads.ImportID(key)
+		id, ok := imports.UploadImportID(key)
 		if id != want || ok != (want != "") {
 			t.Errorf("ImportID(%q) = %q, %v; want %q", key, id, ok, want)
 		}
 	}
-	if k := uploads.Key("imp_1", "xlsx"); k != "imports/imp_1/source/upload.xlsx" {
+	if k := imports.UploadKey("imp_1", "xlsx"); k != "imports/imp_1/source/upload.xlsx" {
 		t.Errorf("Key = %q", k)
 	}
 }
@@ -95,7 +95,7 @@ func TestHandler(t *testing.T) {
 	pub := &recorder{}
 	h := uploads.Handler(blobs, pub, zerolog.Nop())
 	req := events.ImportRequested{Options: events.Options{ID: "imp_1", OrganizationID: "acme", Resource: "customers", Format: "csv", Name: "n"}}
-	putJSON(t, blobs, uploads.RequestKey("imp_1"), req)
+	putJSON(t, blobs, imports.RequestKey("imp_1"), req)
 
 	for _, body := range [][]byte{
 		[]byte("not json"),

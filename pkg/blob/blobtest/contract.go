@@ -78,6 +78,54 @@ func RunContract(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("Claim", func(t *testing.T) {
+		// blob.Claim on this store: of racing claimants exactly one wins,
+		// and every loser reads the winner's value.
+		s := newStore(t)
+		ctx := context.Background()
+		type record struct {
+			Writer int `json:"writer"`
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var winners []int
+		held := map[int]int{}
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				var got record
+				won, err := blob.Claim(ctx, s, "claims/json", record{Writer: i}, &got)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					t.Errorf("claim %d: %v", i, err)
+				case won:
+					winners = append(winners, i)
+				default:
+					held[i] = got.Writer
+				}
+			}(i)
+		}
+		wg.Wait()
+		if _, ok := s.(blob.Creator); !ok {
+			return // a store that cannot create if absent settles no race
+		}
+		if len(winners) != 1 {
+			t.Fatalf("winners %v, want exactly one", winners)
+		}
+		for loser, w := range held {
+			if w != winners[0] {
+				t.Errorf("claimant %d read writer %d, the winner was %d", loser, w, winners[0])
+			}
+		}
+		var stored record
+		if found, err := blob.GetJSON(ctx, s, "claims/json", &stored); err != nil || !found || stored.Writer != winners[0] {
+			t.Errorf("stored %+v (%v, %v), want the winner %d", stored, found, err, winners[0])
+		}
+	})
+
 	t.Run("EmptyObject", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, "empty", nil)

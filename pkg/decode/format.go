@@ -1,0 +1,40 @@
+package decode
+
+import (
+	"mime"
+	"path"
+	"strings"
+)
+
+// Formats by file extension and by content type: how a file that does not
+// name its format is read (the gateway's uploads, a request's source).
+var (
+	formatByExt = map[string]string{
+		".csv": FormatCSV, ".txt": FormatCSV, ".tsv": FormatCSV,
+		".json":  FormatJSON,
+		".jsonl": FormatJSONL, ".ndjson": FormatJSONL,
+		".xlsx": FormatXLSX,
+	}
+	formatByContentType = map[string]string{
+		"text/csv": FormatCSV, "application/csv": FormatCSV, "text/tab-separated-values": FormatCSV,
+		"application/json":     FormatJSON,
+		"application/x-ndjson": FormatJSONL, "application/ndjson": FormatJSONL, "application/jsonl": FormatJSONL,
+		"application/x-jsonlines": FormatJSONL, "application/jsonlines": FormatJSONL,
+		"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": FormatXLSX,
+	}
+)
+
+// InferFormat is the format of a file by the extension of the first of
+// names that has a known one, else by its content type; "" when neither
+// tells.
+func InferFormat(contentType string, names ...string) string {
+	for _, n := range names {
+		if f, ok := formatByExt[strings.ToLower(path.Ext(n))]; ok {
+			return f
+		}
+	}
+	if ct, _, err := mime.ParseMediaType(contentType); err == nil {
+		return formatByContentType[ct]
+	}
+	return ""
+}
