@@ -13,7 +13,6 @@ import (
 	"path"
 	"time"
 
-
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
