@@ -11,6 +11,10 @@ import (
 // SpecVersion is the CloudEvents version every event carries.
 const SpecVersion = "1.0"
 
+// ContentType is the Content-Type header of an event on NATS: structured
+// mode of the CloudEvents NATS binding, the whole event in the payload.
+const ContentType = "application/cloudevents+json"
+
 // TypePrefix starts every event type; the version suffix is .v1.
 const TypePrefix = "dev.inlet.import."
 

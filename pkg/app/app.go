@@ -26,6 +26,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/store"
 	"github.com/inlet-dev/inlet/pkg/store/storeopen"
+	"github.com/inlet-dev/inlet/pkg/topology"
 	"github.com/inlet-dev/inlet/pkg/uploads"
 )
 
@@ -97,15 +98,16 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 	a.Harness = pipeline.New(&pipeline.Env{
 		Blobs: a.Blobs, Records: a.Store, Registry: reg, Pub: a.Broker, Log: log,
 		Source: "inlet/" + service, BatchSize: cfg.BatchSize, TempDir: tmp,
-		KeepAlive: func(m *message.Message) func() { return a.Broker.KeepAlive(m, cfg.AckWait/3) },
-		Delivery:  broker.Delivery, MaxDeliver: uint64(cfg.MaxDeliver), Parallelism: cfg.Concurrency,
+		Delivery: broker.Delivery, MaxDeliver: uint64(cfg.MaxDeliver), Parallelism: cfg.Concurrency,
 		Settle: phases.Processing{Records: a.Store},
 	})
 	router, err := message.NewRouter(message.RouterConfig{}, logging.Watermill(log))
 	if err != nil {
 		return nil, err
 	}
-	router.AddMiddleware(middleware.Recoverer)
+	// Every handler's message is kept alive while it runs, however long:
+	// JetStream hands it to another replica only if this one dies.
+	router.AddMiddleware(middleware.Recoverer, broker.Heartbeats(cfg.AckWait/3))
 	a.router = router
 	ok = true
 	return a, nil
@@ -130,7 +132,7 @@ func (a *App) subscribeOptions(durable string) broker.SubscribeOptions {
 
 // addRole subscribes role's consumers on the router; every replica of a
 // role joins the same durable consumers, so replicas share the work.
-func (a *App) addRole(role Role) error {
+func (a *App) addRole(ctx context.Context, role Role) error {
 	switch {
 	case role == Intake:
 		// Commands about imports: interrupts, and the uploads that start
@@ -142,7 +144,7 @@ func (a *App) addRole(role Role) error {
 			return err
 		}
 		// The imports whose messages JetStream stopped delivering end here.
-		if err := a.addConsumer("dead-letters", broker.DeadLettersSubject,
+		if err := a.addConsumer("dead-letters", topology.DeadLettersSubject,
 			a.Harness.DeadLetterHandler(a.Broker.StoredMessage)); err != nil {
 			return err
 		}
@@ -157,20 +159,30 @@ func (a *App) addRole(role Role) error {
 			return fmt.Errorf("no phase %q", name)
 		}
 		handler := a.Harness.WorkHandler(p)
-		if err := a.addConsumer(name+"-express", pipeline.ExpressSubject(name), handler, a.Harness.DeliveryPolicy); err != nil {
+		if err := a.addConsumer(name+"-express", topology.ExpressSubject(name), handler, a.Harness.DeliveryPolicy); err != nil {
 			return err
 		}
-		return a.addConsumer(name, pipeline.WorkSubject(name), handler, a.Harness.DeliveryPolicy)
-	case role == Projector, role == Gateway:
-		return nil // started by Start
+		return a.addConsumer(name, topology.WorkSubject(name), handler, a.Harness.DeliveryPolicy)
+	case role == Projector:
+		return a.addProjector(ctx)
+	case role == Gateway:
+		return nil // an HTTP API only: Start serves it
 	}
 	return fmt.Errorf("no role %q", role)
 }
 
-// addConsumer routes topic to handler through the durable <name>-v1;
-// import messages (requests, phase work) run under the delivery policy.
+// addConsumer routes topic to handler through the durable
+// <name>-<durableVersion>; import messages (requests, phase work) run under
+// the delivery policy.
 func (a *App) addConsumer(name, topic string, handler message.NoPublishHandlerFunc, policy ...message.HandlerMiddleware) error {
-	opts := a.subscribeOptions(name + "-v1")
+	return a.addConsumerWith(name, topic, a.subscribeOptions(name+durableVersion), handler, policy...)
+}
+
+// durableVersion is the version of every durable consumer (see
+// broker.SubscribeOptions.Durable): v2 are pull consumers, v1 were push.
+const durableVersion = "-v2"
+
+func (a *App) addConsumerWith(name, topic string, opts broker.SubscribeOptions, handler message.NoPublishHandlerFunc, policy ...message.HandlerMiddleware) error {
 	opts.Subject = topic
 	sub, err := a.Broker.Subscriber(opts)
 	if err != nil {
@@ -192,15 +204,7 @@ func (a *App) addUploads() error {
 			return err
 		}
 	}
-	opts := a.subscribeOptions(uploads.Durable)
-	opts.Subject = uploads.Subject
-	sub, err := a.Broker.Subscriber(opts)
-	if err != nil {
-		return err
-	}
-	a.router.AddConsumerHandler("uploads", uploads.Subject, sub,
-		message.NoPublishHandlerFunc(uploads.Handler(a.Blobs, a.Broker, a.Log)))
-	return nil
+	return a.addConsumer("uploads", topology.UploadsSubject, uploads.Handler(a.Blobs, a.Broker, a.Log))
 }
 
 // Close releases everything.

@@ -180,7 +180,7 @@ func TestBareRequestOnNATSIsOneImport(t *testing.T) {
 		msg := nats.NewMsg("imports.acme.companies.requested")
 		msg.Header.Set(nats.MsgIdHdr, "client-req-1")
 		msg.Data = []byte(`{"skip_errors":true,"inputs":[{"code":"X1","name":"Ex One"},{"code":"X2","name":"Ex Two"},{"code":"","name":"No code"}]}`)
-		if _, err := a.Broker.JS.PublishMsg(msg); err != nil {
+		if _, err := a.Broker.JS.PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
 		}
 	}

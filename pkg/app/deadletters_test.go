@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
-	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // A work message whose every delivery dies with its process (here: a
@@ -32,17 +32,27 @@ func TestUndeliverableWorkEndsTheImport(t *testing.T) {
 	t.Cleanup(func() { cancel(); a.Close() })
 	// The preparsing consumer exists, and a replica that dies on every
 	// message it takes is all it has.
-	opts := a.subscribeOptions(events.PhasePreparsing + "-v1")
-	opts.Subject = pipeline.WorkSubject(events.PhasePreparsing)
+	opts := a.subscribeOptions(events.PhasePreparsing + durableVersion)
+	opts.Subject = topology.WorkSubject(events.PhasePreparsing)
 	if _, err := a.Broker.Subscriber(opts); err != nil {
 		t.Fatal(err)
 	}
-	var taken atomic.Int64
-	sub, err := a.Broker.Conn.QueueSubscribe("_INLET.deliver."+opts.Durable, opts.Durable, func(*nats.Msg) { taken.Add(1) })
+	cons, err := a.Broker.JS.Consumer(ctx, topology.WorkStream, opts.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	var taken atomic.Int64
+	go func() {
+		for ctx.Err() == nil {
+			batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				continue
+			}
+			for range batch.Messages() {
+				taken.Add(1) // and never answered: the process "died"
+			}
+		}
+	}()
 	if err := a.Start(ctx, Intake); err != nil {
 		t.Fatal(err)
 	}

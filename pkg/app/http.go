@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/auth"
 	"github.com/inlet-dev/inlet/pkg/gateway"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
@@ -51,26 +52,28 @@ func (a *App) AllHTTP() http.Handler {
 	return mux
 }
 
-// startProjector consumes the public events into the views, and sweeps
-// the imports whose time is up, until ctx ends.
-func (a *App) startProjector(ctx context.Context, g *errgroup.Group, unexpected func(string, error) error) error {
+// addProjector routes the public events into the views. A rebuild
+// (INLET_PROJECTOR_REBUILD) comes first: it replays the stream into fresh
+// views, then the durable consumer goes on from where it was (idempotent).
+func (a *App) addProjector(ctx context.Context) error {
 	p := projector.New(a.Store, a.Log)
 	if a.Cfg.RebuildViews {
-		// Before consuming: the rebuild replays the stream into fresh views,
-		// then the durable consumer goes on from where it was (idempotent).
 		if err := p.Rebuild(ctx, a.Broker.JS, a.Blobs); err != nil {
 			return fmt.Errorf("rebuild views: %w", err)
 		}
 		a.Log.Info().Msg("views rebuilt from the event stream")
 	}
-	deadlines := &pipeline.Deadlines{Imports: p, Finisher: a.Harness, Log: a.Log,
+	opts := a.subscribeOptions(projector.Durable)
+	opts.Concurrency = 2
+	return a.addConsumerWith("projector", events.AllSubjects, opts, p.Handler())
+}
+
+// sweepDeadlines ends the imports whose time is up, until ctx ends.
+func (a *App) sweepDeadlines(ctx context.Context, g *errgroup.Group) {
+	deadlines := &pipeline.Deadlines{Imports: projector.New(a.Store, a.Log), Finisher: a.Harness, Log: a.Log,
 		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL, Grace: a.Cfg.DeadlineGrace,
 		StallAfter: a.Cfg.StallAfter, WorkIdle: a.Broker.WorkIdle}
 	g.Go(func() error { deadlines.Run(ctx, a.Cfg.SweepEvery); return nil })
-	g.Go(func() error {
-		return unexpected("projector", p.Run(ctx, a.Broker, a.subscribeOptions(projector.Durable)))
-	})
-	return nil
 }
 
 // apiKeys is the keyring the HTTP API checks. Keys are off only on the

@@ -88,7 +88,7 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 		return errors.New("app: started twice")
 	}
 	for _, r := range roles {
-		if err := a.addRole(r); err != nil {
+		if err := a.addRole(ctx, r); err != nil {
 			return err
 		}
 	}
@@ -130,9 +130,7 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 		return ctx.Err()
 	}
 	if slices.Contains(roles, Projector) {
-		if err := a.startProjector(gctx, g, unexpected); err != nil {
-			return err
-		}
+		a.sweepDeadlines(gctx, g)
 	}
 	if handler != nil {
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/inlet-dev/inlet/events"
-	"github.com/inlet-dev/inlet/pkg/broker"
 	"github.com/inlet-dev/inlet/pkg/projector"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // A rebuild never loses an import: one whose events the stream no longer
@@ -21,7 +19,11 @@ func TestRebuildRecoversImportsTheStreamForgot(t *testing.T) {
 	if done.Status != events.StatusCompleted {
 		t.Fatalf("import %s", done.Status)
 	}
-	if err := a.Broker.JS.PurgeStream(broker.EventsStream, &nats.StreamPurgeRequest{}); err != nil {
+	stream, err := a.Broker.JS.Stream(ctx, topology.EventsStream)
+	if err == nil {
+		err = stream.Purge(ctx)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := projector.New(a.Store, a.Log).Rebuild(ctx, a.Broker.JS, a.Blobs); err != nil {

@@ -5,6 +5,7 @@ package auth_test
 // server, confines each tenant's client to its own organization's subjects.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // readmeConfigs are the ```conf blocks of the README's confinement section:
@@ -133,17 +136,19 @@ func (tc *tenantConn) noErrors(t *testing.T) {
 func TestNATSPermissionsConfineTenant(t *testing.T) {
 	srv := startConfinedServer(t, readmeConfigs(t)[0])
 
+	ctx := context.Background()
 	inlet := connectAs(t, srv, "inlet", "inlet-service-password")
-	ijs, err := inlet.nc.JetStream()
+	ijs, err := jetstream.New(inlet.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ijs.AddStream(&nats.StreamConfig{Name: "INLET_EVENTS", Subjects: []string{events.AllSubjects}}); err != nil {
+	stream, err := ijs.CreateStream(ctx, jetstream.StreamConfig{Name: topology.EventsStream, Subjects: []string{events.AllSubjects}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	streamMsgs := func() uint64 {
 		t.Helper()
-		si, err := ijs.StreamInfo("INLET_EVENTS")
+		si, err := stream.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,13 +167,13 @@ func TestNATSPermissionsConfineTenant(t *testing.T) {
 	acme.noErrors(t)
 
 	// acme requests an import on its own subject, with JetStream's ack.
-	ajs, err := acme.nc.JetStream()
+	ajs, err := jetstream.New(acme.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := ajs.Publish(events.Subject("acme", "customers", events.EventRequested), []byte(`{"organization_id":"acme","resource":"customers","inputs":[{"email":"a@acme.io"}]}`),
-		nats.MsgId("req-acme-1"))
-	if err != nil || ack.Stream != "INLET_EVENTS" {
+	ack, err := ajs.Publish(ctx, events.Subject("acme", "customers", events.EventRequested), []byte(`{"organization_id":"acme","resource":"customers","inputs":[{"email":"a@acme.io"}]}`),
+		jetstream.WithMsgID("req-acme-1"))
+	if err != nil || ack.Stream != topology.EventsStream {
 		t.Fatalf("acme's own request: %+v %v", ack, err)
 	}
 	// acme sees its own events, never other's.
@@ -208,7 +213,9 @@ func TestNATSPermissionsConfineTenant(t *testing.T) {
 		}
 		acme.violation(t, fmt.Sprintf("Permissions Violation for Publish to %q", subject))
 	}
-	if _, err := ajs.Publish("imports.other.customers.requested", []byte(`{}`), nats.AckWait(300*time.Millisecond)); err == nil {
+	quick, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := ajs.Publish(quick, "imports.other.customers.requested", []byte(`{}`)); err == nil {
 		t.Error("a JetStream publish on imports.other.* was acked")
 	}
 	if n := streamMsgs(); n != before {
@@ -249,65 +256,76 @@ func TestNATSTenantDurableConsumer(t *testing.T) {
 	}
 	srv := startConfinedServer(t, strings.Replace(confs[0], plain, strings.TrimSpace(confs[1]), 1))
 
+	ctx := context.Background()
 	inlet := connectAs(t, srv, "inlet", "inlet-service-password")
-	ijs, err := inlet.nc.JetStream()
+	ijs, err := jetstream.New(inlet.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ijs.AddStream(&nats.StreamConfig{Name: "INLET_EVENTS", Subjects: []string{events.AllSubjects}}); err != nil {
+	stream, err := ijs.CreateStream(ctx, jetstream.StreamConfig{Name: topology.EventsStream, Subjects: []string{events.AllSubjects}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for org, name := range map[string]string{"acme": "acme-events", "other": "other-events"} {
-		if _, err := ijs.AddConsumer("INLET_EVENTS", &nats.ConsumerConfig{Durable: name, FilterSubject: "imports." + org + ".>",
-			AckPolicy: nats.AckExplicitPolicy}); err != nil {
+		if _, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: name, FilterSubject: "imports." + org + ".>",
+			AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, org := range []string{"other", "acme", "other"} {
-		if _, err := ijs.Publish(events.Subject(org, "customers", events.EventCompleted), []byte(`{"organization_id":"`+org+`"}`)); err != nil {
+		if _, err := ijs.Publish(ctx, events.Subject(org, "customers", events.EventCompleted), []byte(`{"organization_id":"`+org+`"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	consumerInfo := func(name string) (*jetstream.ConsumerInfo, error) {
+		c, err := stream.Consumer(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return c.Info(ctx)
+	}
 
 	acme := connectAs(t, srv, "acme", "acme-password", nats.CustomInboxPrefix("_INBOX_acme"))
-	ajs, err := acme.nc.JetStream()
+	ajs, err := jetstream.New(acme.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := ajs.PullSubscribe("imports.acme.>", "acme-events", nats.Bind("INLET_EVENTS", "acme-events"))
+	mine, err := ajs.Consumer(ctx, topology.EventsStream, "acme-events")
 	if err != nil {
 		t.Fatalf("acme binds its consumer: %v", err)
 	}
-	msgs, err := sub.Fetch(5, nats.MaxWait(time.Second))
-	if err != nil && len(msgs) == 0 {
+	batch, err := mine.Fetch(5, jetstream.FetchMaxWait(time.Second))
+	if err != nil {
 		t.Fatalf("acme pulls: %v", err)
 	}
-	if len(msgs) != 1 || msgs[0].Subject != "imports.acme.customers.completed" {
-		t.Fatalf("acme pulled %d message(s): %v", len(msgs), msgs)
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
 	}
-	if err := msgs[0].AckSync(); err != nil {
+	if len(msgs) != 1 || msgs[0].Subject() != "imports.acme.customers.completed" {
+		t.Fatalf("acme pulled %d message(s): %v (%v)", len(msgs), msgs, batch.Error())
+	}
+	if err := msgs[0].DoubleAck(ctx); err != nil {
 		t.Fatalf("acme acks: %v", err)
 	}
-	ci, err := ijs.ConsumerInfo("INLET_EVENTS", "acme-events")
+	ci, err := consumerInfo("acme-events")
 	if err != nil || ci.NumAckPending != 0 || ci.AckFloor.Consumer != 1 {
 		t.Fatalf("acme-events after the ack: %+v %v", ci, err)
 	}
 	acme.noErrors(t)
 
 	// Another tenant's consumer, and making consumers of its own.
-	quick, err := acme.nc.JetStream(nats.MaxWait(300 * time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := quick.ConsumerInfo("INLET_EVENTS", "other-events"); err == nil {
+	quick, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if theirs, err := ajs.Consumer(quick, topology.EventsStream, "other-events"); err == nil {
 		t.Error("acme looked up other's consumer")
-	}
-	acme.violation(t, `Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.INLET_EVENTS.other-events"`)
-	if sub, err := quick.PullSubscribe("imports.other.>", "other-events", nats.Bind("INLET_EVENTS", "other-events")); err == nil {
-		if msgs, _ := sub.Fetch(1, nats.MaxWait(300*time.Millisecond)); len(msgs) > 0 {
-			t.Errorf("acme pulled %s from other's consumer", msgs[0].Subject)
+		if batch, err := theirs.Fetch(1, jetstream.FetchMaxWait(300*time.Millisecond)); err == nil {
+			for m := range batch.Messages() {
+				t.Errorf("acme pulled %s from other's consumer", m.Subject())
+			}
 		}
 	}
+	acme.violation(t, `Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.INLET_EVENTS.other-events"`)
 	if err := acme.nc.Publish("$JS.API.CONSUMER.MSG.NEXT.INLET_EVENTS.other-events", []byte(`{"batch":1}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +334,7 @@ func TestNATSTenantDurableConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	acme.violation(t, `Permissions Violation for Publish to "$JS.API.CONSUMER.CREATE.INLET_EVENTS.mine.imports.other.>"`)
-	if ci, err := ijs.ConsumerInfo("INLET_EVENTS", "other-events"); err != nil || ci.NumPending != 2 || ci.NumAckPending != 0 {
+	if ci, err := consumerInfo("other-events"); err != nil || ci.NumPending != 2 || ci.NumAckPending != 0 {
 		t.Errorf("other-events was touched: %+v %v", ci, err)
 	}
 }

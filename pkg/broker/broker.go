@@ -1,6 +1,8 @@
-// Package broker connects Inlet to NATS JetStream through watermill-nats: it
-// starts the embedded server when no URL is given, provisions the streams, and
-// builds publishers and durable, manually acked, shared subscribers.
+// Package broker connects Inlet to NATS JetStream through nats.go's
+// jetstream package: it starts the embedded server when no URL is given,
+// provisions the streams, publishes with exactly-once message ids, and
+// builds the Watermill subscribers of durable pull consumers that every
+// replica of a role shares.
 package broker
 
 import (
@@ -10,51 +12,18 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/faults"
-	"github.com/inlet-dev/inlet/pkg/logging"
-)
-
-// Stream names and the subjects they hold.
-const (
-	EventsStream = "INLET_EVENTS" // public: imports.>
-	WorkStream   = "INLET_WORK"   // internal phase work: inlet.work.>
-	WorkRoot     = "inlet.work"
-	// DeadLetters keeps JetStream's advisories about the messages of the
-	// other two streams that used up their deliveries: whoever ends imports
-	// hears of them even if it was down when they were published.
-	DeadLetters = "INLET_DEAD_LETTERS"
-	// maxDeliveriesRoot is where JetStream publishes those advisories
-	// (…<stream>.<consumer>).
-	maxDeliveriesRoot = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
-)
-
-// DeadLettersSubject is every advisory the DeadLetters stream keeps.
-const DeadLettersSubject = maxDeliveriesRoot + ".>"
-
-// MaxDeliveriesSubject is the subject of the advisories of every consumer of
-// stream whose messages used up their deliveries.
-func MaxDeliveriesSubject(stream string) string { return maxDeliveriesRoot + "." + stream + ".*" }
-
-// Metadata keys the broker sets on received messages.
-const (
-	// MetaMsgID is the publisher's Nats-Msg-Id (watermill's marshaler drops it).
-	MetaMsgID = "Inlet-Msg-Id"
-	// MetaSubject is the subject the message was published on.
-	MetaSubject = "Inlet-Subject"
-	// metaReply is the JetStream ack subject of this delivery: it identifies
-	// the delivery and lets a long handler tell the server it is still working.
-	metaReply = "Inlet-Ack-Reply"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // Config selects and tunes the broker.
@@ -80,15 +49,9 @@ type Config struct {
 // Broker is a connection to JetStream with the streams provisioned.
 type Broker struct {
 	Conn   *nats.Conn
-	JS     nats.JetStreamContext
+	JS     jetstream.JetStream
 	server *server.Server
-	url    string
-	name   string
-	mu     sync.Mutex
-	subs   []*nats.Conn
-	pub    *wmnats.Publisher
 	log    zerolog.Logger
-	wmlog  watermill.LoggerAdapter
 }
 
 // Connect starts or joins NATS and provisions the streams.
@@ -102,7 +65,7 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, erro
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	b := &Broker{log: log, wmlog: logging.Watermill(log)}
+	b := &Broker{log: log}
 	url := cfg.URL
 	if url == "" {
 		srv, err := startEmbedded(cfg)
@@ -124,31 +87,14 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, erro
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	b.Conn = nc
-	b.url, b.name = url, cfg.Name
-	js, err := nc.JetStream()
-	if err != nil {
+	if b.JS, err = jetstream.New(nc); err != nil {
 		b.Close()
-		return nil, fmt.Errorf("jetstream context: %w", err)
+		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	b.JS = js
 	if err := b.provision(ctx, cfg); err != nil {
 		b.Close()
 		return nil, err
 	}
-	pub, err := wmnats.NewPublisherWithNatsConn(nc, wmnats.PublisherPublishConfig{
-		Marshaler:         &wmnats.NATSMarshaler{},
-		SubjectCalculator: wmnats.DefaultSubjectCalculator,
-		JetStream: wmnats.JetStreamConfig{
-			AutoProvision: false, // streams are ours; auto-provision would name a stream after the topic
-			TrackMsgId:    true,
-			AckAsync:      false,
-		},
-	}, b.wmlog)
-	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("watermill publisher: %w", err)
-	}
-	b.pub = pub
 	return b, nil
 }
 
@@ -192,29 +138,19 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 }
 
 func (b *Broker) provision(ctx context.Context, cfg Config) error {
-	for _, sc := range []nats.StreamConfig{
-		{Name: EventsStream, Subjects: []string{events.AllSubjects}},
-		{Name: WorkStream, Subjects: []string{WorkRoot + ".>"}},
-		{Name: DeadLetters, Subjects: []string{MaxDeliveriesSubject(EventsStream), MaxDeliveriesSubject(WorkStream)}},
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: topology.EventsStream, Subjects: []string{events.AllSubjects}},
+		{Name: topology.WorkStream, Subjects: []string{topology.WorkRoot + ".>"}},
+		{Name: topology.DeadLettersStream, Subjects: []string{
+			topology.MaxDeliveriesSubject(topology.EventsStream), topology.MaxDeliveriesSubject(topology.WorkStream)}},
 	} {
-		sc.Storage = nats.FileStorage
-		sc.Retention = nats.LimitsPolicy
+		sc.Storage = jetstream.FileStorage
+		sc.Retention = jetstream.LimitsPolicy
 		sc.Replicas = cfg.Replicas
 		sc.Duplicates = cfg.DuplicateWindow
 		sc.MaxAge = cfg.MaxAge
-		_, err := b.JS.StreamInfo(sc.Name, nats.Context(ctx))
-		switch {
-		case errors.Is(err, nats.ErrStreamNotFound):
-			_, err = b.JS.AddStream(&sc, nats.Context(ctx))
-			if err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
-				return fmt.Errorf("create stream %s: %w", sc.Name, err)
-			}
-		case err != nil:
+		if _, err := b.JS.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
-		default:
-			if _, err := b.JS.UpdateStream(&sc, nats.Context(ctx)); err != nil {
-				return fmt.Errorf("update stream %s: %w", sc.Name, err)
-			}
 		}
 	}
 	return nil
@@ -228,223 +164,56 @@ func (b *Broker) ClientURL() string {
 	return b.Conn.ConnectedUrl()
 }
 
-// Publisher is the watermill publisher (exactly-once publish by Nats-Msg-Id).
-func (b *Broker) Publisher() message.Publisher { return b.pub }
+// publishTimeout bounds one publish: the server's acknowledgement included.
+const publishTimeout = 10 * time.Second
 
 // Publish sends payload on subject; msgID, when set, is the Nats-Msg-Id that
-// makes a second publish of the same message a no-op within the duplicate window.
+// makes a second publish of the same message a no-op within the duplicate
+// window.
 func (b *Broker) Publish(subject, msgID string, payload []byte) error {
-	// watermill-nats (TrackMsgId) sends the watermill UUID as Nats-Msg-Id,
-	// overriding any metadata: the deterministic id must be the UUID.
-	uuid := msgID
-	if uuid == "" {
-		uuid = watermill.NewUUID()
-	}
-	msg := message.NewMessage(uuid, payload)
-	if err := b.pub.Publish(subject, msg); err != nil {
-		if unreachable(err) {
-			err = faults.Unavailable(err)
-		}
-		return fmt.Errorf("publish %s (msg id %q): %w", subject, msgID, err)
-	}
-	return nil
+	return b.publish(&nats.Msg{Subject: subject, Data: payload, Header: nats.Header{}}, msgID)
 }
 
-// unreachable reports the errors of a NATS server (or JetStream) that is
-// down or restarting: the publish may succeed once it is back.
-func unreachable(err error) bool {
-	for _, e := range []error{nats.ErrTimeout, nats.ErrNoResponders, nats.ErrConnectionClosed,
-		nats.ErrConnectionReconnecting, nats.ErrDisconnected, nats.ErrNoStreamResponse,
-		nats.ErrJetStreamNotEnabled, context.DeadlineExceeded} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-// PublishEvent publishes a CloudEvent on its public subject, with the event id
-// as Nats-Msg-Id.
+// PublishEvent publishes a CloudEvent on its public subject in structured
+// mode (the CloudEvents NATS binding), with the event id as Nats-Msg-Id:
+// subscribers see the event and nothing of Inlet's insides.
 func (b *Broker) PublishEvent(subject string, ce events.CloudEvent) error {
 	body, err := jsonMarshal(ce)
 	if err != nil {
 		return err
 	}
-	return b.Publish(subject, ce.ID, body)
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	msg.Header.Set("Content-Type", events.ContentType)
+	return b.publish(msg, ce.ID)
 }
 
-// SubscribeOptions tune one durable consumer.
-type SubscribeOptions struct {
-	// Subject the consumer takes from its stream (wildcards allowed); the
-	// subscriber must Subscribe to exactly this subject.
-	Subject string
-	// Durable names the consumer every replica shares. Version it (…-v1)
-	// when its settings change: JetStream refuses to change a durable's AckWait.
-	Durable string
-	// AckWait is the server's redelivery timer: how long a crashed replica's
-	// message waits before another replica gets it. Handlers that run longer
-	// keep the message alive with Heartbeat.
-	AckWait time.Duration
-	// MaxDeliver bounds redeliveries of one message.
-	MaxDeliver int
-	// MaxAckPending bounds messages in flight across all replicas (default:
-	// Concurrency, one replica's worth; raise it to replicas × Concurrency).
-	MaxAckPending int
-	// Concurrency is the number of messages this process handles at once.
-	Concurrency int
-	// NakDelay is the wait before a failed message is redelivered.
-	NakDelay time.Duration
-}
-
-func (o *SubscribeOptions) defaults() {
-	if o.AckWait == 0 {
-		o.AckWait = 30 * time.Second
+func (b *Broker) publish(msg *nats.Msg, msgID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
-	if o.MaxDeliver == 0 {
-		o.MaxDeliver = 10
-	}
-	if o.Concurrency == 0 {
-		o.Concurrency = 2
-	}
-	if o.MaxAckPending == 0 {
-		// One replica's worth: a message handed out beyond what the process
-		// works on waits in its buffer with the AckWait clock running, and is
-		// redelivered without ever having been handled.
-		o.MaxAckPending = o.Concurrency
-	}
-	if o.NakDelay == 0 {
-		o.NakDelay = time.Second
-	}
-}
-
-// Subscriber builds a subscriber whose Subscribe(o.Subject) joins the durable
-// consumer o.Durable: every replica using the same durable shares the messages.
-func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
-	o.defaults()
-	if o.Durable == "" || o.Subject == "" {
-		return nil, errors.New("broker: a durable name and a subject are required")
-	}
-	stream, err := b.ensureConsumer(o)
-	if err != nil {
-		return nil, err
-	}
-	// Each subscriber owns a connection: closing a watermill subscriber closes
-	// its connection, which must not take the publisher's down with it.
-	nc, err := nats.Connect(b.url, nats.Name(b.name+"/"+o.Durable), nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(true))
-	if err != nil {
-		return nil, fmt.Errorf("subscriber %s: connect: %w", o.Durable, err)
-	}
-	b.mu.Lock()
-	b.subs = append(b.subs, nc)
-	b.mu.Unlock()
-	sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
-		Unmarshaler:      unmarshaler{},
-		SubscribersCount: o.Concurrency,
-		// The client-side timer must not give up before the handler does:
-		// when it fires, watermill drops the ack and the work is redone.
-		AckWaitTimeout:   6 * time.Hour,
-		CloseTimeout:     10 * time.Second,
-		SubscribeTimeout: 30 * time.Second,
-		QueueGroupPrefix: o.Durable,
-		NakDelay:         wmnats.NewStaticDelay(o.NakDelay),
-		JetStream: wmnats.JetStreamConfig{
-			AutoProvision: false,
-			SubscribeOptions: []nats.SubOpt{
-				nats.ManualAck(), // without it nats.go acks whatever watermill did with the message
-				// Bound, not created: nats.go deletes a consumer it created when
-				// the subscription closes, even a durable one — one replica's
-				// shutdown would cut off every other replica.
-				nats.Bind(stream, o.Durable),
-			},
-			AckAsync: false, // synchronous acks survive a server restart (nats-server #6036)
-			// Without a durable name watermill-nats adds BindStream(""), which
-			// clashes with Bind; the name matches the bound consumer.
-			DurablePrefix: o.Durable,
-		},
-	}, b.wmlog)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("subscriber %s: %w", o.Durable, err)
-	}
-	return sub, nil
-}
-
-// ensureConsumer creates or updates the durable push consumer every replica
-// binds to, and returns its stream.
-func (b *Broker) ensureConsumer(o SubscribeOptions) (string, error) {
-	stream := WorkStream
-	switch {
-	case strings.HasPrefix(o.Subject, events.SubjectRoot+"."):
-		stream = EventsStream
-	case strings.HasPrefix(o.Subject, maxDeliveriesRoot+"."):
-		stream = DeadLetters
-	}
-	want := &nats.ConsumerConfig{
-		Durable:        o.Durable,
-		DeliverSubject: "_INLET.deliver." + o.Durable,
-		DeliverGroup:   o.Durable,
-		FilterSubject:  o.Subject,
-		DeliverPolicy:  nats.DeliverAllPolicy,
-		AckPolicy:      nats.AckExplicitPolicy,
-		AckWait:        o.AckWait,
-		MaxDeliver:     o.MaxDeliver,
-		MaxAckPending:  o.MaxAckPending,
-	}
-	info, err := b.JS.ConsumerInfo(stream, o.Durable)
-	switch {
-	case errors.Is(err, nats.ErrConsumerNotFound):
-		if _, err := b.JS.AddConsumer(stream, want); err == nil {
-			return stream, nil
+	if _, err := b.JS.PublishMsg(ctx, msg, opts...); err != nil {
+		if unreachable(err) {
+			err = faults.Unavailable(err)
 		}
-		// Another replica may have created it meanwhile: fall through to compare.
-		if info, err = b.JS.ConsumerInfo(stream, o.Durable); err != nil {
-			return "", fmt.Errorf("create consumer %s on %s: %w", o.Durable, stream, err)
-		}
-	case err != nil:
-		return "", fmt.Errorf("consumer %s on %s: %w", o.Durable, stream, err)
+		return fmt.Errorf("publish %s (msg id %q): %w", msg.Subject, msgID, err)
 	}
-	c := info.Config
-	if c.FilterSubject != want.FilterSubject || c.DeliverGroup != want.DeliverGroup {
-		return "", fmt.Errorf("consumer %s on %s filters %q for group %q, want %q for %q: give the durable a new version",
-			o.Durable, stream, c.FilterSubject, c.DeliverGroup, want.FilterSubject, want.DeliverGroup)
-	}
-	if c.AckWait != want.AckWait || c.MaxDeliver != want.MaxDeliver || c.MaxAckPending != want.MaxAckPending {
-		c.AckWait, c.MaxDeliver, c.MaxAckPending = want.AckWait, want.MaxDeliver, want.MaxAckPending
-		if _, err := b.JS.UpdateConsumer(stream, &c); err != nil {
-			return "", fmt.Errorf("update consumer %s on %s: %w", o.Durable, stream, err)
+	return nil
+}
+
+// unreachable reports the errors of a NATS server (or JetStream) that is
+// down or restarting: the call may succeed once it is back.
+func unreachable(err error) bool {
+	for _, e := range []error{nats.ErrTimeout, nats.ErrNoResponders, nats.ErrConnectionClosed,
+		nats.ErrConnectionReconnecting, nats.ErrDisconnected, jetstream.ErrNoStreamResponse,
+		jetstream.ErrJetStreamNotEnabled, jetstream.ErrNoHeartbeat, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			return true
 		}
 	}
-	return stream, nil
-}
-
-// Heartbeat tells the server the handler of msg is still working, resetting
-// its AckWait so a long handler is not redelivered to another replica.
-func (b *Broker) Heartbeat(msg *message.Message) {
-	if reply := msg.Metadata.Get(metaReply); reply != "" {
-		_ = b.Conn.Publish(reply, []byte("+WPI"))
-	}
-}
-
-// KeepAlive heartbeats msg every interval until the returned stop is called.
-func (b *Broker) KeepAlive(msg *message.Message, every time.Duration) (stop func()) {
-	if every <= 0 {
-		every = 10 * time.Second // a third of the default AckWait
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				b.Heartbeat(msg)
-			}
-		}
-	}()
-	return sync.OnceFunc(func() { close(done) })
+	return false
 }
 
 // WorkIdle reports whether no phase has work waiting or in hand: every
@@ -453,18 +222,22 @@ func (b *Broker) KeepAlive(msg *message.Message, every time.Duration) (stop func
 // A moving import always has one of its messages there (the next message is
 // published before the current one is acked).
 func (b *Broker) WorkIdle(ctx context.Context) (bool, error) {
-	for _, stream := range []string{WorkStream, EventsStream} {
-		for name := range b.JS.ConsumerNames(stream, nats.Context(ctx)) {
-			info, err := b.JS.ConsumerInfo(stream, name, nats.Context(ctx))
-			if err != nil {
-				return false, fmt.Errorf("consumer %s: %w", name, err)
-			}
-			if stream == EventsStream && !strings.HasSuffix(info.Config.FilterSubject, "."+events.EventRequested) {
+	for _, name := range []string{topology.WorkStream, topology.EventsStream} {
+		stream, err := b.JS.Stream(ctx, name)
+		if err != nil {
+			return false, fmt.Errorf("stream %s: %w", name, err)
+		}
+		infos := stream.ListConsumers(ctx)
+		for info := range infos.Info() {
+			if name == topology.EventsStream && !strings.HasSuffix(info.Config.FilterSubject, "."+events.EventRequested) {
 				continue // of the events, only import requests are work (the intake's)
 			}
 			if info.NumPending > 0 || info.NumAckPending > 0 {
 				return false, nil
 			}
+		}
+		if err := infos.Err(); err != nil {
+			return false, fmt.Errorf("consumers of %s: %w", name, err)
 		}
 	}
 	return true, ctx.Err()
@@ -474,47 +247,33 @@ func (b *Broker) WorkIdle(ctx context.Context) (bool, error) {
 // received it (payload, subject and message id in its metadata) and the time
 // it was published.
 func (b *Broker) StoredMessage(ctx context.Context, stream string, seq uint64) (*message.Message, time.Time, error) {
-	raw, err := b.JS.GetMsg(stream, seq, nats.Context(ctx))
+	s, err := b.JS.Stream(ctx, stream)
+	var raw *jetstream.RawStreamMsg
+	if err == nil {
+		raw, err = s.GetMsg(ctx, seq)
+	}
 	if err != nil {
 		if unreachable(err) {
 			err = faults.Unavailable(err)
 		}
 		return nil, time.Time{}, fmt.Errorf("read message %d of %s: %w", seq, stream, err)
 	}
-	msg, err := unmarshaler{}.Unmarshal(&nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	return msg, raw.Time, nil
+	return toMessage(raw.Subject, raw.Header, raw.Data), raw.Time, nil
 }
 
-// Delivery is how many times msg has been delivered (1 the first time).
-func Delivery(msg *message.Message) uint64 {
-	if md := metadata(msg); md != nil {
-		return md.NumDelivered
+// toMessage is a stored or delivered message as a Watermill message: its
+// payload, its subject and message id in the metadata, and the message id
+// as its UUID (a fresh one when the publisher gave none).
+func toMessage(subject string, header nats.Header, data []byte) *message.Message {
+	id := header.Get(jetstream.MsgIDHeader)
+	uuid := id
+	if uuid == "" {
+		uuid = watermill.NewUUID()
 	}
-	return 1
-}
-
-// Position is msg's stream sequence and publish time: both are the same on
-// every delivery of the message.
-func Position(msg *message.Message) (uint64, time.Time) {
-	if md := metadata(msg); md != nil {
-		return md.Sequence.Stream, md.Timestamp
-	}
-	return 0, time.Now()
-}
-
-func metadata(msg *message.Message) *nats.MsgMetadata {
-	reply := msg.Metadata.Get(metaReply)
-	if reply == "" {
-		return nil
-	}
-	md, err := (&nats.Msg{Reply: reply, Sub: &nats.Subscription{}}).Metadata()
-	if err != nil {
-		return nil
-	}
-	return md
+	msg := message.NewMessage(uuid, data)
+	msg.Metadata.Set(topology.MetaMsgID, id)
+	msg.Metadata.Set(topology.MetaSubject, subject)
+	return msg
 }
 
 // Ready reports whether the connection is up (readiness probes).
@@ -525,42 +284,14 @@ func (b *Broker) Ready() error {
 	return nil
 }
 
-// Close closes every connection and stops the embedded server, if any.
+// Close closes the connection and stops the embedded server, if any.
 // Messages in flight are not acked: JetStream redelivers them.
 func (b *Broker) Close() {
-	b.mu.Lock()
-	for _, nc := range b.subs {
-		nc.Close()
-	}
-	b.subs = nil
-	b.mu.Unlock()
-	if b.pub != nil {
-		_ = b.pub.Close()
-	} else if b.Conn != nil {
+	if b.Conn != nil {
 		b.Conn.Close()
 	}
 	if b.server != nil {
 		b.server.Shutdown()
 		b.server.WaitForShutdown()
 	}
-}
-
-type unmarshaler struct{}
-
-func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
-	msg, err := (&wmnats.NATSMarshaler{}).Unmarshal(m)
-	if err != nil {
-		return nil, err
-	}
-	if msg.UUID == "" {
-		// Published by a plain NATS client: give the delivery a stable id.
-		msg.UUID = m.Header.Get(nats.MsgIdHdr)
-		if msg.UUID == "" {
-			msg.UUID = watermill.NewUUID()
-		}
-	}
-	msg.Metadata.Set(MetaMsgID, m.Header.Get(nats.MsgIdHdr))
-	msg.Metadata.Set(MetaSubject, m.Subject)
-	msg.Metadata.Set(metaReply, m.Reply)
-	return msg, nil
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,7 +10,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // The broker adapter has two implementations behind one type: the embedded
@@ -57,6 +62,9 @@ func TestBrokerContract(t *testing.T) {
 				{"StreamsSurviveReconnectAndReprovision", testReprovision},
 				{"ClosingOneReplicaKeepsTheConsumer", testClosingOneReplicaKeepsTheConsumer},
 				{"ConsumerHandsOutNoMoreThanItHandles", testConsumerHandsOutNoMoreThanItHandles},
+				{"NewVersionStartsWhereTheOldStopped", testNewVersionStartsWhereTheOldStopped},
+				{"PublicEventsCarryNoInternalHeaders", testPublicEventsCarryNoInternalHeaders},
+				{"HeartbeatsKeepALongHandlersMessage", testHeartbeatsKeepALongHandlersMessage},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBroker(t)) })
 			}
@@ -83,7 +91,7 @@ func testClosingOneReplicaKeepsTheConsumer(t *testing.T, b *Broker) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.JS.ConsumerInfo(WorkStream, "keep-v1"); err != nil {
+	if _, err := b.JS.Consumer(ctx, topology.WorkStream, "keep-v1"); err != nil {
 		t.Fatalf("consumer gone after one replica closed: %v", err)
 	}
 	if err := b.Publish(workSubject("y"), "after-close", []byte("still here")); err != nil {
@@ -110,10 +118,7 @@ func testReprovision(t *testing.T, b *Broker) {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	si, err := again.JS.StreamInfo(WorkStream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	si := streamInfo(t, again, topology.WorkStream)
 	if si.State.Msgs != 1 || si.Config.Duplicates != 30*time.Minute {
 		t.Fatalf("after reprovision: %d msgs, duplicate window %s", si.State.Msgs, si.Config.Duplicates)
 	}
@@ -128,10 +133,7 @@ func testPublishWithMsgIDIsDeduplicated(t *testing.T, b *Broker) {
 	if err := b.Publish(workSubject("x"), "imp_1:work:x:1", []byte("other")); err != nil {
 		t.Fatal(err)
 	}
-	si, err := b.JS.StreamInfo(WorkStream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	si := streamInfo(t, b, topology.WorkStream)
 	if si.State.Msgs != 2 {
 		t.Fatalf("stream holds %d messages, want 2 (three publishes of one id count once)", si.State.Msgs)
 	}
@@ -305,7 +307,7 @@ func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
 	for w := 0; w < concurrency; w++ {
 		go func() {
 			for m := range msgs {
-				if info, err := b.JS.ConsumerInfo(WorkStream, opts.Durable); err == nil {
+				if info, err := consumerInfo(b, opts.Durable); err == nil {
 					mu.Lock()
 					maxPending = max(maxPending, info.NumAckPending)
 					mu.Unlock()
@@ -331,7 +333,7 @@ func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
 		t.Fatalf("handled %d of %d", len(handled), n)
 	}
 	time.Sleep(1500 * time.Millisecond) // a redelivery would arrive by now
-	info, err := b.JS.ConsumerInfo(WorkStream, opts.Durable)
+	info, err := consumerInfo(b, opts.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,4 +349,154 @@ func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
 	}
 }
 
-func workSubject(phase string) string { return WorkRoot + "." + phase }
+func workSubject(phase string) string { return topology.WorkSubject(phase) }
+
+func streamInfo(t *testing.T, b *Broker, name string) *jetstream.StreamInfo {
+	t.Helper()
+	ctx := context.Background()
+	s, err := b.JS.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func consumerInfo(b *Broker, durable string) (*jetstream.ConsumerInfo, error) {
+	ctx := context.Background()
+	c, err := b.JS.Consumer(ctx, topology.WorkStream, durable)
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(ctx)
+}
+
+// A durable's new version (a setting JetStream cannot change, like push to
+// pull) starts after the last message the old one acknowledged, not from
+// the start of the stream, and the old one is gone: it would otherwise
+// replay days of work, and its pending count would look like work undone.
+func testNewVersionStartsWhereTheOldStopped(t *testing.T, b *Broker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subject := workSubject("versioned")
+	stream, err := b.JS.Stream(ctx, topology.WorkStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "ver-v1", FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := b.Publish(subject, fmt.Sprintf("ver-%d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, err := old.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := b.Subscriber(SubscribeOptions{Subject: subject, Durable: "ver-v3", AckWait: time.Second, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := sub.Subscribe(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case m := <-msgs:
+			got = append(got, string(m.Payload))
+			m.Ack()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the new version got %v, want the two messages the old one had not acknowledged", got)
+		}
+	}
+	if fmt.Sprint(got) != "[2 3]" {
+		t.Fatalf("the new version got %v, want [2 3]", got)
+	}
+	select {
+	case m := <-msgs:
+		t.Fatalf("the new version replayed %q", m.Payload)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := stream.Consumer(ctx, "ver-v1"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("the old version is still there (%v)", err)
+	}
+}
+
+// Subscribers of the public events see the event, its message id and its
+// content type: nothing of Inlet's insides (Watermill's headers were there).
+func testPublicEventsCarryNoInternalHeaders(t *testing.T, b *Broker) {
+	ctx := context.Background()
+	ce, err := events.New("evt-1", "inlet/test", events.EventQueued, "imp_1", map[string]string{"id": "imp_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := events.Subject("acme", "customers", events.EventQueued)
+	if err := b.PublishEvent(subject, ce); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.JS.Stream(ctx, topology.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := stream.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"Nats-Msg-Id": "evt-1", "Content-Type": events.ContentType}
+	if len(raw.Header) != len(want) {
+		t.Errorf("headers %v, want only %v", raw.Header, want)
+	}
+	for k, v := range want {
+		if got := raw.Header.Get(k); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	back, err := events.Decode(raw.Data)
+	if err != nil || back.ID != "evt-1" || back.Type != events.Type(events.EventQueued) {
+		t.Errorf("payload %s: %v", raw.Data, err)
+	}
+}
+
+// A handler that runs for several AckWaits keeps its message (the
+// Heartbeats middleware's in-progress acks): it is handled once, and its
+// delivery count stays 1.
+func testHeartbeatsKeepALongHandlersMessage(t *testing.T, b *Broker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var deliveries []uint64
+	handler := Heartbeats(200 * time.Millisecond)(func(m *message.Message) ([]*message.Message, error) {
+		mu.Lock()
+		deliveries = append(deliveries, Delivery(m))
+		mu.Unlock()
+		time.Sleep(2500 * time.Millisecond) // 2.5 AckWaits
+		return nil, nil
+	})
+	consume(t, b, "long-v1", ctx, func(m *message.Message) {
+		if _, err := handler(m); err == nil {
+			m.Ack()
+		}
+	})
+	if err := b.Publish(workSubject("y"), "long", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(deliveries) != "[1]" {
+		t.Fatalf("deliveries %v, want the message handled once, on its first delivery", deliveries)
+	}
+}

@@ -19,9 +19,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
-	"github.com/inlet-dev/inlet/pkg/broker"
 	"github.com/inlet-dev/inlet/pkg/httpapi"
 	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // Source is the CloudEvents source of the requests this client publishes.
@@ -111,16 +111,16 @@ func (c *Client) WaitForCompletion(ctx context.Context, org, resource, importID 
 	for i, e := range terminalEvents {
 		subjects[i] = events.Subject(org, resource, e)
 	}
-	cons, err := js.OrderedConsumer(ctx, broker.EventsStream, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, topology.EventsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return events.Import{}, fmt.Errorf("client: consumer on %s: %w", broker.EventsStream, err)
+		return events.Import{}, fmt.Errorf("client: consumer on %s: %w", topology.EventsStream, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return events.Import{}, fmt.Errorf("client: consume %s: %w", broker.EventsStream, err)
+		return events.Import{}, fmt.Errorf("client: consume %s: %w", topology.EventsStream, err)
 	}
 	defer it.Stop()
 	for {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
@@ -19,6 +21,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/store"
 	"github.com/inlet-dev/inlet/pkg/store/sqlite"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 func openStore(t *testing.T, name string) *sqlite.Store {
@@ -76,7 +79,17 @@ func TestClientProjectorRebuild(t *testing.T) {
 	live := openStore(t, "live.db")
 	runCtx, stop := context.WithCancel(ctx)
 	runDone := make(chan error, 1)
-	go func() { runDone <- projector.New(live, log).Run(runCtx, b, broker.SubscribeOptions{}) }()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.Subscriber(broker.SubscribeOptions{Subject: events.AllSubjects, Durable: projector.Durable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.AddConsumerHandler("projector", events.AllSubjects, sub, projector.New(live, log).Handler())
+	go func() { runDone <- router.Run(runCtx) }()
+	<-router.Running()
 	defer func() {
 		stop()
 		<-runDone
@@ -109,7 +122,11 @@ func TestClientProjectorRebuild(t *testing.T) {
 	if again, err := c.RequestImport(ctx, req); err != nil || again != id1 {
 		t.Fatalf("second publish: %q %v", again, err)
 	}
-	info, err := b.JS.StreamInfo(broker.EventsStream)
+	stream, err := b.JS.Stream(ctx, topology.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
 	if err != nil || info.State.Msgs != 1 {
 		t.Fatalf("stream after a duplicate request: %d messages (%v), want 1", info.State.Msgs, err)
 	}

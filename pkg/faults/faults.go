@@ -95,15 +95,12 @@ var DefaultBackoff = Backoff{First: 250 * time.Millisecond, Max: 10 * time.Secon
 // ctx ends (then fn's last error). Before each wait it calls onWait, if set.
 // An outage lasts as long as it lasts: there is no bound on the tries.
 func (b Backoff) WaitOut(ctx context.Context, fn func() error, onWait func(err error, attempt int, wait time.Duration)) error {
-	if b.First <= 0 {
-		b = DefaultBackoff
-	}
-	wait := b.First
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if !Transient(err) {
 			return err
 		}
+		wait := b.Wait(attempt)
 		if onWait != nil {
 			onWait(err, attempt, wait)
 		}
@@ -114,6 +111,19 @@ func (b Backoff) WaitOut(ctx context.Context, fn func() error, onWait func(err e
 			return err
 		case <-t.C:
 		}
-		wait = min(2*wait, max(b.Max, b.First))
 	}
+}
+
+// Wait is how long to wait after the attempt-th failure in a row (from 1).
+func (b Backoff) Wait(attempt int) time.Duration {
+	if b.First <= 0 {
+		b = DefaultBackoff
+	}
+	wait := b.First
+	for range attempt - 1 {
+		if wait = 2 * wait; wait >= b.Max {
+			return max(b.Max, b.First)
+		}
+	}
+	return wait
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // MaxDeliveries is JetStream's advisory about a message that used up its
@@ -32,7 +33,7 @@ type StoredMessages func(ctx context.Context, stream string, seq uint64) (*messa
 // DeadLetterHandler ends the import whose message JetStream will not deliver
 // again. The delivery policy fails an import on the last delivery of its
 // message only when a handler returns; when every delivery died with its
-// process (or its AckWait ran out in a client's buffer), nothing else would
+// process, nothing else would
 // ever move the import. It ends failed, counting what was written, with a
 // reason naming the work that could not be done.
 func (h *Harness) DeadLetterHandler(stored StoredMessages) message.NoPublishHandlerFunc {
@@ -44,8 +45,6 @@ func (h *Harness) DeadLetterHandler(stored StoredMessages) message.NoPublishHand
 		}
 		log := h.Env.Log.With().Str("stream", adv.Stream).Str("consumer", adv.Consumer).Uint64("stream_seq", adv.StreamSeq).Logger()
 		ctx := log.WithContext(msg.Context())
-		stop := h.keepAlive(msg)
-		defer stop()
 		return h.waitOut(ctx, func() error { return h.deadLetter(ctx, log, adv, stored) })
 	}
 }
@@ -55,11 +54,11 @@ func (h *Harness) deadLetter(ctx context.Context, log zerolog.Logger, adv MaxDel
 	if err != nil {
 		return err
 	}
-	subject := dead.Metadata.Get("Inlet-Subject")
+	subject := dead.Metadata.Get(topology.MetaSubject)
 	var opts events.Options
 	var what string
 	switch _, _, event, perr := events.ParseSubject(subject); {
-	case strings.HasPrefix(subject, "inlet.work."):
+	case strings.HasPrefix(subject, topology.WorkRoot+"."):
 		var wm WorkMessage
 		if err := json.Unmarshal(dead.Payload, &wm); err != nil || wm.Options.ID == "" {
 			log.Error().Err(err).Str("subject", subject).Msg("a dead work message names no import; nothing to end")

@@ -28,9 +28,9 @@ func (f *importFailure) Error() string { return f.err.Error() }
 func (f *importFailure) Unwrap() error { return f.err }
 
 // DeliveryPolicy is the router middleware of every handler of import
-// messages (requests, phase work). It keeps a long handler's message alive
-// (in-progress heartbeats, so JetStream does not hand it to a second
-// replica), waits out transient faults (a store, blob store or broker down
+// messages (requests, phase work); the router's heartbeats keep a long
+// handler's message from going to a second replica meanwhile. It waits out
+// transient faults (a store, blob store or broker down
 // or restarting) by running the handler again with backoff while it keeps the
 // delivery, so an outage of minutes costs no delivery, and turns a failure
 // retries cannot cure into a failed import instead of a message redelivered
@@ -39,10 +39,6 @@ func (f *importFailure) Unwrap() error { return f.err }
 // nacked and comes again.
 func (h *Harness) DeliveryPolicy(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
-		stop := h.keepAlive(msg)
-		// The heartbeat runs until the end, Finish included: a finish that
-		// reads many stats must not lose its message to AckWait.
-		defer stop()
 		var out []*message.Message
 		err := h.waitOut(msg.Context(), func() (err error) {
 			out, err = next(msg)
@@ -107,11 +103,4 @@ func (h *Harness) Deliver(handler message.NoPublishHandlerFunc) message.NoPublis
 		_, err := wrapped(msg)
 		return err
 	}
-}
-
-func (h *Harness) keepAlive(msg *message.Message) func() {
-	if h.Env.KeepAlive == nil || msg == nil {
-		return func() {}
-	}
-	return h.Env.KeepAlive(msg)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // WorkHandler is the watermill handler of phase p's work subject.
@@ -291,17 +292,9 @@ func (h *Harness) publishWork(job *Job, phase string, b int) error {
 	if err != nil {
 		return err
 	}
-	subject := WorkSubject(phase)
+	subject := topology.WorkSubject(phase)
 	if job.Batches <= 1 {
-		subject = ExpressSubject(phase)
+		subject = topology.ExpressSubject(phase)
 	}
 	return h.Env.Pub.Publish(subject, fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
 }
-
-// WorkSubject is where phase's work messages are published.
-func WorkSubject(phase string) string { return "inlet.work." + phase }
-
-// ExpressSubject is where the work of imports of one batch goes: a consumer
-// of its own, so a small import never queues behind the batches of a big
-// one (a FIFO consumer would make it wait for all of them).
-func ExpressSubject(phase string) string { return WorkSubject(phase) + ".express" }

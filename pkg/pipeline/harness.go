@@ -44,9 +44,6 @@ type Env struct {
 	BatchSize int
 	// TempDir holds batch files while they are written.
 	TempDir string
-	// KeepAlive keeps a long-running message from being redelivered until
-	// the stop function it returns is called.
-	KeepAlive func(*message.Message) (stop func())
 	// Delivery is how many times a message has been delivered.
 	Delivery func(*message.Message) uint64
 	// MaxDeliver is the consumer's redelivery bound: the last delivery of a

@@ -27,6 +27,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/store"
 	"github.com/inlet-dev/inlet/pkg/store/sqlite"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // recorder is the broker as the harness sees it: it keeps what was
@@ -156,13 +157,13 @@ func (f *fixture) run(t *testing.T, opts events.Options, csv string, times int) 
 	req, _ := json.Marshal(events.ImportRequested{Options: opts, Source: &events.Source{Key: key}})
 	for i := 0; i < times; i++ {
 		msg := message.NewMessage("req", req)
-		msg.Metadata.Set("Inlet-Subject", events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
+		msg.Metadata.Set(topology.MetaSubject, events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
 		if err := f.h.Deliver(f.h.RequestHandler(phases.Prevalidation{}, nil))(msg); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for round := 0; round < 100; round++ {
-		work := f.pub.take("inlet.work.")
+		work := f.pub.take(topology.WorkRoot + ".")
 		if len(work) == 0 {
 			break
 		}
@@ -358,8 +359,8 @@ func TestClientMessageIDNamesOneImportForGood(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		msg := message.NewMessage("m", body)
-		msg.Metadata.Set("Inlet-Subject", "imports.acme.companies.requested")
-		msg.Metadata.Set("Inlet-Msg-Id", "client-42")
+		msg.Metadata.Set(topology.MetaSubject, "imports.acme.companies.requested")
+		msg.Metadata.Set(topology.MetaMsgID, "client-42")
 		if err := f.h.Deliver(f.h.RequestHandler(phases.Prevalidation{}, info))(msg); err != nil {
 			t.Fatal(err)
 		}
@@ -638,7 +639,7 @@ func TestFailedBatchUploadFailsTheDelivery(t *testing.T) {
 	}
 	req, _ := json.Marshal(events.ImportRequested{Options: opts, Source: &events.Source{Key: key}})
 	msg := message.NewMessage("req", req)
-	msg.Metadata.Set("Inlet-Subject", events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
+	msg.Metadata.Set(topology.MetaSubject, events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
 	err := f.h.Deliver(f.h.RequestHandler(phases.Prevalidation{}, nil))(msg)
 	if err == nil || !strings.Contains(err.Error(), failing) {
 		t.Fatalf("delivery with a failing upload: %v, want the failed key named", err)

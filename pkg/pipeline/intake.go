@@ -22,6 +22,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/rows"
 	"github.com/inlet-dev/inlet/pkg/textlimit"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // SourcePhase is the first phase: it reads the import's file and splits it
@@ -71,7 +72,7 @@ func (h *Harness) decodeRequest(msg *message.Message, info MessageInfo) (events.
 	if err := json.Unmarshal(ce.Data, &req); err != nil {
 		return req, fmt.Errorf("import request body: %w", err)
 	}
-	subject := msg.Metadata.Get("Inlet-Subject")
+	subject := msg.Metadata.Get(topology.MetaSubject)
 	org, resource, _, err := events.ParseSubject(subject)
 	if err != nil {
 		return req, err
@@ -92,7 +93,7 @@ func (h *Harness) decodeRequest(msg *message.Message, info MessageInfo) (events.
 		}
 		// The same request must get the same id on every delivery, and a
 		// client's Nats-Msg-Id names the request across publishes.
-		msgID := msg.Metadata.Get("Inlet-Msg-Id")
+		msgID := msg.Metadata.Get(topology.MetaMsgID)
 		seed := msgID
 		if seed == "" {
 			seed = "seq:" + strconv.FormatUint(seq, 10)
@@ -126,7 +127,7 @@ func (h *Harness) decodeRequest(msg *message.Message, info MessageInfo) (events.
 // reason, so a publisher waiting on that subject hears why. Otherwise there
 // is nobody to answer, and the request is dropped with a log line.
 func (h *Harness) refuseRequest(msg *message.Message, info MessageInfo, why error) error {
-	subject := msg.Metadata.Get("Inlet-Subject")
+	subject := msg.Metadata.Get(topology.MetaSubject)
 	org, resource, _, err := events.ParseSubject(subject)
 	if err != nil {
 		h.Env.Log.Error().Err(why).Str("subject", subject).Msg("dropping an unreadable import request: its subject names no organization and resource to answer on")
@@ -136,7 +137,7 @@ func (h *Harness) refuseRequest(msg *message.Message, info MessageInfo, why erro
 	if info != nil {
 		seq, published = info(msg)
 	}
-	seed := msg.Metadata.Get("Inlet-Msg-Id")
+	seed := msg.Metadata.Get(topology.MetaMsgID)
 	if seed == "" {
 		seed = "seq:" + strconv.FormatUint(seq, 10)
 	}

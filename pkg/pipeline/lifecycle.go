@@ -17,6 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // stopRequest is what the blob store keeps at imports.InterruptKey: a
@@ -143,7 +144,7 @@ func (h *Harness) stopStatus(ctx context.Context, id string) (events.Status, str
 // InterruptHandler consumes the interrupt commands clients publish.
 func (h *Harness) InterruptHandler() message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		subject := msg.Metadata.Get("Inlet-Subject")
+		subject := msg.Metadata.Get(topology.MetaSubject)
 		org, resource, _, err := events.ParseSubject(subject)
 		if err != nil {
 			h.Env.Log.Error().Err(err).Msg("dropping interrupt on a malformed subject")

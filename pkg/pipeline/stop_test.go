@@ -15,6 +15,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/phases"
 	"github.com/inlet-dev/inlet/pkg/pipeline"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // blockingPhase works on its first batch until its context ends (a batch
@@ -56,14 +57,14 @@ func TestInterruptStopsALongBatch(t *testing.T) {
 	}
 	req, _ := json.Marshal(events.ImportRequested{Options: opts, Source: &events.Source{Key: key}})
 	msg := message.NewMessage("req", req)
-	msg.Metadata.Set("Inlet-Subject", events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
+	msg.Metadata.Set(topology.MetaSubject, events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested))
 	if err := f.h.Deliver(f.h.RequestHandler(phases.Prevalidation{}, nil))(msg); err != nil {
 		t.Fatal(err)
 	}
 	slow := &blockingPhase{Phase: f.phase(events.PhaseTransforming), started: make(chan struct{})}
 	blocked := false
 	for round := 0; round < 100; round++ {
-		work := f.pub.take("inlet.work.")
+		work := f.pub.take(topology.WorkRoot + ".")
 		if len(work) == 0 {
 			break
 		}

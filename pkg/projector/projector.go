@@ -10,24 +10,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/blob"
-	"github.com/inlet-dev/inlet/pkg/broker"
 	"github.com/inlet-dev/inlet/pkg/faults"
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/store"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // Durable is the JetStream consumer every projector replica shares. Bump
 // the version when its settings change (JetStream refuses some changes).
-const Durable = "projector-v1"
+const Durable = "projector-v2"
 
 // ErrMalformed marks an event that can never be applied (bad subject or
 // data). Retrying cannot cure it, so Run acknowledges it after logging.
@@ -396,60 +395,32 @@ func recompute(d *viewDoc) {
 	imp.Normalize()
 }
 
-// Run consumes the public events with the shared durable consumer until ctx
-// ends. A message is acked once applied; a store failure nacks it for
-// redelivery; a malformed event is logged and acked (it would fail forever).
-// opts tunes the consumer (AckWait, MaxDeliver…); its subject and durable
-// are the projector's own.
-func (p *Projector) Run(ctx context.Context, b *broker.Broker, opts broker.SubscribeOptions) error {
-	const workers = 2
-	opts.Subject, opts.Durable, opts.Concurrency = events.AllSubjects, Durable, workers
-	sub, err := b.Subscriber(opts)
-	if err != nil {
-		return fmt.Errorf("projector: %w", err)
-	}
-	// Cancelling ctx unsubscribes and then closes msgs; Close (after the
-	// workers have acked what they hold) drops the subscriber's connection.
-	defer func() { _ = sub.Close() }()
-	msgs, err := sub.Subscribe(ctx, events.AllSubjects)
-	if err != nil {
-		return fmt.Errorf("projector: subscribe %s: %w", events.AllSubjects, err)
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for msg := range msgs {
-				stop := b.KeepAlive(msg, opts.AckWait/3)
-				p.handle(ctx, msg)
-				stop()
-			}
-		}()
-	}
-	wg.Wait()
-	return ctx.Err()
-}
-
-// handle applies one event. A store that is down or restarting is waited
-// out (the caller keeps the message alive meanwhile): spending deliveries on
-// an outage would drop events, a terminal one among them.
-func (p *Projector) handle(ctx context.Context, msg *message.Message) {
-	subject := msg.Metadata.Get(broker.MetaSubject)
-	err := faults.DefaultBackoff.WaitOut(ctx, func() error { return p.applyBody(ctx, subject, msg.Payload) },
-		func(err error, attempt int, wait time.Duration) {
-			p.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).
-				Msg("projector: transient fault; waiting it out, the delivery is kept")
-		})
-	switch {
-	case err == nil:
-		msg.Ack()
-	case errors.Is(err, ErrMalformed):
-		p.log.Error().Err(err).Str("subject", subject).Msg("projector: dropping event that can never apply")
-		msg.Ack()
-	default:
-		p.log.Warn().Err(err).Str("subject", subject).Msg("projector: apply failed; will be redelivered")
-		msg.Nack()
+// Handler applies each event it is handed (the router gives it the events
+// of the shared durable consumer Durable): nil once applied, and for a
+// malformed event, which is logged and acked as it would fail forever; an
+// error, for a redelivery, when the store fails for good. A store that is
+// down or restarting is waited out meanwhile (the router keeps the message
+// alive): spending deliveries on an outage would drop events, a terminal
+// one among them.
+func (p *Projector) Handler() message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		ctx := msg.Context()
+		subject := msg.Metadata.Get(topology.MetaSubject)
+		err := faults.DefaultBackoff.WaitOut(ctx, func() error { return p.applyBody(ctx, subject, msg.Payload) },
+			func(err error, attempt int, wait time.Duration) {
+				p.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).
+					Msg("projector: transient fault; waiting it out, the delivery is kept")
+			})
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrMalformed):
+			p.log.Error().Err(err).Str("subject", subject).Msg("projector: dropping event that can never apply")
+			return nil
+		default:
+			p.log.Warn().Err(err).Str("subject", subject).Msg("projector: apply failed; will be redelivered")
+			return err
+		}
 	}
 }
 
@@ -468,10 +439,14 @@ func (p *Projector) applyBody(ctx context.Context, subject string, body []byte) 
 // ordered ephemeral consumer (no state left on the server). Events published
 // meanwhile are the live projector's: it applies them, and as views do not
 // depend on order, both converge.
-func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext, blobs blob.Store) error {
-	info, err := js.StreamInfo(broker.EventsStream, nats.Context(ctx))
+func (p *Projector) Rebuild(ctx context.Context, js jetstream.JetStream, blobs blob.Store) error {
+	stream, err := js.Stream(ctx, topology.EventsStream)
+	var info *jetstream.StreamInfo
+	if err == nil {
+		info, err = stream.Info(ctx)
+	}
 	if err != nil {
-		return fmt.Errorf("projector rebuild: stream %s: %w", broker.EventsStream, err)
+		return fmt.Errorf("projector rebuild: stream %s: %w", topology.EventsStream, err)
 	}
 	if err := p.views.ResetViews(ctx); err != nil {
 		return fmt.Errorf("projector rebuild: reset views: %w", err)
@@ -480,14 +455,19 @@ func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext, blobs
 	if info.State.Msgs == 0 {
 		return p.recoverFromBlobs(ctx, blobs)
 	}
-	sub, err := js.SubscribeSync(events.AllSubjects, nats.BindStream(broker.EventsStream), nats.OrderedConsumer(), nats.DeliverAll())
-	if err != nil {
-		return fmt.Errorf("projector rebuild: ordered consumer on %s: %w", broker.EventsStream, err)
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.AllSubjects}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	var it jetstream.MessagesContext
+	if err == nil {
+		it, err = cons.Messages()
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	if err != nil {
+		return fmt.Errorf("projector rebuild: ordered consumer on %s: %w", topology.EventsStream, err)
+	}
+	defer it.Stop()
 	applied := 0
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return fmt.Errorf("projector rebuild: after %d events: %w", applied, err)
 		}
@@ -498,14 +478,14 @@ func (p *Projector) Rebuild(ctx context.Context, js nats.JetStreamContext, blobs
 		if md.Sequence.Stream > last {
 			break
 		}
-		err = p.applyBody(ctx, m.Subject, m.Data)
+		err = p.applyBody(ctx, m.Subject(), m.Data())
 		switch {
 		case err == nil:
 			applied++
 		case errors.Is(err, ErrMalformed):
 			p.log.Error().Err(err).Uint64("seq", md.Sequence.Stream).Msg("projector rebuild: skipping event that can never apply")
 		default:
-			return fmt.Errorf("projector rebuild: event %d on %s: %w", md.Sequence.Stream, m.Subject, err)
+			return fmt.Errorf("projector rebuild: event %d on %s: %w", md.Sequence.Stream, m.Subject(), err)
 		}
 		if md.Sequence.Stream >= last {
 			break

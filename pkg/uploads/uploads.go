@@ -4,7 +4,7 @@
 // when the file lands at imports/<id>/source/upload.<ext>, the import-requested
 // event is published again, now with the source, and intake starts the
 // pipeline. On S3 the blob store itself says so: MinIO publishes a bucket
-// notification to NATS JetStream (subject Subject) and Handler turns it into
+// notification to NATS JetStream (subject topology.UploadsSubject) and Handler turns it into
 // that event, push-driven, no polling. On the local store the gateway's
 // PUT /v1/imports/{id}/upload publishes it (see package gateway); both use
 // the same CloudEvent id (EventID), so JetStream keeps one of them.
@@ -26,13 +26,6 @@ import (
 	"github.com/inlet-dev/inlet/pkg/blob"
 	"github.com/inlet-dev/inlet/pkg/imports"
 )
-
-// Subject is the internal subject MinIO publishes its bucket notifications
-// on (MINIO_NOTIFY_NATS_SUBJECT_<ID>); the INLET_WORK stream holds it.
-const Subject = "inlet.work.uploads"
-
-// Durable is the consumer every replica of the handler shares.
-const Durable = "uploads-v1"
 
 // Source is the CloudEvents source of the events Handler publishes.
 const Source = "/inlet/uploads"
@@ -101,7 +94,7 @@ type Record struct {
 	} `json:"s3"`
 }
 
-// Handler is the watermill handler of the bucket notifications on Subject.
+// Handler is the watermill handler of the bucket notifications on topology.UploadsSubject.
 // For each created object imports/<id>/source/upload.* it reads the import's
 // stored request and publishes the import-requested event with that source.
 // Other objects are ignored; so is an import already started (its

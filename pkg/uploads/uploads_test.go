@@ -23,6 +23,7 @@ import (
 	"github.com/inlet-dev/inlet/pkg/imports"
 	"github.com/inlet-dev/inlet/pkg/resources"
 	"github.com/inlet-dev/inlet/pkg/testenv"
+	"github.com/inlet-dev/inlet/pkg/topology"
 	"github.com/inlet-dev/inlet/pkg/uploads"
 )
 
@@ -146,7 +147,7 @@ func TestPresignedUploadStartsImport(t *testing.T) {
 	m := testenv.StartMinIOWith(t, map[string]string{
 		"MINIO_NOTIFY_NATS_ENABLE_INLET":    "on",
 		"MINIO_NOTIFY_NATS_ADDRESS_INLET":   natsAddr,
-		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   uploads.Subject,
+		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   topology.UploadsSubject,
 		"MINIO_NOTIFY_NATS_JETSTREAM_INLET": "on",
 	})
 	store, err := s3.New(ctx, s3.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Bucket: "inlet-uploads"})
@@ -169,11 +170,11 @@ func TestPresignedUploadStartsImport(t *testing.T) {
 	g := gateway.New(gateway.Config{Blobs: store, Publisher: b, Registry: reg, Log: log})
 
 	// Consume the notifications with the handler, and watch the requested events.
-	sub, err := b.Subscriber(broker.SubscribeOptions{Subject: uploads.Subject, Durable: uploads.Durable})
+	sub, err := b.Subscriber(broker.SubscribeOptions{Subject: topology.UploadsSubject, Durable: "uploads-test-v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes, err := sub.Subscribe(ctx, uploads.Subject)
+	notes, err := sub.Subscribe(ctx, topology.UploadsSubject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestPresignedUploadStartsImport(t *testing.T) {
 			t.Errorf("notification: %s", n)
 		}
 	case <-ctx.Done():
-		t.Fatal("no bucket notification on " + uploads.Subject)
+		t.Fatal("no bucket notification on " + topology.UploadsSubject)
 	}
 	ev = nextRequested(t, ctx, requested)
 	want := events.Source{Bucket: "inlet-uploads", Key: imports.SourceKey(imp.ID, "upload.csv"), Name: "upload.csv", ContentType: "text/csv"}

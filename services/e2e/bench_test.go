@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,9 +14,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/testenv"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // benchBatch is INLET_BENCH_BATCH (INLET_BATCH_SIZE of every shape), default 10000 (the server's).
@@ -187,16 +190,21 @@ func printRedeliveries(b *testing.B, natsURL string) int {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := nc.JetStream()
+	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "  consumer\tdelivered\tredelivered\tack pending\twaiting\t\n")
 	total := 0
-	for _, stream := range []string{"INLET_WORK", "INLET_EVENTS"} {
-		for info := range js.ConsumersInfo(stream) {
-			fmt.Fprintf(w, "  %s/%s\t%d\t%d\t%d\t%d\t\n", stream, info.Name, info.Delivered.Consumer, info.NumRedelivered, info.NumAckPending, info.NumPending)
+	ctx := context.Background()
+	for _, name := range []string{topology.WorkStream, topology.EventsStream} {
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for info := range stream.ListConsumers(ctx).Info() {
+			fmt.Fprintf(w, "  %s/%s\t%d\t%d\t%d\t%d\t\n", name, info.Name, info.Delivered.Consumer, info.NumRedelivered, info.NumAckPending, info.NumPending)
 			total += info.NumRedelivered
 		}
 	}

@@ -30,9 +30,11 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/testenv"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // PhaseServices are the seven phase binaries, in pipeline order.
@@ -168,6 +170,8 @@ type Cluster struct {
 	MinIOServer *testenv.MinIOServer
 	StoreURL    string
 	NC          *nats.Conn
+	// JS is NC's JetStream.
+	JS jetstream.JetStream
 	// NATSNodes are the servers of a NATS cluster (Options.NATSNodes).
 	NATSNodes []*server.Server
 	natsOpts  []*server.Options
@@ -365,13 +369,13 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 		c.NATS = StartNATS(t, filepath.Join(c.Dir, "nats"))
 		c.NATSURL = c.NATS.ClientURL()
 	}
-	// MinIO tells NATS about uploads through signed URLs (uploads.Subject on
+	// MinIO tells NATS about uploads through signed URLs (topology.UploadsSubject on
 	// the INLET_WORK stream, which the projector provisions before any
 	// object is written).
 	c.MinIOServer = testenv.StartMinIOServer(t, map[string]string{
 		"MINIO_NOTIFY_NATS_ENABLE_INLET":    "on",
 		"MINIO_NOTIFY_NATS_ADDRESS_INLET":   strings.TrimPrefix(strings.Split(c.NATSURL, ",")[0], "nats://"),
-		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   "inlet.work.uploads",
+		"MINIO_NOTIFY_NATS_SUBJECT_INLET":   topology.UploadsSubject,
 		"MINIO_NOTIFY_NATS_JETSTREAM_INLET": "on",
 	})
 	c.MinIO = c.MinIOServer.MinIO
@@ -387,6 +391,9 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	}
 	t.Cleanup(nc.Close)
 	c.NC = nc
+	if c.JS, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := nc.Subscribe(events.SubjectRoot+".*.*."+events.EventProgress, c.onProgress); err != nil {
 		t.Fatal(err)
 	}
@@ -1427,4 +1434,24 @@ func WaitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool 
 		}
 	}
 	return cond()
+}
+
+func streamInfo(c *Cluster, name string) (*jetstream.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.JS.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}
+
+func consumerInfo(c *Cluster, stream, durable string) (*jetstream.ConsumerInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := c.JS.Consumer(ctx, stream, durable)
+	if err != nil {
+		return nil, err
+	}
+	return cons.Info(ctx)
 }

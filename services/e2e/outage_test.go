@@ -1,13 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/testenv"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // TestOutageMidImportIsWaitedOut stops PostgreSQL, then in a second run
@@ -75,12 +77,13 @@ func TestLostWorkIsRedriven(t *testing.T) {
 	c.Stop(events.PhaseTransforming, 0)
 	id := c.Upload(org, "customers", "mixed.csv", body, mixedOpts)
 	c.WaitProgress(id, events.PhasePreparsing, batches, 2*time.Minute)
-	js, err := c.NC.JetStream()
+	ctx := context.Background()
+	work, err := c.JS.Stream(ctx, topology.WorkStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := "inlet.work." + events.PhaseTransforming
-	info, err := js.StreamInfo("INLET_WORK", &nats.StreamInfoRequest{SubjectsFilter: subject})
+	subject := topology.WorkSubject(events.PhaseTransforming)
+	info, err := work.Info(ctx, jetstream.WithSubjectFilter(subject))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +93,7 @@ func TestLostWorkIsRedriven(t *testing.T) {
 	// Preparsing handed every batch on: once its message is acked, nothing
 	// but the lost messages would ever hand them on again.
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		ci, err := js.ConsumerInfo("INLET_WORK", events.PhasePreparsing+"-v1")
+		ci, err := consumerInfo(c, topology.WorkStream, events.PhasePreparsing+"-v2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +104,7 @@ func TestLostWorkIsRedriven(t *testing.T) {
 			t.Fatalf("preparsing still holds its work: %+v", ci)
 		}
 	}
-	if err := js.PurgeStream("INLET_WORK", &nats.StreamPurgeRequest{Subject: subject}); err != nil {
+	if err := work.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
 		t.Fatal(err)
 	}
 	c.RestartNATS(nil)

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // TestJetStreamClusterNodeRestart runs every service on a three-node NATS
@@ -24,12 +23,8 @@ func TestJetStreamClusterNodeRestart(t *testing.T) {
 	c := NewCluster(t, Options{BatchSize: 100, NATSNodes: 3, Orgs: []string{"chaos-big"}})
 	const rows = 20000
 	body, _, _ := chaosFiles(rows)
-	js, err := c.NC.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stream := range []string{"INLET_EVENTS", "INLET_WORK", "INLET_DEAD_LETTERS"} {
-		info, err := js.StreamInfo(stream)
+	for _, stream := range []string{topology.EventsStream, topology.WorkStream, topology.DeadLettersStream} {
+		info, err := streamInfo(c, stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +34,7 @@ func TestJetStreamClusterNodeRestart(t *testing.T) {
 	}
 	id := c.Upload("chaos-big", "companies", "big.csv", body, nil)
 	c.WaitProgress(id, events.PhaseTransforming, 20, 2*time.Minute)
-	info, err := js.StreamInfo("INLET_WORK", nats.MaxWait(10*time.Second))
+	info, err := streamInfo(c, topology.WorkStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // TestThreeReplicas runs three processing and three transforming replicas on
@@ -68,20 +70,20 @@ func TestThreeReplicas(t *testing.T) {
 	}
 	// Two durables per phase (its work, and the express lane of imports of
 	// one batch), whatever the number of replicas.
-	js, err := c.NC.JetStream()
+	work, err := c.JS.Stream(context.Background(), topology.WorkStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for ci := range js.Consumers("INLET_WORK") {
+	for ci := range work.ListConsumers(context.Background()).Info() {
 		names = append(names, ci.Name)
 	}
 	sort.Strings(names)
 	// The intake's upload notifications (MinIO → inlet.work.uploads) have
 	// their durable there too.
-	want := []string{"uploads-v1"}
+	want := []string{"uploads-v2"}
 	for _, p := range events.Phases[1:] {
-		want = append(want, p+"-v1", p+"-express-v1")
+		want = append(want, p+"-v2", p+"-express-v2")
 	}
 	sort.Strings(want)
 	if fmt.Sprint(names) != fmt.Sprint(want) {
@@ -96,15 +98,11 @@ func TestProjectorHonoursAckWait(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	c := NewCluster(t, Options{AckWait: "3s", Quiet: true})
-	js, err := c.NC.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, d := range []struct{ stream, durable string }{
-		{"INLET_EVENTS", "prevalidation-v1"}, {"INLET_EVENTS", "projector-v1"},
-		{"INLET_WORK", "processing-v1"}, {"INLET_WORK", "cleanup-v1"},
+		{topology.EventsStream, "prevalidation-v2"}, {topology.EventsStream, "projector-v2"},
+		{topology.WorkStream, "processing-v2"}, {topology.WorkStream, "cleanup-v2"},
 	} {
-		ci, err := js.ConsumerInfo(d.stream, d.durable)
+		ci, err := consumerInfo(c, d.stream, d.durable)
 		if err != nil {
 			t.Errorf("consumer %s on %s: %v", d.durable, d.stream, err)
 			continue
