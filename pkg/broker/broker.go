@@ -27,8 +27,8 @@ import (
 
 // Stream names and the subjects they hold.
 const (
-	EventsStream = "INLET_EVENTS" // public: imports.>
-	WorkStream   = "INLET_WORK"   // internal phase work: inlet.work.>
+	EventsStream = events.Stream // public: imports.>
+	WorkStream   = "INLET_WORK"  // internal phase work: inlet.work.>
 	WorkRoot     = "inlet.work"
 	// DeadLetters keeps JetStream's advisories about the messages of the
 	// other two streams that used up their deliveries: whoever ends imports
