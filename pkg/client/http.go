@@ -168,12 +168,13 @@ func writeForm(mw *multipart.Writer, fields map[string]string, f *File) error {
 // Upload sends the file of an import created without one to its
 // links.upload: the gateway's upload route, or a presigned URL of the blob
 // store (which gets none of this client's credentials: it carries its own).
-// The import starts once the file is in.
+// Both answer 200 when they have the file; the import starts then.
 func (c *Client) Upload(ctx context.Context, imp events.Import, f File) error {
 	if imp.Links.Upload == "" {
 		return fmt.Errorf("client: import %s has no upload link: it was created with its file, or is no longer waiting for one", imp.ID)
 	}
-	resp, err := c.do(ctx, call{method: http.MethodPut, path: imp.Links.Upload, body: f.Body, contentType: f.ContentType})
+	resp, err := c.do(ctx, call{method: http.MethodPut, path: imp.Links.Upload, body: f.Body, contentType: f.ContentType,
+		want: []int{http.StatusOK}})
 	if err != nil {
 		return err
 	}

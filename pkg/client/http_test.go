@@ -305,6 +305,12 @@ func TestUploadSendsCredentialsOnlyToTheAPI(t *testing.T) {
 		t.Errorf("presigned upload: query %q, Content-Length %d", s.query, s.contentLength)
 	}
 
+	// 200 is the answer of both (the gateway's route, S3's PutObject).
+	store.on("PUT /inlet/imports/imp_3/source", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	if err := c.Upload(ctx, imp, client.File{Body: strings.NewReader("x")}); client.StatusCode(err) != http.StatusNoContent {
+		t.Errorf("a 204 to an upload: %v, want an error", err)
+	}
+
 	api.on("PUT /v1/imports/imp_3/upload", apiError(http.StatusConflict, "upload_exists", "import imp_3 already has its file", nil))
 	imp.Links.Upload = "/v1/imports/imp_3/upload?organization_id=acme"
 	checkAPIError(t, "second upload", c.Upload(ctx, imp, client.File{Body: strings.NewReader("x")}), http.StatusConflict, "upload_exists")
