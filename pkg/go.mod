@@ -59,7 +59,7 @@ require (
 
 require (
 	github.com/goccy/go-json v0.12.0
-	github.com/inlet-dev/inlet/events v0.0.0
+	github.com/inlet-dev/inlet/events v0.1.0
 	github.com/inlet-dev/inlet/pkg/client v0.1.0
 	golang.org/x/sync v0.24.0
 )

@@ -3,7 +3,7 @@ module github.com/inlet-dev/inlet/services
 go 1.26.0
 
 require (
-	github.com/inlet-dev/inlet/events v0.0.0
+	github.com/inlet-dev/inlet/events v0.1.0
 	github.com/inlet-dev/inlet/pkg v0.0.0
 	github.com/inlet-dev/inlet/pkg/client v0.1.0
 	github.com/nats-io/nats-server/v2 v2.15.2
