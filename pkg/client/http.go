@@ -85,8 +85,13 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (Created, error)
 	} else {
 		body := struct {
 			events.Options
-			Inputs []json.RawMessage `json:"inputs,omitempty"`
-		}{req.Options, req.Inputs}
+			// A pointer: empty inputs are still inputs (the server refuses
+			// them), where no inputs ask for an upload link.
+			Inputs *[]json.RawMessage `json:"inputs,omitempty"`
+		}{Options: req.Options}
+		if req.Inputs != nil {
+			body.Inputs = &req.Inputs
+		}
 		b, err := json.Marshal(body)
 		if err != nil {
 			return created, fmt.Errorf("client: encode create: %w", err)

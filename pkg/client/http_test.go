@@ -201,6 +201,15 @@ func TestCreateAnswers(t *testing.T) {
 		t.Errorf("inputs create: %s %s", s.header.Get("Content-Type"), s.body)
 	}
 
+	// Empty inputs are sent as such (the server refuses them), not as a
+	// request for an upload link.
+	if _, err := c.Create(ctx, client.CreateRequest{Options: events.Options{Resource: "companies"}, Inputs: []json.RawMessage{}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := api.last(); string(s.body) != `{"organization_id":"","resource":"companies","inputs":[]}` {
+		t.Errorf("empty inputs sent as %s", s.body)
+	}
+
 	// Options alone: JSON without inputs, answered with an upload link.
 	waiting := sampleImport("imp_3", events.StatusRequested)
 	waiting.Links.Upload = "/v1/imports/imp_3/upload?organization_id=acme"

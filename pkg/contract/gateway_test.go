@@ -150,6 +150,11 @@ func TestCreateUploadInterruptThroughTheGateway(t *testing.T) {
 		t.Errorf("inputs: %s %s %v", inline.Status, inline.Format, err)
 	}
 
+	_, err = c.Create(ctx, client.CreateRequest{Options: events.Options{Resource: "companies"}, Inputs: []json.RawMessage{}})
+	if e := (*client.Error)(nil); !errors.As(err, &e) || e.Code != "invalid_inputs" {
+		t.Errorf("empty inputs: %v, want 422 invalid_inputs", err)
+	}
+
 	// Refusals come back as the API's errors.
 	_, err = c.Create(ctx, client.CreateRequest{Options: events.Options{Resource: "nope"}, File: &client.File{Name: "x.csv", Body: strings.NewReader("a\n1\n")}})
 	var e *client.Error
