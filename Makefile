@@ -4,7 +4,9 @@ SHELL := /bin/bash
 GO ?= go
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 BIN := $(CURDIR)/bin
-MODULES := ./events/... ./pkg/... ./services/...
+# Every module of the workspace (go.work); pkg/client is a module of its own
+# (outside users require it), so ./pkg/... does not reach it.
+MODULES := ./events/... ./pkg/... ./pkg/client/... ./services/...
 SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway inlet
 
 .PHONY: run test test-unit deps build bench chaos fuzz lint fmt clean

@@ -1,6 +1,8 @@
 // Package events holds Inlet's public contract on the wire: the import object,
-// the events published about it, their subjects and their CloudEvents envelope.
-// A client outside Go uses the JSON Schemas under schemas/ instead.
+// the events published about it, their subjects, stream and CloudEvents
+// envelope, the form of import ids, and the names and shapes the HTTP API
+// shares with its clients (http.go). A client outside Go uses the JSON
+// Schemas under schemas/ instead.
 package events
 
 import (

@@ -712,7 +712,11 @@ func TestTerminalEvent(t *testing.T) {
 		events.StatusInterrupted: events.EventInterrupted, events.StatusTimedOut: events.EventTimedOut,
 		events.StatusExpired: events.EventExpired, events.Status("bogus"): "",
 	}
+	var terminal []string
 	for s, ev := range want {
+		if ev != "" {
+			terminal = append(terminal, ev)
+		}
 		if got := events.TerminalEvent(s); got != ev {
 			t.Errorf("TerminalEvent(%q) = %q, want %q", s, got, ev)
 		}
@@ -722,6 +726,12 @@ func TestTerminalEvent(t *testing.T) {
 		if ev != "" && string(s) != ev {
 			t.Errorf("terminal event %q differs from its status %q", ev, s)
 		}
+	}
+	sort.Strings(terminal)
+	listed := append([]string(nil), events.TerminalEvents...)
+	sort.Strings(listed)
+	if !slices.Equal(listed, terminal) {
+		t.Errorf("TerminalEvents = %v, want the events of the terminal statuses %v", events.TerminalEvents, terminal)
 	}
 }
 

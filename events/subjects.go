@@ -30,6 +30,10 @@ const SubjectRoot = "imports"
 // AllSubjects matches every public subject: the stream that holds them uses it.
 const AllSubjects = SubjectRoot + ".>"
 
+// Stream is the JetStream stream that holds every public subject: consumers
+// (a client waiting for an import, a tenant's durable consumer) are made on it.
+const Stream = "INLET_EVENTS"
+
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // ValidToken reports whether s may be an organization id or resource name:
@@ -65,6 +69,10 @@ func KnownEvent(event string) bool {
 	}
 	return false
 }
+
+// TerminalEvents are the events that end an import: each import gets
+// exactly one of them (TerminalEvent names the one of a status).
+var TerminalEvents = []string{EventCompleted, EventFailed, EventInterrupted, EventTimedOut, EventExpired}
 
 // TerminalEvent is the event published when an import reaches status s.
 func TerminalEvent(s Status) string {

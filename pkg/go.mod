@@ -58,7 +58,8 @@ require (
 
 require (
 	github.com/goccy/go-json v0.12.0
-	github.com/inlet-dev/inlet/events v0.0.0
+	github.com/inlet-dev/inlet/events v0.1.0
+	github.com/inlet-dev/inlet/pkg/client v0.1.0
 	golang.org/x/sync v0.24.0
 )
 
@@ -69,4 +70,7 @@ require (
 	github.com/sony/gobreaker v1.0.0 // indirect
 )
 
-replace github.com/inlet-dev/inlet/events => ../events
+replace (
+	github.com/inlet-dev/inlet/events => ../events
+	github.com/inlet-dev/inlet/pkg/client => ./client
+)

@@ -19,7 +19,7 @@ import (
 // IdempotencyHeader names a create: a repeat with the same key (in the same
 // organization) creates nothing and answers 200 with the import the first
 // request created; the same key with a different request is refused.
-const IdempotencyHeader = "Idempotency-Key"
+const IdempotencyHeader = events.IdempotencyHeader
 
 // maxIdempotencyKey bounds the header (Stripe's limit).
 const maxIdempotencyKey = 255

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/decode"
 	"github.com/inlet-dev/inlet/pkg/resources"
 )
@@ -14,27 +15,11 @@ import (
 // MaxSyncErrors is how many failed rows a sync create lists.
 const MaxSyncErrors = 20
 
-// Prevalidation is the result of an upload_mode sync create: the rows of
-// the file prevalidated (decoded, mapped, coerced, validated against the
-// schema, as the pipeline's first phase does), and the first failed rows.
-type Prevalidation struct {
-	Total  int64 `json:"total"`
-	Valid  int64 `json:"valid"`
-	Failed int64 `json:"failed"`
-	// Errors are the first MaxSyncErrors failed rows, in file order: the
-	// row's first problem names the code and field, the message holds all.
-	Errors []RowError `json:"errors"`
-	// Truncated is true when more rows failed than Errors lists.
-	Truncated bool `json:"truncated"`
-}
+// Prevalidation is the answer's member of an upload_mode sync create.
+type Prevalidation = events.Prevalidation
 
 // RowError is one failed row of a sync prevalidation.
-type RowError struct {
-	Row     int64  `json:"row"`
-	Code    string `json:"code"`
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+type RowError = events.PrevalidationError
 
 // readErr remembers an error of the stored file's reader, so a failure of the
 // blob store is not blamed on the file.

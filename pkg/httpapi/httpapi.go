@@ -10,20 +10,17 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/inlet-dev/inlet/events"
 )
 
-// ErrorBody is the JSON of every error response: {"error": {...}}.
-type ErrorBody struct {
-	Error Error `json:"error"`
-}
+// ErrorBody is the JSON of every error response: {"error": {...}}. Its
+// shape is the public contract, in package events.
+type ErrorBody = events.ErrorBody
 
 // Error is a machine-readable code, a human message and details naming what
 // was wrong (e.g. {"field": "mode"}).
-type Error struct {
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
-}
+type Error = events.APIError
 
 // WriteJSON writes v with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
@@ -48,15 +45,13 @@ func NotFound(w http.ResponseWriter, message string) {
 	WriteError(w, http.StatusNotFound, "not_found", message, nil)
 }
 
-// OrgHeader names the organization of a request made without an API key
-// (the embedded default); with a key it may only repeat the key's own.
-const OrgHeader = "X-Organization-Id"
-
-// OrgParam is the query parameter (and body field) naming the organization.
-const OrgParam = "organization_id"
-
-// DefaultOrg is the organization of a request that names none.
-const DefaultOrg = "default"
+// OrgHeader, OrgParam and DefaultOrg name the organization of a request
+// (see Org); clients use the same names from package events.
+const (
+	OrgHeader  = events.OrgHeader
+	OrgParam   = events.OrgParam
+	DefaultOrg = events.DefaultOrg
+)
 
 // DefaultPrincipal is who a request without an API key acts as: the
 // created_by/updated_by of what it does.
@@ -235,11 +230,7 @@ func Limit(r *http.Request) (int, error) {
 
 // Page is the body of every list response: cursor pagination where
 // next_cursor is the starting_after of the next page (null on the last).
-type Page[T any] struct {
-	Data       []T     `json:"data"`
-	HasMore    bool    `json:"has_more"`
-	NextCursor *string `json:"next_cursor"`
-}
+type Page[T any] = events.Page[T]
 
 // NewPage cuts items (fetched with limit+1 to learn whether more exist) to
 // limit and sets the cursor from the last kept item.

@@ -5,13 +5,11 @@
 package imports
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -23,26 +21,19 @@ import (
 // DefaultErrorThreshold is spec §1's default share of failed rows.
 const DefaultErrorThreshold = events.DefaultErrorThreshold
 
-// NewID returns a fresh import id, sortable by creation time.
-func NewID(t time.Time) string {
-	return "imp_" + ulid.MustNew(ulid.Timestamp(t), rand.Reader).String()
-}
+// NewID returns a fresh import id, sortable by creation time. The id's form
+// is public (clients read its time): events.NewID is its one home.
+func NewID(t time.Time) string { return events.NewID(t) }
 
-// IDTime is the creation time inside an imp_<ULID> id.
-func IDTime(id string) (time.Time, bool) {
-	u, err := ulid.ParseStrict(strings.TrimPrefix(id, "imp_"))
-	if err != nil {
-		return time.Time{}, false
-	}
-	return ulid.Time(u.Time()).UTC(), true
-}
+// IDTime is the creation time inside an imp_<ULID> id (events.IDTime).
+func IDTime(id string) (time.Time, bool) { return events.IDTime(id) }
 
 // DerivedID is the id of a request that did not choose one: the same request
 // (same seed, same time) always gets the same id, so a redelivered request
 // never creates a second import.
 func DerivedID(t time.Time, seed string) string {
 	sum := sha256.Sum256([]byte(seed))
-	return "imp_" + ulid.MustNew(ulid.Timestamp(t), &fixedEntropy{b: sum[:]}).String()
+	return events.IDPrefix + ulid.MustNew(ulid.Timestamp(t), &fixedEntropy{b: sum[:]}).String()
 }
 
 type fixedEntropy struct{ b []byte }

@@ -1,6 +1,7 @@
 package imports_test
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/pkg/imports"
@@ -588,5 +591,32 @@ func TestFinish(t *testing.T) {
 	imports.Finish(&imp, events.StatusFailed, "", later)
 	if imp.Reason != nil {
 		t.Errorf("empty reason stored as %q", *imp.Reason)
+	}
+}
+
+// The id's form lives in package events (clients read its time) without the
+// ULID library the server uses elsewhere (DerivedID): the two must agree.
+func TestIDsAgreeWithTheULIDLibrary(t *testing.T) {
+	base := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	for i := 0; i < 1000; i++ {
+		at := base.Add(time.Duration(i) * 37 * time.Hour)
+		id := imports.NewID(at)
+		u, err := ulid.ParseStrict(strings.TrimPrefix(id, events.IDPrefix))
+		if err != nil || ulid.Time(u.Time()).UnixMilli() != at.UnixMilli() {
+			t.Fatalf("NewID(%v) = %s: the ULID library reads %v, %v", at, id, ulid.Time(u.Time()), err)
+		}
+		lib := ulid.MustNew(ulid.Timestamp(at), rand.Reader).String()
+		if got, ok := imports.IDTime(lib); !ok || !got.Equal(at.Truncate(time.Millisecond)) {
+			t.Fatalf("IDTime(%s) = %v %v, want %v", lib, got, ok, at)
+		}
+		if got, ok := imports.IDTime(imports.DerivedID(at, fmt.Sprint(i))); !ok || got.UnixMilli() != at.UnixMilli() {
+			t.Fatalf("IDTime of a derived id = %v %v", got, ok)
+		}
+	}
+	for _, s := range []string{"81ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAU", "01ARZ3NDEKTSV4RRFFQ69G5FA", "01arz3ndektsv4rrffq69g5fav"} {
+		_, libErr := ulid.ParseStrict(s)
+		if _, ok := imports.IDTime(s); ok != (libErr == nil) {
+			t.Errorf("%q: IDTime ok %v, the ULID library says %v", s, ok, libErr)
+		}
 	}
 }

@@ -264,14 +264,7 @@ func joinField(list []rows.Reject, get func(rows.Reject) string) string {
 }
 
 // rejectJSON is one element of errors.json.
-type rejectJSON struct {
-	Row     int64           `json:"row"`
-	Phase   string          `json:"phase"`
-	Code    string          `json:"code"`
-	Field   string          `json:"field"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data"`
-}
+type rejectJSON = events.RowError
 
 // errorsJSON streams the rejected rows as a JSON array, one element per
 // problem, in row order.

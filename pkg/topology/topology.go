@@ -14,7 +14,7 @@ import (
 const (
 	// EventsStream holds the public subjects: import requests, commands and
 	// the events about imports (events.AllSubjects).
-	EventsStream = "INLET_EVENTS"
+	EventsStream = events.Stream
 	// WorkStream holds the pipeline's work messages (WorkRoot.>).
 	WorkStream = "INLET_WORK"
 	// DeadLettersStream keeps JetStream's advisories about the messages of

@@ -33,27 +33,27 @@ func TestDryRun(t *testing.T) {
 	}
 	c := NewCluster(t, Options{BatchSize: 2})
 	const org = "acme"
-	seed := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,Beta\n", nil)
+	seed := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,Beta\n", events.Options{})
 	checkEnded(t, "seed", seed, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
 	before := fieldSet(t, c, org, "live", "companies", "code")
 
-	dry := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,Bravo\nE,Echo\n", map[string]string{"dry_run": "true"})
+	dry := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,Bravo\nE,Echo\n", events.Options{DryRun: true})
 	checkEnded(t, "dry merge", dry, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 1, Updated: 1, Unchanged: 1})
 	if !dry.DryRun {
 		t.Errorf("dry_run not echoed")
 	}
 	checkSame(t, "after the dry merge", before, fieldSet(t, c, org, "live", "companies", "code"))
 
-	over := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nF,Foxtrot\n", map[string]string{"dry_run": "true", "action": "overwrite"})
+	over := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nF,Foxtrot\n", events.Options{DryRun: true, Action: "overwrite"})
 	checkEnded(t, "dry overwrite", over, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 1, Unchanged: 1, Overwritten: 1})
 	checkSame(t, "after the dry overwrite", before, fieldSet(t, c, org, "live", "companies", "code"))
 
-	del := run(c, org, "companies", "c.csv", "code\nA\nZ\n", map[string]string{"dry_run": "true", "action": "delete"})
+	del := run(c, org, "companies", "c.csv", "code\nA\nZ\n", events.Options{DryRun: true, Action: "delete"})
 	checkEnded(t, "dry delete", del, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Deleted: 1, Skipped: 1})
 	checkSame(t, "after the dry delete", before, fieldSet(t, c, org, "live", "companies", "code"))
 
 	// The same merge for real does what the dry run said.
-	real := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,Bravo\nE,Echo\n", nil)
+	real := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,Bravo\nE,Echo\n", events.Options{})
 	checkEnded(t, "real merge", real, events.StatusCompleted, dry.Stats)
 	checkKeys(t, "after the real merge", fieldSet(t, c, org, "live", "companies", "code"), "a,b,e")
 }
@@ -81,16 +81,16 @@ func TestActions(t *testing.T) {
 	c := NewCluster(t, Options{BatchSize: 2, Resources: map[string]string{"contacts.json": contactsResource}})
 	const org = "acme"
 	for _, s := range []struct{ org, mode string }{{org, "live"}, {org, "test"}, {"other", "live"}} {
-		imp := run(c, s.org, "companies", "c.csv", fourCompanies, map[string]string{"mode": s.mode})
+		imp := run(c, s.org, "companies", "c.csv", fourCompanies, events.Options{Mode: s.mode})
 		checkEnded(t, s.org+" "+s.mode+" seed", imp, events.StatusCompleted, events.Stats{Total: 4, Processed: 4, Created: 4})
 	}
 
 	// An overwrite whose file fails the threshold removes nothing.
-	bad := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,\nC,\n", map[string]string{"action": "overwrite"})
+	bad := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nB,\nC,\n", events.Options{Action: "overwrite"})
 	checkEnded(t, "failed overwrite", bad, events.StatusInterrupted, events.Stats{Total: 3, Processed: 2, Failed: 2})
 	checkKeys(t, "after the failed overwrite", fieldSet(t, c, org, "live", "companies", "code"), "a,b,c,d")
 
-	over := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nC,Gamma2\nE,Echo\n", map[string]string{"action": "overwrite"})
+	over := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\nC,Gamma2\nE,Echo\n", events.Options{Action: "overwrite"})
 	checkEnded(t, "overwrite", over, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 1, Updated: 1, Unchanged: 1, Overwritten: 2})
 	if over.Action != "overwrite" {
 		t.Errorf("action echoed as %q", over.Action)
@@ -103,12 +103,12 @@ func TestActions(t *testing.T) {
 	checkKeys(t, "test mode after a live overwrite", fieldSet(t, c, org, "test", "companies", "code"), "a,b,c,d")
 	checkKeys(t, "other organization after the overwrite", fieldSet(t, c, "other", "live", "companies", "code"), "a,b,c,d")
 
-	del := run(c, org, "companies", "d.csv", "code\nA\nZ\n", map[string]string{"action": "delete"})
+	del := run(c, org, "companies", "d.csv", "code\nA\nZ\n", events.Options{Action: "delete"})
 	checkEnded(t, "delete", del, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Deleted: 1, Skipped: 1})
 	checkErrorsJSON(t, "delete", c.ErrorsJSON(del.ID), []errKey{{2, "transforming", "not_found", "code"}})
 	checkKeys(t, "after the delete", fieldSet(t, c, org, "live", "companies", "code"), "c,e")
 	// Rows whose record is missing are skipped, not failed: no threshold.
-	gone := run(c, org, "companies", "d.csv", "code\nA\nB\nZ\n", map[string]string{"action": "delete"})
+	gone := run(c, org, "companies", "d.csv", "code\nA\nB\nZ\n", events.Options{Action: "delete"})
 	checkEnded(t, "delete of missing records", gone, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Skipped: 3})
 	checkKeys(t, "test mode after a live delete", fieldSet(t, c, org, "test", "companies", "code"), "a,b,c,d")
 
@@ -118,18 +118,15 @@ func TestActions(t *testing.T) {
 	if cRec.ID == "" || eRec.ID == "" {
 		t.Fatalf("companies C and E not found")
 	}
-	under := func(parent, file string, opts map[string]string) events.Import {
-		o := map[string]string{"parent_resource_id": parent}
-		for k, v := range opts {
-			o[k] = v
-		}
-		return run(c, org, "contacts", "p.csv", file, o)
+	under := func(parent, file string, opts events.Options) events.Import {
+		opts.ParentResourceID = &parent
+		return run(c, org, "contacts", "p.csv", file, opts)
 	}
-	checkEnded(t, "contacts of C", under(cRec.ID, "email,name\nx@c.io,X\ny@c.io,Y\n", nil),
+	checkEnded(t, "contacts of C", under(cRec.ID, "email,name\nx@c.io,X\ny@c.io,Y\n", events.Options{}),
 		events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
-	checkEnded(t, "contacts of E", under(eRec.ID, "email,name\nz@e.io,Z\nw@e.io,W\n", nil),
+	checkEnded(t, "contacts of E", under(eRec.ID, "email,name\nz@e.io,Z\nw@e.io,W\n", events.Options{}),
 		events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
-	po := under(cRec.ID, "email,name\nx@c.io,X\n", map[string]string{"action": "overwrite"})
+	po := under(cRec.ID, "email,name\nx@c.io,X\n", events.Options{Action: "overwrite"})
 	checkEnded(t, "overwrite of C's contacts", po, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Unchanged: 1, Overwritten: 1})
 	if po.ParentResourceID == nil || *po.ParentResourceID != cRec.ID {
 		t.Errorf("parent_resource_id echoed as %v, want %s", po.ParentResourceID, cRec.ID)

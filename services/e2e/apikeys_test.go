@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // TestAPIKeysAcrossProcesses: a key acts for its organization only, on the
@@ -19,7 +20,7 @@ func TestAPIKeysAcrossProcesses(t *testing.T) {
 	}
 	c := NewCluster(t, Options{})
 	const a, b = "acme", "other"
-	imp := run(c, b, "companies", "b.csv", "code,name\nB1,Bee\nB2,\n", map[string]string{"skip_errors": "true"})
+	imp := run(c, b, "companies", "b.csv", "code,name\nB1,Bee\nB2,\n", events.Options{SkipErrors: true})
 	checkEnded(t, "b's import", imp, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 1, Failed: 1})
 	if imp.CreatedBy != KeyID(b) {
 		t.Errorf("created_by %q, want %q", imp.CreatedBy, KeyID(b))
@@ -86,7 +87,7 @@ func TestAPIKeysAcrossProcesses(t *testing.T) {
 		}
 	}
 	// Nothing a's attempts did reached b's data or created anything.
-	if l := c.listImports(b, nil); len(l.Data) != 1 {
+	if l := c.listImports(b, client.Filters{}); len(l.Data) != 1 {
 		t.Errorf("b has %d imports, want 1: %v", len(l.Data), ids(l.Data))
 	}
 	if n := len(c.Records(a, "companies")); n != 0 {

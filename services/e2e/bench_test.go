@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 	"github.com/inlet-dev/inlet/pkg/testenv"
 	"github.com/inlet-dev/inlet/pkg/topology"
 )
@@ -91,18 +92,23 @@ func allInOne(b *testing.B, storeURL string) benchTarget {
 }
 
 func benchShape(b *testing.B, shape string, rows int, body string, t benchTarget) {
-	client := &http.Client{Timeout: 5 * time.Minute}
+	httpClient := &http.Client{Timeout: 5 * time.Minute}
 	run := func(org, resource, content string) events.Import {
-		id, err := UploadTo(client, t.write, t.key(org), org, resource, resource+".csv", content, nil)
+		c := client.New(nil, t.write)
+		c.ReadURL, c.HTTP, c.Org, c.APIKey, c.PollInterval = t.read, httpClient, org, t.key(org), 2*pollStep
+		created, err := c.Create(context.Background(), client.CreateRequest{Options: events.Options{OrganizationID: org, Resource: resource},
+			File: &client.File{Name: resource + ".csv", Body: strings.NewReader(content)}})
 		if err != nil {
 			b.Fatal(err)
 		}
-		imp, err := PollTerminal(client, t.read, t.key(org), org, id, 30*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		imp, err := c.Wait(ctx, created.ID)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if imp.Status != events.StatusCompleted {
-			b.Fatalf("%s import %s: %s %v", resource, id, imp.Status, deref(imp.Reason))
+			b.Fatalf("%s import %s: %s %v", resource, created.ID, imp.Status, deref(imp.Reason))
 		}
 		return imp
 	}

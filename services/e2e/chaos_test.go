@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 	"github.com/inlet-dev/inlet/pkg/testenv"
 )
 
@@ -145,7 +145,7 @@ func chaosRun(t *testing.T, seed uint64, rows, batch int) {
 				names[code] = "Small " + code
 				fmt.Fprintf(&b, "%s,%s,DE,%d\n", code, names[code], i)
 			}
-			id, err := chaosCreate(smallCtx, c, org, fmt.Sprintf("small-%d-%d", seed, n), b.String(), nil)
+			id, err := chaosCreate(smallCtx, c, org, fmt.Sprintf("small-%d-%d", seed, n), b.String(), events.Options{})
 			if err != nil {
 				if smallCtx.Err() == nil {
 					t.Errorf("small import %d: %v", n, err)
@@ -174,11 +174,11 @@ func chaosRun(t *testing.T, seed uint64, rows, batch int) {
 	var big []chaosImport
 	for i, f := range []struct {
 		body string
-		opts map[string]string
+		opts events.Options
 		want events.Stats
 	}{
-		{first, nil, events.Stats{Total: int64(rows), Processed: int64(rows), Created: int64(rows)}},
-		{second, map[string]string{"action": "overwrite"}, overwriteStats(rows)},
+		{first, events.Options{}, events.Stats{Total: int64(rows), Processed: int64(rows), Created: int64(rows)}},
+		{second, events.Options{Action: "overwrite"}, overwriteStats(rows)},
 	} {
 		id, err := chaosCreate(context.Background(), c, "chaos-big", fmt.Sprintf("big-%d-%d", seed, i), f.body, f.opts)
 		if err != nil {
@@ -293,43 +293,26 @@ func chaos(ctx context.Context, c *Cluster, pg *testenv.PostgresServer, rng *ran
 
 // chaosCreate creates an import, retrying through a gateway that is down or
 // restarting: the Idempotency-Key makes every retry name the same import.
-func chaosCreate(ctx context.Context, c *Cluster, org, key, body string, opts map[string]string) (string, error) {
-	fields := map[string]string{"organization_id": org, "resource": "companies"}
-	for k, v := range opts {
-		fields[k] = v
-	}
-	var last string
+func chaosCreate(ctx context.Context, c *Cluster, org, key, body string, opts events.Options) (string, error) {
+	opts.Resource = "companies"
+	var last error
 	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
-		ct, form, err := Multipart(fields, key+".csv", []byte(body))
-		if err != nil {
-			return "", err
-		}
-		r, err := Do(c.HTTP, http.MethodPost, c.GatewayURL()+"/v1/imports", c.Key(org),
-			http.Header{"Content-Type": {ct}, "Idempotency-Key": {key}}, form)
-		if err == nil && (r.Status == http.StatusCreated || r.Status == http.StatusOK) {
-			var imp events.Import
-			if err := json.Unmarshal(r.Body, &imp); err != nil || imp.ID == "" {
-				return "", fmt.Errorf("create answered %d without an import: %s", r.Status, r.Body)
-			}
-			c.mu.Lock()
-			c.orgs[imp.ID] = org
-			c.mu.Unlock()
-			return imp.ID, nil
-		}
-		if err == nil && r.Status < 500 && r.Status != http.StatusTooManyRequests {
-			return "", fmt.Errorf("create answered %d: %s", r.Status, r.Body)
-		}
-		last = fmt.Sprint(err)
+		created, err := c.Create(org, client.CreateRequest{Options: opts, IdempotencyKey: key,
+			File: &client.File{Name: key + ".csv", Body: strings.NewReader(body)}})
 		if err == nil {
-			last = fmt.Sprintf("%d %s", r.Status, r.Body)
+			return created.ID, nil
 		}
+		if status := client.StatusCode(err); status != 0 && status < 500 && status != http.StatusTooManyRequests {
+			return "", fmt.Errorf("create: %w", err)
+		}
+		last = err
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	return "", fmt.Errorf("create: the gateway did not take it in 5m (last: %s)", last)
+	return "", fmt.Errorf("create: the gateway did not take it in 5m (last: %v)", last)
 }
 
 // chaosWait polls the import until it is terminal, through a projector that
@@ -337,8 +320,8 @@ func chaosCreate(ctx context.Context, c *Cluster, org, key, body string, opts ma
 func chaosWait(c *Cluster, org, id string, timeout time.Duration) (events.Import, error) {
 	var last events.Import
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		imp, ok, err := GetImport(c.HTTP, c.ProjectorURL(), c.Key(org), org, id)
-		if err != nil || !ok {
+		imp, err := c.Client(org).Get(context.Background(), id)
+		if err != nil {
 			continue
 		}
 		last = imp

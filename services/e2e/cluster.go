@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 	"github.com/inlet-dev/inlet/pkg/testenv"
 	"github.com/inlet-dev/inlet/pkg/topology"
 )
@@ -904,6 +905,18 @@ func (c *Cluster) url(service, path string) string {
 func (c *Cluster) GatewayURL() string   { return c.url("gateway", "") }
 func (c *Cluster) ProjectorURL() string { return c.url("projector", "") }
 
+// Client is the Go client acting for org with org's API key, as a user's
+// program would: writes to the gateway, reads and waits on the projector
+// (replica 0 of each), NATS on the cluster's connection.
+func (c *Cluster) Client(org string) *client.Client {
+	c.T.Helper()
+	cl := client.New(c.NC, c.GatewayURL())
+	cl.ReadURL = c.ProjectorURL()
+	cl.HTTP, cl.Org, cl.APIKey = c.HTTP, org, c.Key(org)
+	cl.PollInterval = 2 * pollStep
+	return cl
+}
+
 // Response is an HTTP answer, read whole.
 type Response struct {
 	Status int
@@ -1001,107 +1014,50 @@ func Multipart(fields map[string]string, filename string, content []byte) (conte
 	return mw.FormDataContentType(), body, nil
 }
 
-// CreateMultipart posts a multipart create as org (with org's key, plus
-// hdr) and returns the answer as it is. The import id of a 201 is
-// remembered for the reads that follow.
-func (c *Cluster) CreateMultipart(org, resource, filename string, content []byte, opts map[string]string, hdr http.Header) Response {
+// Create creates an import as org through the client (the request's
+// organization set to org) and remembers its organization for the reads that
+// follow.
+func (c *Cluster) Create(org string, req client.CreateRequest) (client.Created, error) {
 	c.T.Helper()
-	fields := map[string]string{"organization_id": org, "resource": resource}
-	for k, v := range opts {
-		fields[k] = v
-	}
-	ct, body, err := Multipart(fields, filename, content)
-	if err != nil {
-		c.T.Fatal(err)
-	}
-	h := http.Header{"Content-Type": {ct}}
-	for k, vs := range hdr {
-		h[k] = vs
-	}
-	r := c.Call("gateway", http.MethodPost, "/v1/imports", c.Key(org), h, body)
-	c.remember(org, r)
-	return r
-}
-
-// CreateJSON posts a JSON create (options, with inputs or without) as org.
-func (c *Cluster) CreateJSON(org string, body map[string]any, hdr http.Header) Response {
-	c.T.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		c.T.Fatal(err)
-	}
-	h := http.Header{"Content-Type": {"application/json"}}
-	for k, vs := range hdr {
-		h[k] = vs
-	}
-	r := c.Call("gateway", http.MethodPost, "/v1/imports", c.Key(org), h, bytes.NewReader(b))
-	c.remember(org, r)
-	return r
-}
-
-func (c *Cluster) remember(org string, r Response) {
-	if r.Status != http.StatusCreated && r.Status != http.StatusOK {
-		return
-	}
-	var imp events.Import
-	if json.Unmarshal(r.Body, &imp) == nil && imp.ID != "" {
+	req.OrganizationID = org
+	created, err := c.Client(org).Create(context.Background(), req)
+	if err == nil && created.ID != "" {
 		c.mu.Lock()
-		c.orgs[imp.ID] = org
+		c.orgs[created.ID] = org
 		c.mu.Unlock()
 	}
+	return created, err
 }
 
-// Created checks a create answered 201 and returns its import object.
-func (c *Cluster) Created(r Response) events.Import {
+// Created is Create that fails the test unless a new import was created
+// (201: not an error, not an Idempotency-Key repeat).
+func (c *Cluster) Created(org string, req client.CreateRequest) client.Created {
 	c.T.Helper()
-	if r.Status != http.StatusCreated {
-		c.T.Fatalf("create: %d %s, want 201", r.Status, r.Body)
+	created, err := c.Create(org, req)
+	switch {
+	case err != nil:
+		c.T.Fatalf("create %s (%s): %v, want 201", req.Resource, fileName(req.File), err)
+	case created.Repeated:
+		c.T.Fatalf("create %s (%s): 200, a repeat of %s, want 201", req.Resource, fileName(req.File), created.ID)
+	case created.ID == "":
+		c.T.Fatalf("create %s (%s): no import id", req.Resource, fileName(req.File))
 	}
-	var imp events.Import
-	r.JSON(c.T, &imp)
-	if imp.ID == "" {
-		c.T.Fatalf("create: no import id in %s", r.Body)
-	}
-	return imp
+	return created
 }
 
-// Upload creates an import through the gateway with a multipart request
-// (file part plus option fields) and returns its id.
-func (c *Cluster) Upload(org, resource, filename, content string, opts map[string]string) string {
+func fileName(f *client.File) string {
+	if f == nil {
+		return "no file"
+	}
+	return f.Name
+}
+
+// Upload creates an import of resource as org with a multipart request (the
+// options as form fields, then the file) and returns its id.
+func (c *Cluster) Upload(org, resource, filename, content string, opts events.Options) string {
 	c.T.Helper()
-	id, err := UploadTo(c.HTTP, c.GatewayURL(), c.Key(org), org, resource, filename, content, opts)
-	if err != nil {
-		c.T.Fatal(err)
-	}
-	c.mu.Lock()
-	c.orgs[id] = org
-	c.mu.Unlock()
-	return id
-}
-
-// UploadTo posts a multipart import request to base (a gateway or the
-// all-in-one server) with API key key ("" for none).
-func UploadTo(client *http.Client, base, key, org, resource, filename, content string, opts map[string]string) (string, error) {
-	fields := map[string]string{"organization_id": org, "resource": resource}
-	for k, v := range opts {
-		fields[k] = v
-	}
-	ct, body, err := Multipart(fields, filename, []byte(content))
-	if err != nil {
-		return "", err
-	}
-	resp, err := Do(client, http.MethodPost, base+"/v1/imports", key, http.Header{"Content-Type": {ct}}, body)
-	if err != nil {
-		return "", fmt.Errorf("POST /v1/imports: %w", err)
-	}
-	if resp.Status != http.StatusCreated {
-		return "", fmt.Errorf("POST /v1/imports %s (%s): %d %s", filename, resource, resp.Status, resp.Body)
-	}
-	var imp events.Import
-	if err := json.Unmarshal(resp.Body, &imp); err != nil || imp.ID == "" {
-		return "", fmt.Errorf("POST /v1/imports: no import id in %s (%v)", resp.Body, err)
-	}
-	return imp.ID, nil
+	opts.Resource = resource
+	return c.Created(org, client.CreateRequest{Options: opts, File: &client.File{Name: filename, Body: strings.NewReader(content)}}).ID
 }
 
 func (c *Cluster) orgOf(id string) string {
@@ -1128,35 +1084,19 @@ func (c *Cluster) get(path string, q url.Values) (int, []byte, error) {
 	return r.Status, r.Body, err
 }
 
-// Import reads the import object (ok false on 404).
+// Import reads the import object; ok is false while the projector does not
+// have it or cannot answer (it may be restarting).
 func (c *Cluster) Import(id string) (events.Import, bool) {
 	c.T.Helper()
-	org := c.orgOf(id)
-	imp, ok, err := GetImport(c.HTTP, c.ProjectorURL(), c.Key(org), org, id)
-	if err != nil {
-		c.T.Fatal(err)
+	imp, err := c.Client(c.orgOf(id)).Get(context.Background(), id)
+	switch {
+	case err == nil:
+		return imp, true
+	case client.IsNotFound(err) || client.IsUnavailable(err):
+		return imp, false
 	}
-	return imp, ok
-}
-
-// GetImport reads GET /v1/imports/{id} from base with API key key.
-func GetImport(client *http.Client, base, key, org, id string) (events.Import, bool, error) {
-	var imp events.Import
-	resp, err := Do(client, http.MethodGet, base+"/v1/imports/"+id+"?organization_id="+url.QueryEscape(org), key, nil, nil)
-	if err != nil {
-		return imp, false, nil // the projector may be restarting: not found yet
-	}
-	switch resp.Status {
-	case http.StatusOK:
-		if err := json.Unmarshal(resp.Body, &imp); err != nil {
-			return imp, false, fmt.Errorf("GET import %s: %v in %s", id, err, resp.Body)
-		}
-		return imp, true, nil
-	case http.StatusNotFound, http.StatusServiceUnavailable, http.StatusBadGateway:
-		return imp, false, nil
-	default:
-		return imp, false, fmt.Errorf("GET import %s: %d %s", id, resp.Status, resp.Body)
-	}
+	c.T.Fatal(err)
+	return imp, false
 }
 
 // WaitTerminal polls the projector until the import reaches a terminal
@@ -1169,9 +1109,14 @@ func (c *Cluster) WaitTerminal(id string) events.Import {
 // WaitTerminalFor is WaitTerminal with a chosen timeout.
 func (c *Cluster) WaitTerminalFor(id string, timeout time.Duration) events.Import {
 	c.T.Helper()
-	org := c.orgOf(id)
-	imp, err := PollTerminal(c.HTTP, c.ProjectorURL(), c.Key(org), org, id, timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	imp, err := c.Client(c.orgOf(id)).Wait(ctx, id)
 	if err != nil {
+		if imp.ID != "" {
+			b, _ := json.MarshalIndent(imp, "", "  ")
+			c.T.Fatalf("%v; last seen:\n%s", err, b)
+		}
 		c.T.Fatal(err)
 	}
 	return imp
@@ -1207,68 +1152,25 @@ func deref(s *string) string {
 	return *s
 }
 
-// PollTerminal polls base's GET /v1/imports/{id} until a terminal status.
-func PollTerminal(client *http.Client, base, key, org, id string, timeout time.Duration) (events.Import, error) {
-	deadline := time.Now().Add(timeout)
-	var last events.Import
-	seen := false
-	for time.Now().Before(deadline) {
-		imp, ok, err := GetImport(client, base, key, org, id)
-		if err != nil {
-			return imp, err
-		}
-		if ok {
-			last, seen = imp, true
-			if imp.Status.Terminal() {
-				return imp, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !seen {
-		return last, fmt.Errorf("import %s never appeared in the projector within %s", id, timeout)
-	}
-	b, _ := json.MarshalIndent(last, "", "  ")
-	return last, fmt.Errorf("import %s not terminal after %s; last seen:\n%s", id, timeout, b)
-}
-
 // ErrorsCSV returns the bytes of GET /v1/imports/{id}/errors.csv.
 func (c *Cluster) ErrorsCSV(id string) string {
 	c.T.Helper()
-	code, b, err := c.get("/v1/imports/"+id+"/errors.csv", url.Values{"organization_id": {c.orgOf(id)}})
-	if err != nil || code != http.StatusOK {
-		c.T.Fatalf("errors.csv of %s: %d %v %s", id, code, err, b)
+	var b strings.Builder
+	if err := c.Client(c.orgOf(id)).ErrorsCSV(context.Background(), id, &b); err != nil {
+		c.T.Fatalf("errors.csv of %s: %v", id, err)
 	}
-	return string(b)
+	return b.String()
 }
 
 // RowError is one entry of errors.json.
-type RowError struct {
-	Row     int64          `json:"row"`
-	Phase   string         `json:"phase"`
-	Code    string         `json:"code"`
-	Field   string         `json:"field"`
-	Message string         `json:"message"`
-	Data    map[string]any `json:"data"`
-}
+type RowError = events.RowError
 
 // ErrorsJSON returns the entries of GET /v1/imports/{id}/errors.json.
 func (c *Cluster) ErrorsJSON(id string) []RowError {
 	c.T.Helper()
-	code, b, err := c.get("/v1/imports/"+id+"/errors.json", url.Values{"organization_id": {c.orgOf(id)}})
-	if err != nil || code != http.StatusOK {
-		c.T.Fatalf("errors.json of %s: %d %v %s", id, code, err, b)
-	}
-	var out []RowError
-	if err := json.Unmarshal(b, &out); err != nil {
-		// Accept a {"data": [...]} envelope too.
-		var page struct {
-			Data []RowError `json:"data"`
-		}
-		if err2 := json.Unmarshal(b, &page); err2 != nil {
-			c.T.Fatalf("errors.json of %s: %v in %s", id, err, b)
-		}
-		out = page.Data
+	out, err := c.Client(c.orgOf(id)).ErrorsJSON(context.Background(), id)
+	if err != nil {
+		c.T.Fatalf("errors.json of %s: %v", id, err)
 	}
 	return out
 }

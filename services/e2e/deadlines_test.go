@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // TestDeadlines: with every phase service stopped, the projector's sweep
@@ -26,14 +28,14 @@ func TestDeadlines(t *testing.T) {
 	c.StopPhases()
 
 	deadline := time.Now().Add(3 * time.Second).UTC().Truncate(time.Second)
-	late := c.Created(c.CreateJSON(org, map[string]any{
-		"resource": "companies", "deadline": deadline.Format(time.RFC3339),
-		"inputs": []map[string]any{{"code": "DL", "name": "Deadline"}},
-	}, nil))
+	late := c.Created(org, client.CreateRequest{
+		Options: events.Options{Resource: "companies", Deadline: &deadline},
+		Inputs:  []json.RawMessage{json.RawMessage(`{"code":"DL","name":"Deadline"}`)},
+	})
 	if late.Deadline == nil || !late.Deadline.Equal(deadline) {
 		t.Errorf("deadline echoed as %v, want %s", late.Deadline, deadline)
 	}
-	waiting := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, nil))
+	waiting := c.Created(org, client.CreateRequest{Options: events.Options{Resource: "companies", Format: "csv"}})
 	if waiting.Status != events.StatusRequested || waiting.ExpiresAt == nil || waiting.Links.Upload == "" {
 		t.Fatalf("options alone: %s expires_at %v upload %q, want requested with both", waiting.Status, waiting.ExpiresAt, waiting.Links.Upload)
 	}
@@ -62,7 +64,7 @@ func TestDeadlines(t *testing.T) {
 	// The phases come back: the requests waiting in the stream must not
 	// revive either import.
 	c.StartPhases()
-	after := run(c, org, "companies", "c.csv", "code,name\nOK,Fine\n", nil)
+	after := run(c, org, "companies", "c.csv", "code,name\nOK,Fine\n", events.Options{})
 	checkEnded(t, "an import after the restart", after, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
 	time.Sleep(2 * time.Second)
 	if imp, _ := c.Import(late.ID); imp.Status != events.StatusTimedOut || imp.Stats.Created != 0 {
@@ -75,12 +77,12 @@ func TestDeadlines(t *testing.T) {
 	// A deadline that passes while the phases work: the import ends
 	// timed_out, and once the pipeline is quiet its stats still count
 	// exactly what is stored.
-	var inputs []map[string]any
+	var inputs []json.RawMessage
 	for i := 0; i < 2000; i++ {
-		inputs = append(inputs, map[string]any{"code": fmt.Sprintf("RUN%d", i), "name": "Running"})
+		inputs = append(inputs, json.RawMessage(fmt.Sprintf(`{"code":"RUN%d","name":"Running"}`, i)))
 	}
-	busy := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies",
-		"deadline": time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano), "inputs": inputs}, nil))
+	busyDeadline := time.Now().Add(1500 * time.Millisecond).UTC()
+	busy := c.Created(org, client.CreateRequest{Options: events.Options{Resource: "companies", Deadline: &busyDeadline}, Inputs: inputs})
 	end := c.WaitTerminal(busy.ID)
 	if end.Status != events.StatusTimedOut {
 		t.Errorf("busy import ended %s (reason %s), want timed_out", end.Status, deref(end.Reason))
@@ -98,9 +100,9 @@ func TestDeadlines(t *testing.T) {
 		t.Errorf("after the pipeline went quiet the timed-out import is %s with created %d, the store holds %d", final.Status, final.Stats.Created, stored)
 	}
 
-	listed := c.listImports(org, nil)
+	listed := c.listImports(org, client.Filters{})
 	for s, n := range map[events.Status]int{events.StatusTimedOut: 2, events.StatusExpired: 1} {
-		if l := c.listImports(org, map[string][]string{"status": {string(s)}}); len(l.Data) != n {
+		if l := c.listImports(org, client.Filters{Status: s}); len(l.Data) != n {
 			t.Errorf("status=%s lists %v (all: %v)", s, ids(l.Data), ids(listed.Data))
 		}
 	}

@@ -63,7 +63,7 @@ func checkErrorsJSON(t *testing.T, what string, got []RowError, want []errKey) {
 	if fmt.Sprint(g) != fmt.Sprint(want) {
 		var b strings.Builder
 		for _, e := range got {
-			fmt.Fprintf(&b, "  %+v\n", e)
+			fmt.Fprintf(&b, "  row %d %s %s %s: %s %s\n", e.Row, e.Phase, e.Code, e.Field, e.Message, e.Data)
 		}
 		t.Errorf("%s: errors.json\n got %v\nwant %v\nentries:\n%s", what, g, want, b.String())
 	}
@@ -96,14 +96,14 @@ func TestEveryRowFate(t *testing.T) {
 	t.Logf("cluster up in %s", time.Since(start).Round(time.Millisecond))
 	const org = "acme"
 
-	companies := c.WaitTerminal(c.Upload(org, "companies", "companies.csv", "code,name\nACME,Acme\nGLOBEX,Globex\n", nil))
+	companies := c.WaitTerminal(c.Upload(org, "companies", "companies.csv", "code,name\nACME,Acme\nGLOBEX,Globex\n", events.Options{}))
 	checkImport(t, "companies", companies, events.Stats{Total: 2, Processed: 2, Created: 2})
 
 	first := c.WaitTerminal(c.Upload(org, "customers", "c1.csv",
 		"email,external_id,name,age,company_code\n"+
 			"a@x.io,E1,Ann,30,ACME\n"+
 			"b@x.io,E2,Bob,40,GLOBEX\n"+
-			"c@x.io,E3,Cid,50,\n", nil))
+			"c@x.io,E3,Cid,50,\n", events.Options{}))
 	checkImport(t, "first customers", first, events.Stats{Total: 3, Processed: 3, Created: 3})
 
 	// The second file is real-world CSV: a UTF-8 BOM, CRLF line ends, a blank
@@ -125,7 +125,7 @@ func TestEveryRowFate(t *testing.T) {
 		"k@x.io,,\"Kim\r\nMulti\",33,GLOBEX",       // 13 created; quoted newline
 	}
 	body := "\ufeff" + header + "\r\n" + strings.Join(lines[:6], "\r\n") + "\r\n\r\n" + strings.Join(lines[6:], "\r\n") + "\r\n"
-	second := c.Upload(org, "customers", "c2.csv", body, map[string]string{"duplicate_handling": "ignore_all", "skip_errors": "true"})
+	second := c.Upload(org, "customers", "c2.csv", body, events.Options{DuplicateHandling: "ignore_all", SkipErrors: true})
 	imp := c.WaitTerminal(second)
 	checkImport(t, "second customers", imp, events.Stats{Total: 13, Processed: 13, Created: 2, Updated: 1, Unchanged: 1, Skipped: 2, Failed: 7})
 	if imp.File.Encoding == "" || !imp.File.HasHeader || imp.File.Delimiter != "," {
@@ -160,7 +160,7 @@ func TestEveryRowFate(t *testing.T) {
 
 	// use_first keeps the first row of a key and skips the rest.
 	third := c.WaitTerminal(c.Upload(org, "customers", "c3.csv",
-		"email,name,vip\nm@x.io,Mia,yes\nM@X.io,Mia2,no\nn@x.io,Nat,0\n", map[string]string{"duplicate_handling": "use_first"}))
+		"email,name,vip\nm@x.io,Mia,yes\nM@X.io,Mia2,no\nn@x.io,Nat,0\n", events.Options{DuplicateHandling: "use_first"}))
 	checkImport(t, "use_first customers", third, events.Stats{Total: 3, Processed: 3, Created: 2, Skipped: 1})
 	checkErrorsJSON(t, "use_first customers", c.ErrorsJSON(third.ID), []errKey{{2, "preparsing", "duplicate", "email"}})
 
@@ -168,7 +168,7 @@ func TestEveryRowFate(t *testing.T) {
 	jsonImp := c.WaitTerminal(c.Upload(org, "customers", "c4.json",
 		`[{"email":"p@x.io","name":"Pat","age":5,"vip":true,"signed_up":"2024-02-29"},`+
 			`{"email":"bad","name":"X"},`+
-			`{"email":"a@x.io","name":"Ann","age":31}]`, map[string]string{"skip_errors": "true"}))
+			`{"email":"a@x.io","name":"Ann","age":31}]`, events.Options{SkipErrors: true}))
 	checkImport(t, "json customers", jsonImp, events.Stats{Total: 3, Processed: 3, Created: 1, Updated: 1, Failed: 1})
 	checkErrorsJSON(t, "json customers", c.ErrorsJSON(jsonImp.ID), []errKey{{2, "prevalidation", "schema.format", "email"}})
 
@@ -176,7 +176,7 @@ func TestEveryRowFate(t *testing.T) {
 		`{"email":"q@x.io","name":"Q","company_code":"GLOBEX"}`+"\n"+
 			`{"email":"r@x.io","name":"R","age":"x"}`+"\n"+
 			`{"email":"p@x.io","name":"Pat","age":5,"vip":true,"signed_up":"2024-02-29"}`+"\n",
-		map[string]string{"skip_errors": "true"}))
+		events.Options{SkipErrors: true}))
 	checkImport(t, "jsonl customers", jsonlImp, events.Stats{Total: 3, Processed: 3, Created: 1, Unchanged: 1, Failed: 1})
 	checkErrorsJSON(t, "jsonl customers", c.ErrorsJSON(jsonlImp.ID), []errKey{{2, "prevalidation", "schema.type", "age"}})
 

@@ -9,6 +9,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // xlsxOf builds a workbook whose first sheet holds rows (numbers stay
@@ -102,7 +103,7 @@ func TestFormats(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.T = t
-			imp := run(c, org, "companies", tc.file, string(tc.body), nil)
+			imp := run(c, org, "companies", tc.file, string(tc.body), events.Options{})
 			checkEnded(t, tc.name, imp, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
 			f := imp.File
 			if imp.Format != tc.format || f.Name != tc.file || f.Size != int64(len(tc.body)) || f.Checksum != sha256Hex(tc.body) ||
@@ -124,7 +125,7 @@ func TestFormats(t *testing.T) {
 	t.Run("xlsx errors", func(t *testing.T) {
 		c.T = t
 		body := xlsxOf(t, [][]any{{"code", "name", "employees"}, {"E1", "Good", 1}, {"E2", "Bad", "many"}, {"E3", "", 3}})
-		imp := run(c, org, "companies", "errors.xlsx", string(body), map[string]string{"skip_errors": "true"})
+		imp := run(c, org, "companies", "errors.xlsx", string(body), events.Options{SkipErrors: true})
 		checkEnded(t, "xlsx with errors", imp, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 1, Failed: 2})
 		checkErrorsCSV(t, c.ErrorsCSV(imp.ID), "code,name,employees,_row,_phase,_code,_field,_message\n", []string{
 			"E2,Bad,many,2,prevalidation,schema.type,employees,",
@@ -139,12 +140,13 @@ func TestFormats(t *testing.T) {
 	t.Run("forced delimiter", func(t *testing.T) {
 		c.T = t
 		body := []byte("code;company, name\nD1;Alpha, Inc\nD2;Beta, Ltd\n")
-		r := c.CreateMultipart(org, "companies", "forced.csv", body, map[string]string{
-			"delimiter": ";", "upload_mode": "sync", "column_mapping": `{"name":"company, name"}`}, nil)
-		if r.Status != 201 {
-			t.Fatalf("create with delimiter ; (sync): %d %s, want 201 (the sync prevalidation ignores the delimiter option)", r.Status, r.Body)
+		created, err := c.Create(org, client.CreateRequest{
+			Options: events.Options{Resource: "companies", Delimiter: ";", UploadMode: "sync", ColumnMapping: map[string]string{"name": "company, name"}},
+			File:    &client.File{Name: "forced.csv", Body: bytes.NewReader(body)},
+		})
+		if err != nil || created.Repeated {
+			t.Fatalf("create with delimiter ; (sync): %v (repeated %v), want 201 (the sync prevalidation ignores the delimiter option)", err, created.Repeated)
 		}
-		created := c.Created(r)
 		imp := c.WaitTerminal(created.ID)
 		checkEnded(t, "forced delimiter", imp, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
 		if imp.File.Delimiter != ";" {
@@ -187,13 +189,15 @@ func TestFormats(t *testing.T) {
 		if err := f.Write(&buf); err != nil {
 			t.Fatal(err)
 		}
-		r := c.CreateMultipart(org, "companies", "two-sheets.xlsx", buf.Bytes(), map[string]string{"sheet": "Current", "upload_mode": "sync"}, nil)
-		created := c.Created(r)
-		var sync struct {
-			Prevalidation struct{ Total, Valid, Failed int64 } `json:"prevalidation"`
+		created := c.Created(org, client.CreateRequest{
+			Options: events.Options{Resource: "companies", Sheet: "Current", UploadMode: "sync"},
+			File:    &client.File{Name: "two-sheets.xlsx", Body: &buf},
+		})
+		var p events.Prevalidation
+		if created.Prevalidation != nil {
+			p = *created.Prevalidation
 		}
-		r.JSON(t, &sync)
-		if p := sync.Prevalidation; p.Total != 3 || p.Valid != 3 || p.Failed != 0 {
+		if p.Total != 3 || p.Valid != 3 || p.Failed != 0 {
 			t.Errorf("sync prevalidation of sheet Current: %+v, want total 3 valid 3 failed 0 (the sheet option is not applied)", p)
 		}
 		imp := c.WaitTerminal(created.ID)

@@ -127,9 +127,9 @@ func rowFields(row []string) map[string]any {
 // seedOrg imports the companies and the base customers into org.
 func seedOrg(t *testing.T, c *Cluster, org string) {
 	t.Helper()
-	imp := c.WaitTerminal(c.Upload(org, "companies", "companies.csv", companiesCSV, nil))
+	imp := c.WaitTerminal(c.Upload(org, "companies", "companies.csv", companiesCSV, events.Options{}))
 	checkImport(t, org+" companies", imp, events.Stats{Total: 5, Processed: 5, Created: 5})
-	imp = c.WaitTerminal(c.Upload(org, "customers", "base.csv", baseCSV(), nil))
+	imp = c.WaitTerminal(c.Upload(org, "customers", "base.csv", baseCSV(), events.Options{}))
 	checkImport(t, org+" base customers", imp, events.Stats{Total: baseCustomers, Processed: baseCustomers, Created: baseCustomers})
 	if t.Failed() {
 		t.FailNow()

@@ -1,21 +1,21 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // run imports a CSV (or any file, by its name) through the gateway and waits
 // for the end.
-func run(c *Cluster, org, resource, name, body string, opts map[string]string) events.Import {
+func run(c *Cluster, org, resource, name, body string, opts events.Options) events.Import {
 	c.T.Helper()
 	return c.WaitTerminal(c.Upload(org, resource, name, body, opts))
 }
@@ -85,23 +85,17 @@ func companyRows(prefix string, n int) string {
 	return b.String()
 }
 
-// listPage is one page of GET /v1/imports.
-type listPage struct {
-	Data       []events.Import `json:"data"`
-	HasMore    bool            `json:"has_more"`
-	NextCursor *string         `json:"next_cursor"`
-}
-
-func (c *Cluster) listImports(org string, q url.Values) listPage {
+// listImports reads one page of org's imports.
+func (c *Cluster) listImports(org string, f client.Filters) client.Page {
 	c.T.Helper()
-	r := c.Read(org, "/v1/imports", q)
-	if r.Status != http.StatusOK {
-		c.T.Fatalf("GET /v1/imports?%s as %s: %d %s", q.Encode(), org, r.Status, r.Body)
+	p, err := c.Client(org).List(context.Background(), f)
+	if err != nil {
+		c.T.Fatalf("GET /v1/imports %+v as %s: %v", f, org, err)
 	}
-	var p listPage
-	r.JSON(c.T, &p)
 	return p
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func ids(list []events.Import) []string {
 	out := make([]string, len(list))

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // TestInterrupt: an import interrupted while processing stops at a batch
@@ -49,11 +51,12 @@ func TestInterrupt(t *testing.T) {
 		}
 	}
 
-	id := c.Upload(org, "companies", "big.csv", companyRows("H", rows), nil)
+	ctx := context.Background()
+	cl := c.Client(org)
+	id := c.Upload(org, "companies", "big.csv", companyRows("H", rows), events.Options{})
 	c.WaitProgress(id, events.PhaseProcessing, 1, 2*time.Minute)
-	r := c.Call("gateway", http.MethodPost, "/v1/imports/"+id+"/interrupt", c.Key(org), nil, nil)
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("POST interrupt: %d %s, want 202", r.Status, r.Body)
+	if _, err := cl.Interrupt(ctx, id); err != nil {
+		t.Fatalf("POST interrupt: %v, want 202", err)
 	}
 	imp := c.WaitTerminal(id)
 	check("HTTP interrupt", imp, "H")
@@ -61,14 +64,14 @@ func TestInterrupt(t *testing.T) {
 		t.Errorf("HTTP interrupt: reason %q does not name who asked (%s)", *imp.Reason, KeyID(org))
 	}
 	// Ended: a second interrupt is refused; unknown ids are not found.
-	if r := c.Call("gateway", http.MethodPost, "/v1/imports/"+id+"/interrupt", c.Key(org), nil, nil); r.Status != http.StatusConflict {
-		t.Errorf("interrupt of an ended import: %d %s, want 409", r.Status, r.Body)
+	if _, err := cl.Interrupt(ctx, id); client.StatusCode(err) != http.StatusConflict {
+		t.Errorf("interrupt of an ended import: %v, want 409", err)
 	}
-	if r := c.Call("gateway", http.MethodPost, "/v1/imports/imp_01ZZZZZZZZZZZZZZZZZZZZZZZZ/interrupt", c.Key(org), nil, nil); r.Status != http.StatusNotFound {
-		t.Errorf("interrupt of an unknown import: %d %s, want 404", r.Status, r.Body)
+	if _, err := cl.Interrupt(ctx, "imp_01ZZZZZZZZZZZZZZZZZZZZZZZZ"); client.StatusCode(err) != http.StatusNotFound {
+		t.Errorf("interrupt of an unknown import: %v, want 404", err)
 	}
 
-	id2 := c.Upload(org, "companies", "big2.csv", companyRows("N", rows), nil)
+	id2 := c.Upload(org, "companies", "big2.csv", companyRows("N", rows), events.Options{})
 	c.WaitProgress(id2, events.PhaseProcessing, 1, 2*time.Minute)
 	body, _ := json.Marshal(map[string]string{"import_id": id2})
 	if err := c.NC.Publish(events.Subject(org, "companies", "interrupt"), body); err != nil {
@@ -77,12 +80,12 @@ func TestInterrupt(t *testing.T) {
 	check("NATS interrupt", c.WaitTerminal(id2), "N")
 
 	// An interrupted overwrite removes nothing: the file was not wholly applied.
-	keep := run(c, org, "companies", "keep.csv", "code,name\nKEEP1,Keep\nKEEP2,Keep\n", nil)
+	keep := run(c, org, "companies", "keep.csv", "code,name\nKEEP1,Keep\nKEEP2,Keep\n", events.Options{})
 	checkEnded(t, "keep", keep, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
-	id3 := c.Upload(org, "companies", "over.csv", companyRows("V", rows), map[string]string{"action": "overwrite"})
+	id3 := c.Upload(org, "companies", "over.csv", companyRows("V", rows), events.Options{Action: "overwrite"})
 	c.WaitProgress(id3, events.PhaseProcessing, 1, 2*time.Minute)
-	if r := c.Call("gateway", http.MethodPost, "/v1/imports/"+id3+"/interrupt", c.Key(org), nil, nil); r.Status != http.StatusAccepted {
-		t.Fatalf("POST interrupt: %d %s, want 202", r.Status, r.Body)
+	if _, err := cl.Interrupt(ctx, id3); err != nil {
+		t.Fatalf("POST interrupt: %v, want 202", err)
 	}
 	check("interrupted overwrite", c.WaitTerminal(id3), "V")
 	for _, k := range []string{"KEEP1", "H0", "N0"} {
@@ -93,27 +96,23 @@ func TestInterrupt(t *testing.T) {
 
 	// An import still waiting for its file ends at once, and a file that
 	// arrives afterwards does not revive it.
-	waiting := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, nil))
+	waiting := c.Created(org, client.CreateRequest{Options: events.Options{Resource: "companies", Format: "csv"}})
 	c.WaitStatus(waiting.ID, events.StatusRequested, 30*time.Second)
-	if r := c.Call("gateway", http.MethodPost, "/v1/imports/"+waiting.ID+"/interrupt", c.Key(org), nil, nil); r.Status != http.StatusAccepted {
-		t.Fatalf("interrupt of a requested import: %d %s, want 202", r.Status, r.Body)
+	if _, err := cl.Interrupt(ctx, waiting.ID); err != nil {
+		t.Fatalf("interrupt of a requested import: %v, want 202", err)
 	}
 	ended := c.WaitTerminal(waiting.ID)
 	if ended.Status != events.StatusInterrupted || ended.InterruptedAt == nil {
 		t.Errorf("requested import after an interrupt: %s at %v, want interrupted", ended.Status, ended.InterruptedAt)
 	}
-	put, err := http.NewRequest(http.MethodPut, waiting.Links.Upload, strings.NewReader("code,name\nLATE1,Late\n"))
-	if err != nil {
+	// Whatever the blob store answers: the file lands there or not, and
+	// either way it must not revive the import.
+	if err := cl.Upload(ctx, waiting.Import, client.File{Body: strings.NewReader("code,name\nLATE1,Late\n")}); err != nil && client.StatusCode(err) == 0 {
 		t.Fatal(err)
-	}
-	if resp, err := http.DefaultClient.Do(put); err != nil {
-		t.Fatal(err)
-	} else {
-		resp.Body.Close()
 	}
 
 	// The pipeline is free again: a small import goes through.
-	after := run(c, org, "companies", "c.csv", "code,name\nZ1,After\n", nil)
+	after := run(c, org, "companies", "c.csv", "code,name\nZ1,After\n", events.Options{})
 	checkEnded(t, "import after the interrupts", after, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
 	time.Sleep(time.Second)
 	if imp, _ := c.Import(waiting.ID); imp.Status != events.StatusInterrupted || imp.Stats.Created != 0 {

@@ -13,7 +13,7 @@ var recIDs = regexp.MustCompile(`rec_[0-9a-zA-Z]+`)
 
 const mixedRows = 3000 // 30 batches of 100
 
-var mixedOpts = map[string]string{"duplicate_handling": "ignore_all", "skip_errors": "true"}
+var mixedOpts = events.Options{DuplicateHandling: "ignore_all", SkipErrors: true}
 
 // TestKillPhaseMidImport imports the same mixed file into a clean
 // organization and into organizations where one service is SIGKILLed in the

@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // TestOptionsEchoed: the import object carries every option given, and each
@@ -19,12 +19,10 @@ func TestOptionsEchoed(t *testing.T) {
 	const org = "acme"
 
 	mapping := map[string]string{"email": "E-Mail", "name": "Full Name", "age": "Years"}
-	mj, _ := json.Marshal(mapping)
 	meta := map[string]any{"batch": "q3", "count": 3.0, "nested": map[string]any{"ok": true}}
-	metaj, _ := json.Marshal(meta)
-	imp := run(c, org, "customers", "people.csv", "E-Mail,Full Name,Years\nann@x.io,Ann,31\nbob@x.io,Bob,42\n", map[string]string{
-		"column_mapping": string(mj), "name": "September customers", "reference": "ERP-42",
-		"reference_origin": "erp", "metadata": string(metaj),
+	imp := run(c, org, "customers", "people.csv", "E-Mail,Full Name,Years\nann@x.io,Ann,31\nbob@x.io,Bob,42\n", events.Options{
+		ColumnMapping: mapping, Name: "September customers", Reference: "ERP-42",
+		ReferenceOrigin: "erp", Metadata: meta,
 	})
 	checkEnded(t, "mapped import", imp, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
 	if canon(imp.ColumnMapping) != canon(mapping) {
@@ -46,18 +44,18 @@ func TestOptionsEchoed(t *testing.T) {
 		t.Errorf("mapped record: %s", canon(f))
 	}
 	// The list shows the same object.
-	if l := c.listImports(org, nil); len(l.Data) != 1 || canon(l.Data[0].Metadata) != canon(meta) || l.Data[0].Reference != "ERP-42" {
+	if l := c.listImports(org, client.Filters{}); len(l.Data) != 1 || canon(l.Data[0].Metadata) != canon(meta) || l.Data[0].Reference != "ERP-42" {
 		t.Errorf("list: %d imports, first %+v", len(l.Data), l.Data)
 	}
 
 	// mode: test records and live records never mix.
-	tst := run(c, org, "companies", "c.csv", "code,name\nA,Test Alpha\nB,Test Beta\n", map[string]string{"mode": "test"})
+	tst := run(c, org, "companies", "c.csv", "code,name\nA,Test Alpha\nB,Test Beta\n", events.Options{Mode: "test"})
 	checkEnded(t, "test mode", tst, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
 	if tst.Mode != "test" {
 		t.Errorf("mode echoed as %q", tst.Mode)
 	}
 	checkKeys(t, "live companies after a test import", fieldSet(t, c, org, "live", "companies", "code"), "")
-	live := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\n", nil)
+	live := run(c, org, "companies", "c.csv", "code,name\nA,Alpha\n", events.Options{})
 	checkEnded(t, "live after test", live, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
 	if got := fieldSet(t, c, org, "test", "companies", "code"); got["a"] != `{"code":"A","name":"Test Alpha"}` || len(got) != 2 {
 		t.Errorf("test companies after a live import: %v", got)
@@ -67,7 +65,7 @@ func TestOptionsEchoed(t *testing.T) {
 	}
 	// A test-mode customer cannot reference a live-only company.
 	ref := run(c, org, "customers", "r.csv", "email,name,company_code\nt@x.io,T,A\nu@x.io,U,Z\n",
-		map[string]string{"mode": "test", "skip_errors": "true"})
+		events.Options{Mode: "test", SkipErrors: true})
 	checkEnded(t, "test-mode references", ref, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 1, Failed: 1})
 	checkErrorsJSON(t, "test-mode references", c.ErrorsJSON(ref.ID), []errKey{{2, "validation", "reference.not_found", "company_code"}})
 
@@ -77,7 +75,7 @@ func TestOptionsEchoed(t *testing.T) {
 	if !ok {
 		t.Fatal("company A not found")
 	}
-	under := run(c, org, "contacts", "p.csv", "email,name\nx@a.io,X\ny@a.io,Y\n", map[string]string{"parent_resource_id": parent.ID})
+	under := run(c, org, "contacts", "p.csv", "email,name\nx@a.io,X\ny@a.io,Y\n", events.Options{ParentResourceID: &parent.ID})
 	checkEnded(t, "contacts under A", under, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
 	if under.ParentResourceID == nil || *under.ParentResourceID != parent.ID {
 		t.Errorf("parent_resource_id echoed as %v, want %s", under.ParentResourceID, parent.ID)
@@ -88,7 +86,7 @@ func TestOptionsEchoed(t *testing.T) {
 		}
 	}
 	missing := run(c, org, "contacts", "p.csv", "email,name\nq@a.io,Q\nr@a.io,R\n",
-		map[string]string{"parent_resource_id": "rec_doesnotexist", "skip_errors": "true"})
+		events.Options{ParentResourceID: ptr("rec_doesnotexist"), SkipErrors: true})
 	checkEnded(t, "missing parent", missing, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Failed: 2})
 	checkErrorsJSON(t, "missing parent", c.ErrorsJSON(missing.ID), []errKey{
 		{1, "validation", "reference.not_found", "parent_resource_id"},
@@ -96,7 +94,7 @@ func TestOptionsEchoed(t *testing.T) {
 	})
 	// A test-mode import cannot use the live parent either.
 	tparent := run(c, org, "contacts", "p.csv", "email,name\ns@a.io,S\n",
-		map[string]string{"parent_resource_id": parent.ID, "mode": "test", "skip_errors": "true"})
+		events.Options{ParentResourceID: &parent.ID, Mode: "test", SkipErrors: true})
 	checkEnded(t, "live parent in test mode", tparent, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Failed: 1})
 	if n := len(c.Records(org, "contacts")); n != 2 {
 		t.Errorf("%d live contacts, want 2", n)

@@ -32,7 +32,7 @@ func TestJetStreamClusterNodeRestart(t *testing.T) {
 			t.Fatalf("%s: %d replicas (cluster %+v), want 3", stream, info.Config.Replicas, info.Cluster)
 		}
 	}
-	id := c.Upload("chaos-big", "companies", "big.csv", body, nil)
+	id := c.Upload("chaos-big", "companies", "big.csv", body, events.Options{})
 	c.WaitProgress(id, events.PhaseTransforming, 20, 2*time.Minute)
 	info, err := streamInfo(c, topology.WorkStream)
 	if err != nil {

@@ -21,7 +21,7 @@ func TestErrorThreshold(t *testing.T) {
 	const org = "acme"
 	bad := "code,name\nA,Alpha\nB,\nC,Gamma\n" // row 2 fails schema.required: 1/3 > 0.1
 
-	over := run(c, org, "companies", "c.csv", bad, nil)
+	over := run(c, org, "companies", "c.csv", bad, events.Options{})
 	checkEnded(t, "over the threshold", over, events.StatusInterrupted, events.Stats{Total: 3, Processed: 1, Failed: 1})
 	if over.Reason == nil || !strings.Contains(*over.Reason, "threshold") {
 		t.Errorf("over the threshold: reason %q does not mention the threshold", deref(over.Reason))
@@ -45,11 +45,11 @@ func TestErrorThreshold(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "T%d,%s\n", i, name)
 	}
-	at := run(c, org, "companies", "ten.csv", b.String(), nil)
+	at := run(c, org, "companies", "ten.csv", b.String(), events.Options{})
 	checkEnded(t, "at the threshold", at, events.StatusCompleted, events.Stats{Total: 10, Processed: 10, Created: 9, Failed: 1})
 
 	// skip_errors: the failed row is reported, the rest imported.
-	skip := run(c, "other", "companies", "c.csv", bad, map[string]string{"skip_errors": "true"})
+	skip := run(c, "other", "companies", "c.csv", bad, events.Options{SkipErrors: true})
 	checkEnded(t, "skip_errors", skip, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 2, Failed: 1})
 	if !skip.SkipErrors {
 		t.Errorf("skip_errors not echoed")
@@ -57,25 +57,25 @@ func TestErrorThreshold(t *testing.T) {
 	checkKeys(t, "skip_errors", fieldSet(t, c, "other", "live", "companies", "code"), "a,c")
 
 	// A custom threshold: 0.5 lets 1/3 through, 0.2 stops 1/4.
-	loose := run(c, org, "companies", "c.csv", "code,name\nL1,One\nL2,\nL3,Three\n", map[string]string{"error_threshold": "0.5"})
+	loose := run(c, org, "companies", "c.csv", "code,name\nL1,One\nL2,\nL3,Three\n", events.Options{ErrorThreshold: ptr(0.5)})
 	checkEnded(t, "error_threshold 0.5", loose, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 2, Failed: 1})
 	if loose.ErrorThreshold == nil || *loose.ErrorThreshold != 0.5 {
 		t.Errorf("error_threshold 0.5 echoed as %v", loose.Threshold())
 	}
-	strict := run(c, org, "companies", "c.csv", "code,name\nS1,One\nS2,\nS3,Three\nS4,Four\n", map[string]string{"error_threshold": "0.2"})
+	strict := run(c, org, "companies", "c.csv", "code,name\nS1,One\nS2,\nS3,Three\nS4,Four\n", events.Options{ErrorThreshold: ptr(0.2)})
 	checkEnded(t, "error_threshold 0.2", strict, events.StatusInterrupted, events.Stats{Total: 4, Processed: 1, Failed: 1})
 
 	// Skipped rows are not failed rows: duplicates do not count.
-	dups := run(c, org, "companies", "dups.csv", "code,name\nD1,One\nD2,Two\nD2,Again\nD3,Three\n", nil)
+	dups := run(c, org, "companies", "dups.csv", "code,name\nD1,One\nD2,Two\nD2,Again\nD3,Three\n", events.Options{})
 	checkEnded(t, "duplicates", dups, events.StatusCompleted, events.Stats{Total: 4, Processed: 4, Created: 2, Skipped: 2})
 
 	// A dry run over the threshold is interrupted like a real one.
-	dry := run(c, org, "companies", "c.csv", "code,name\nY1,One\nY2,\n", map[string]string{"dry_run": "true"})
+	dry := run(c, org, "companies", "c.csv", "code,name\nY1,One\nY2,\n", events.Options{DryRun: true})
 	checkEnded(t, "dry run over the threshold", dry, events.StatusInterrupted, events.Stats{Total: 2, Processed: 1, Failed: 1})
 
 	// Rejections of later phases count too (validation: a missing
 	// reference), and a file of many batches writes none of them.
-	run(c, org, "companies", "refs.csv", "code,name\nR,Ref\n", nil)
+	run(c, org, "companies", "refs.csv", "code,name\nR,Ref\n", events.Options{})
 	var cb strings.Builder
 	cb.WriteString("email,name,company_code\n")
 	for i := 0; i < 40; i++ {
@@ -85,7 +85,7 @@ func TestErrorThreshold(t *testing.T) {
 		}
 		fmt.Fprintf(&cb, "m%d@x.io,M %d,%s\n", i, i, code)
 	}
-	refs := run(c, org, "customers", "refs.csv", cb.String(), nil)
+	refs := run(c, org, "customers", "refs.csv", cb.String(), events.Options{})
 	checkEnded(t, "failed references", refs, events.StatusInterrupted, events.Stats{Total: 40, Processed: 8, Failed: 8})
 	if n := len(c.Records(org, "customers")); n != 0 {
 		t.Errorf("an import interrupted by the threshold stored %d customers (of 32 valid rows in 10 batches)", n)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // TestUploadPaths: upload_mode sync answers the prevalidation in the 201;
@@ -22,26 +25,14 @@ func TestUploadPaths(t *testing.T) {
 	}
 	c := NewCluster(t, Options{BatchSize: 2})
 	const org = "acme"
+	ctx := context.Background()
 
 	// upload_mode sync.
 	syncFile := "code,name,employees\nS1,One,1\nS2,,2\nS3,Three,x\nS4,Four,4\n"
-	r := c.CreateMultipart(org, "companies", "sync.csv", []byte(syncFile), map[string]string{"upload_mode": "sync", "skip_errors": "true"}, nil)
-	created := c.Created(r)
-	var sync struct {
-		Prevalidation *struct {
-			Total, Valid, Failed int64
-			Truncated            bool
-			Errors               []struct {
-				Row     int64
-				Code    string
-				Field   string
-				Message string
-			}
-		} `json:"prevalidation"`
-	}
-	r.JSON(t, &sync)
-	if p := sync.Prevalidation; p == nil {
-		t.Errorf("upload_mode sync: no prevalidation in %s", r.Body)
+	created := c.Created(org, client.CreateRequest{Options: events.Options{Resource: "companies", UploadMode: "sync", SkipErrors: true},
+		File: &client.File{Name: "sync.csv", Body: strings.NewReader(syncFile)}})
+	if p := created.Prevalidation; p == nil {
+		t.Errorf("upload_mode sync: no prevalidation in %+v", created)
 	} else {
 		if p.Total != 4 || p.Valid != 2 || p.Failed != 2 || p.Truncated {
 			t.Errorf("prevalidation counts: %+v, want total 4 valid 2 failed 2", *p)
@@ -66,7 +57,7 @@ func TestUploadPaths(t *testing.T) {
 
 	// Options alone → a presigned PUT URL on MinIO → the upload starts it.
 	file := []byte("code,name\nP1,Presigned One\nP2,Presigned Two\nP3,Presigned Three\n")
-	req := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv", "name": "later"}, nil))
+	req := c.Created(org, client.CreateRequest{Options: events.Options{Resource: "companies", Format: "csv", Name: "later"}})
 	if req.Status != events.StatusRequested || req.ExpiresAt == nil {
 		t.Errorf("options alone: status %s expires_at %v, want requested with expires_at", req.Status, req.ExpiresAt)
 	}
@@ -75,17 +66,8 @@ func TestUploadPaths(t *testing.T) {
 		t.Fatalf("links.upload %q is not a presigned URL of MinIO %s for the import", req.Links.Upload, c.MinIO.Endpoint)
 	}
 	c.WaitStatus(req.ID, events.StatusRequested, 30*time.Second) // the projector has it, waiting for its file
-	put, err := http.NewRequest(http.MethodPut, req.Links.Upload, bytes.NewReader(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(put)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT to the presigned URL: %s", resp.Status)
+	if err := c.Client(org).Upload(ctx, req.Import, client.File{Body: bytes.NewReader(file)}); err != nil {
+		t.Fatalf("PUT to the presigned URL: %v", err)
 	}
 	up := c.WaitTerminalFor(req.ID, time.Minute)
 	// It was MinIO's bucket notification (through NATS) that started it.
@@ -104,26 +86,27 @@ func TestUploadPaths(t *testing.T) {
 	}
 
 	// Idempotency-Key: the repeat answers the same import and creates nothing.
-	idem := http.Header{"Idempotency-Key": {"e2e-once"}}
-	once := []byte("code,name\nI1,Idem\n")
-	first := c.Created(c.CreateMultipart(org, "companies", "i.csv", once, nil, idem))
+	once := "code,name\nI1,Idem\n"
+	idem := func(content string) client.CreateRequest {
+		return client.CreateRequest{Options: events.Options{Resource: "companies"}, IdempotencyKey: "e2e-once",
+			File: &client.File{Name: "i.csv", Body: strings.NewReader(content)}}
+	}
+	first := c.Created(org, idem(once))
 	firstDone := c.WaitTerminal(first.ID)
-	before := c.listImports(org, url.Values{"limit": {"100"}})
-	again := c.CreateMultipart(org, "companies", "i.csv", once, nil, idem)
-	var repeat events.Import
-	again.JSON(t, &repeat)
-	if again.Status != http.StatusOK || repeat.ID != first.ID {
-		t.Errorf("repeat: %d id %s, want 200 with %s", again.Status, repeat.ID, first.ID)
+	before := c.listImports(org, client.Filters{Limit: 100})
+	repeat, err := c.Create(org, idem(once))
+	if err != nil || !repeat.Repeated || repeat.ID != first.ID {
+		t.Errorf("repeat: %v, repeated %v, id %s, want 200 with %s", err, repeat.Repeated, repeat.ID, first.ID)
 	}
 	if repeat.Status != firstDone.Status {
 		t.Errorf("repeat shows status %s, the import is %s", repeat.Status, firstDone.Status)
 	}
-	other := c.CreateMultipart(org, "companies", "i.csv", []byte("code,name\nI2,Other\n"), nil, idem)
-	if other.Status != http.StatusUnprocessableEntity || other.ErrorCode() != "idempotency_key_reused" {
-		t.Errorf("same key, other file: %d %s, want 422 idempotency_key_reused", other.Status, other.Body)
+	_, err = c.Create(org, idem("code,name\nI2,Other\n"))
+	if e := (*client.Error)(nil); !errors.As(err, &e) || e.Status != http.StatusUnprocessableEntity || e.Code != "idempotency_key_reused" {
+		t.Errorf("same key, other file: %v, want 422 idempotency_key_reused", err)
 	}
 	time.Sleep(time.Second) // anything the repeat would have started has reached the views
-	afterList := c.listImports(org, url.Values{"limit": {"100"}})
+	afterList := c.listImports(org, client.Filters{Limit: 100})
 	if len(afterList.Data) != len(before.Data) {
 		t.Errorf("imports before the repeat %v, after %v", ids(before.Data), ids(afterList.Data))
 	}
@@ -132,20 +115,18 @@ func TestUploadPaths(t *testing.T) {
 	}
 
 	// The key is the organization's: the same key elsewhere is a new import.
-	elsewhere := c.Created(c.CreateMultipart("other", "companies", "i.csv", once, nil, idem))
+	elsewhere := c.Created("other", idem(once))
 	if elsewhere.ID == first.ID {
 		t.Errorf("the same Idempotency-Key in another organization answered acme's import")
 	}
 	checkEnded(t, "other's import under the same key", c.WaitTerminal(elsewhere.ID), events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
 
 	// A repeated upload-link request answers the same import and link.
-	linkKey := http.Header{"Idempotency-Key": {"e2e-link"}}
-	l1 := c.Created(c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, linkKey))
-	l2r := c.CreateJSON(org, map[string]any{"resource": "companies", "format": "csv"}, linkKey)
-	var l2 events.Import
-	l2r.JSON(t, &l2)
-	if l2r.Status != http.StatusOK || l2.ID != l1.ID || l2.Links.Upload != l1.Links.Upload || l2.Status != events.StatusRequested {
-		t.Errorf("repeated upload-link request: %d %s %s %q, want 200 %s requested %q", l2r.Status, l2.ID, l2.Status, l2.Links.Upload, l1.ID, l1.Links.Upload)
+	link := client.CreateRequest{Options: events.Options{Resource: "companies", Format: "csv"}, IdempotencyKey: "e2e-link"}
+	l1 := c.Created(org, link)
+	l2, err := c.Create(org, link)
+	if err != nil || !l2.Repeated || l2.ID != l1.ID || l2.Links.Upload != l1.Links.Upload || l2.Status != events.StatusRequested {
+		t.Errorf("repeated upload-link request: %v repeated %v %s %s %q, want 200 %s requested %q", err, l2.Repeated, l2.ID, l2.Status, l2.Links.Upload, l1.ID, l1.Links.Upload)
 	}
 
 	// The original payload, converted.

@@ -16,7 +16,7 @@ func TestWarnings(t *testing.T) {
 	c := NewCluster(t, Options{BatchSize: 2})
 	const org = "acme"
 	file := "code,name\nA,  Alpha  \nB,Beta\nC,\tGamma\n"
-	imp := run(c, org, "companies", "w.csv", file, nil)
+	imp := run(c, org, "companies", "w.csv", file, events.Options{})
 	checkEnded(t, "warnings", imp, events.StatusCompleted, events.Stats{Total: 3, Processed: 3, Created: 3, Warnings: 2})
 	got := fieldSet(t, c, org, "live", "companies", "code")
 	for k, want := range map[string]string{"a": `{"code":"A","name":"Alpha"}`, "b": `{"code":"B","name":"Beta"}`, "c": `{"code":"C","name":"Gamma"}`} {
@@ -35,7 +35,7 @@ func TestWarnings(t *testing.T) {
 	})
 
 	// A second import of the same values, trimmed now: unchanged, no warning.
-	again := run(c, org, "companies", "w.csv", "code,name\nA,Alpha\nB, Beta\n", nil)
+	again := run(c, org, "companies", "w.csv", "code,name\nA,Alpha\nB, Beta\n", events.Options{})
 	checkEnded(t, "again", again, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Unchanged: 2, Warnings: 1})
 	checkErrorsJSON(t, "again", c.ErrorsJSON(again.ID), []errKey{{2, "prevalidation", "warning.trimmed", "name"}})
 }

@@ -1,15 +1,14 @@
-package client_test
+package contract_test
 
 import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
@@ -77,23 +76,8 @@ func TestClientProjectorRebuild(t *testing.T) {
 	defer b.Close()
 
 	live := openStore(t, "live.db")
-	runCtx, stop := context.WithCancel(ctx)
-	runDone := make(chan error, 1)
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := b.Subscriber(broker.SubscribeOptions{Subject: events.AllSubjects, Durable: projector.Durable})
-	if err != nil {
-		t.Fatal(err)
-	}
-	router.AddConsumerHandler("projector", events.AllSubjects, sub, projector.New(live, log).Handler())
-	go func() { runDone <- router.Run(runCtx) }()
-	<-router.Running()
-	defer func() {
-		stop()
-		<-runDone
-	}()
+	stop := sync.OnceFunc(runProjector(t, ctx, b, live))
+	defer stop()
 
 	blobs, err := local.New(t.TempDir())
 	if err != nil {
@@ -240,8 +224,6 @@ func TestClientProjectorRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	<-runDone
-	runDone <- nil // the deferred stop waits once more
 	if err := projector.New(live, log).Rebuild(ctx, b.JS, nil); err != nil {
 		t.Fatal(err)
 	}
