@@ -4,9 +4,10 @@ SHELL := /bin/bash
 GO ?= go
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 BIN := $(CURDIR)/bin
-# Every module of the workspace (go.work); pkg/client is a module of its own
-# (outside users require it), so ./pkg/... does not reach it.
-MODULES := ./events/... ./pkg/... ./pkg/client/... ./services/...
+# Every module of the workspace (go.work): the public contract (events), the
+# client outside programs import (pkg/client), the server's packages
+# (internal) and its commands (services).
+MODULES := ./events/... ./pkg/client/... ./internal/... ./services/...
 SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway inlet
 
 .PHONY: run test test-unit deps build bench chaos fuzz lint fmt clean
@@ -56,11 +57,11 @@ chaos: deps build
 FUZZTIME ?= 30s
 fuzz:
 	@set -e; for t in FuzzCSV FuzzJSON FuzzJSONL FuzzXLSX FuzzCSVRowNumbers; do \
-		echo "== pkg/decode $$t"; (cd pkg && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./decode); done
-	@echo "== pkg/resources FuzzCoerce"; cd pkg && $(GO) test -run '^$$' -fuzz '^FuzzCoerce$$' -fuzztime $(FUZZTIME) ./resources
+		echo "== internal/decode $$t"; (cd internal && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./decode); done
+	@echo "== internal/resources FuzzCoerce"; cd internal && $(GO) test -run '^$$' -fuzz '^FuzzCoerce$$' -fuzztime $(FUZZTIME) ./resources
 
 lint:
-	@out=$$(gofmt -l events pkg services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l events pkg internal services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
 
 clean:

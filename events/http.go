@@ -3,10 +3,10 @@ package events
 import "encoding/json"
 
 // The names and shapes of the HTTP API (spec §6) that the server and its
-// clients share. pkg/client takes them all from here and pkg/httpapi the
+// clients share. pkg/client takes them all from here and internal/httpapi the
 // names, ErrorBody and Page; the gateway's prevalidation and the
 // projector's errors.json have encoders of their own, held to Prevalidation
-// and RowError by pkg/contract's tests.
+// and RowError by internal/contract's tests.
 
 // OrgHeader names the organization of a request made without an API key
 // (the embedded default); with a key it may only repeat the key's own.

@@ -4,9 +4,9 @@ go 1.26.0
 
 require (
 	github.com/inlet-dev/inlet/events v0.1.0
-	github.com/inlet-dev/inlet/pkg v0.0.0
-	github.com/jackc/pgx/v5 v5.12.0
+	github.com/inlet-dev/inlet/internal v0.0.0
 	github.com/inlet-dev/inlet/pkg/client v0.1.0
+	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/xuri/excelize/v2 v2.11.1
@@ -70,6 +70,6 @@ require (
 
 replace (
 	github.com/inlet-dev/inlet/events => ../events
-	github.com/inlet-dev/inlet/pkg => ../pkg
+	github.com/inlet-dev/inlet/internal => ../internal
 	github.com/inlet-dev/inlet/pkg/client => ../pkg/client
 )

@@ -14,7 +14,7 @@ import (
 // serverOnly are path prefixes of the server's modules and dependencies: a
 // program importing the client must never build them (or fetch them).
 var serverOnly = []string{
-	"github.com/inlet-dev/inlet/pkg", // the server module itself (pkg/client excepted)
+	"github.com/inlet-dev/inlet/internal", // the server module itself (pkg/client excepted)
 	"github.com/nats-io/nats-server",
 	"github.com/jackc/",
 	"modernc.org/",

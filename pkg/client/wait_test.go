@@ -12,7 +12,7 @@ import (
 )
 
 // WaitForCompletion reads from a little before the import was made, never
-// the stream's history (pkg/contract proves it against a server).
+// the stream's history (internal/contract proves it against a server).
 func TestWaitStartsAtTheImportsTime(t *testing.T) {
 	now := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 	c := client.New(nil, "")

@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/topology"
 	"github.com/inlet-dev/inlet/pkg/client"
-	"github.com/inlet-dev/inlet/pkg/testenv"
-	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // benchBatch is INLET_BENCH_BATCH (INLET_BATCH_SIZE of every shape), default 10000 (the server's).

@@ -16,8 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/pkg/client"
-	"github.com/inlet-dev/inlet/pkg/testenv"
 )
 
 // The chaos suite: every Inlet process separate (two replicas of the intake

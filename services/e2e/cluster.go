@@ -33,9 +33,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/topology"
 	"github.com/inlet-dev/inlet/pkg/client"
-	"github.com/inlet-dev/inlet/pkg/testenv"
-	"github.com/inlet-dev/inlet/pkg/topology"
 )
 
 // PhaseServices are the seven phase binaries, in pipeline order.

@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
-	"github.com/inlet-dev/inlet/pkg/testenv"
-	"github.com/inlet-dev/inlet/pkg/topology"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/topology"
 )
 
 // TestOutageMidImportIsWaitedOut stops PostgreSQL, then in a second run

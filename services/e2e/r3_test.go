@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
-	"github.com/inlet-dev/inlet/pkg/topology"
+	"github.com/inlet-dev/inlet/internal/topology"
 )
 
 // TestJetStreamClusterNodeRestart runs every service on a three-node NATS

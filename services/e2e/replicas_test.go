@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
-	"github.com/inlet-dev/inlet/pkg/topology"
+	"github.com/inlet-dev/inlet/internal/topology"
 )
 
 // TestThreeReplicas runs three processing and three transforming replicas on

@@ -1,6 +1,6 @@
-// Command gateway is Inlet's gateway service. Configuration: see pkg/app.
+// Command gateway is Inlet's gateway service. Configuration: see internal/app.
 package main
 
-import "github.com/inlet-dev/inlet/pkg/app"
+import "github.com/inlet-dev/inlet/internal/app"
 
 func main() { app.Main("gateway") }

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/inlet-dev/inlet/pkg/app"
+	"github.com/inlet-dev/inlet/internal/app"
 )
 
 func main() {

@@ -1,7 +1,7 @@
 // Command parsing is the parsing phase of the Inlet import pipeline: one durable
-// JetStream consumer shared by every replica. Configuration: see pkg/app.
+// JetStream consumer shared by every replica. Configuration: see internal/app.
 package main
 
-import "github.com/inlet-dev/inlet/pkg/app"
+import "github.com/inlet-dev/inlet/internal/app"
 
 func main() { app.Main("parsing") }

@@ -1,6 +1,6 @@
-// Command projector is Inlet's projector service. Configuration: see pkg/app.
+// Command projector is Inlet's projector service. Configuration: see internal/app.
 package main
 
-import "github.com/inlet-dev/inlet/pkg/app"
+import "github.com/inlet-dev/inlet/internal/app"
 
 func main() { app.Main("projector") }

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/auth"
+	"github.com/inlet-dev/inlet/internal/gateway"
+	"github.com/inlet-dev/inlet/internal/httpapi"
+	"github.com/inlet-dev/inlet/internal/pipeline"
+	"github.com/inlet-dev/inlet/internal/projector"
+)
+
+func (a *App) readyChecks() []httpapi.Check {
+	return []httpapi.Check{
+		{Name: "broker", Fn: func(context.Context) error { return a.Broker.Ready() }},
+		{Name: "blob", Fn: a.Blobs.Ping},
+		{Name: "store", Fn: a.Store.Ping},
+	}
+}
+
+func (a *App) readAPI() *projector.API {
+	return projector.NewAPI(projector.Config{Views: a.Store, Records: a.Store, Blobs: a.Blobs,
+		Registry: a.Registry, Ready: a.readyChecks(), Log: a.Log})
+}
+
+func (a *App) gateway() *gateway.Gateway {
+	return gateway.New(gateway.Config{Blobs: a.Blobs, Publisher: a.Broker, Registry: a.Registry,
+		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, Views: projector.New(a.Store, a.Log)})
+}
+
+// ReadHTTP is the projector process's API.
+func (a *App) ReadHTTP() http.Handler {
+	return projector.NewHTTP(projector.Config{Views: a.Store, Records: a.Store, Blobs: a.Blobs,
+		Registry: a.Registry, Ready: a.readyChecks(), Log: a.Log})
+}
+
+// WriteHTTP is the gateway process's API.
+func (a *App) WriteHTTP() http.Handler { return a.gateway() }
+
+// AllHTTP mounts reads and writes on one server (the all-in-one command).
+func (a *App) AllHTTP() http.Handler {
+	mux := http.NewServeMux()
+	a.readAPI().Mount(mux)
+	a.gateway().Mount(mux)
+	mux.HandleFunc("GET /healthz", httpapi.Healthz)
+	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.readyChecks()...))
+	return mux
+}
+
+// addProjector routes the public events into the views. A rebuild
+// (INLET_PROJECTOR_REBUILD) comes first: it replays the stream into fresh
+// views, then the durable consumer goes on from where it was (idempotent).
+func (a *App) addProjector(ctx context.Context) error {
+	p := projector.New(a.Store, a.Log)
+	if a.Cfg.RebuildViews {
+		if err := p.Rebuild(ctx, a.Broker.JS, a.Blobs); err != nil {
+			return fmt.Errorf("rebuild views: %w", err)
+		}
+		a.Log.Info().Msg("views rebuilt from the event stream")
+	}
+	opts := a.subscribeOptions(projector.Durable)
+	opts.Concurrency = 2
+	return a.addConsumerWith("projector", events.AllSubjects, opts, p.Handler())
+}
+
+// sweepDeadlines ends the imports whose time is up, until ctx ends.
+func (a *App) sweepDeadlines(ctx context.Context, g *errgroup.Group) {
+	deadlines := &pipeline.Deadlines{Imports: projector.New(a.Store, a.Log), Finisher: a.Harness, Log: a.Log,
+		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL, Grace: a.Cfg.DeadlineGrace,
+		StallAfter: a.Cfg.StallAfter, WorkIdle: a.Broker.WorkIdle}
+	g.Go(func() error { deadlines.Run(ctx, a.Cfg.SweepEvery); return nil })
+}
+
+// apiKeys is the keyring the HTTP API checks. Keys are off only on the
+// embedded default; a process that joins a NATS server serves many tenants
+// and refuses to start without keys.
+func (a *App) apiKeys() (*auth.Keyring, error) {
+	kr := a.Cfg.APIKeys
+	if kr.Enabled() {
+		a.Log.Info().Int("keys", kr.Len()).Strs("organizations", kr.Orgs()).
+			Msg("API keys are on: every request acts for its key's organization")
+		return kr, nil
+	}
+	if !a.Cfg.Embedded() {
+		return nil, fmt.Errorf("%w (this process joins NATS at %s)", auth.ErrNoKeys, a.Cfg.NATSURL)
+	}
+	a.Log.Warn().Msg("API keys are off: every request acts for the organization it names (embedded default)")
+	return auth.Disabled(), nil
+}

@@ -1,0 +1,224 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/inlet-dev/inlet/internal/auth"
+)
+
+// Main runs one service until SIGINT/SIGTERM: a phase name, "projector",
+// "gateway", or "inlet" (everything in one process). It takes no flags but
+// -h/--help, which describes it and exits: it is configured by its
+// environment (README, "Configuration").
+func Main(service string) {
+	fs := flag.NewFlagSet(service, flag.ExitOnError)
+	fs.Usage = func() { Usage(fs.Output(), service, fs) }
+	_ = fs.Parse(os.Args[1:]) // exits 0 on -h/--help, 2 on anything else it does not know
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", service, fs.Arg(0))
+		fs.Usage()
+		os.Exit(2)
+	}
+	if err := run(service); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
+		os.Exit(1)
+	}
+}
+
+func run(service string) error {
+	roles, err := ServiceRoles(service)
+	if err != nil {
+		return err
+	}
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	TuneGC(ServiceMemory)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := New(ctx, cfg, service)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Run(ctx, roles...)
+}
+
+// Run runs roles until ctx ends (nil) or one of them stops on its own (its
+// error: a process that lost its consumers or its API exits, so that its
+// supervisor restarts it).
+func (a *App) Run(ctx context.Context, roles ...Role) error {
+	if err := a.Start(ctx, roles...); err != nil {
+		return err
+	}
+	return a.Wait()
+}
+
+// Wait waits for what Start started: nil once ctx ended, else the first
+// error of a role that stopped on its own.
+func (a *App) Wait() error {
+	if a.running == nil {
+		return errors.New("app: Wait before Start")
+	}
+	err := a.running.Wait()
+	a.Log.Info().Err(err).Msg("stopped")
+	return err
+}
+
+// Start starts roles and returns once they consume and serve (Wait then
+// follows them). A taken HTTP port fails the start.
+func (a *App) Start(ctx context.Context, roles ...Role) error {
+	if a.running != nil {
+		return errors.New("app: started twice")
+	}
+	for _, r := range roles {
+		if err := a.addRole(ctx, r); err != nil {
+			return err
+		}
+	}
+	handler, err := a.handler(roles)
+	if err != nil {
+		return err
+	}
+	var ln net.Listener
+	if handler != nil {
+		// Take the port before consuming anything: a taken port fails the
+		// start (the process exits non-zero, saying so) instead of leaving a
+		// service running without its API.
+		if ln, err = net.Listen("tcp", a.Cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("HTTP API: %w", err)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	a.running = g
+	// What stops while ctx is still on stopped on its own.
+	unexpected := func(what string, err error) error {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("no error")
+		}
+		return fmt.Errorf("%s stopped unexpectedly: %w", what, err)
+	}
+	g.Go(func() error { return unexpected("message router", a.router.Run(gctx)) })
+	select {
+	case <-a.router.Running():
+	case <-gctx.Done():
+		if ln != nil {
+			ln.Close()
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+	if slices.Contains(roles, Projector) {
+		a.sweepDeadlines(gctx, g)
+	}
+	if handler != nil {
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			<-gctx.Done()
+			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(shut)
+		})
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return unexpected("HTTP server on "+a.Cfg.HTTPAddr, err)
+			}
+			return nil
+		})
+		a.Log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
+	}
+	if a.Cfg.PprofAddr != "" {
+		a.servePprof(gctx)
+	}
+	a.Log.Info().Str("nats", a.Broker.ClientURL()).Strs("roles", roleNames(roles)).Msg("started")
+	return nil
+}
+
+func roleNames(roles []Role) []string {
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// handler is the HTTP API of roles (nil when none has one), behind the API
+// keys: reads and writes on one server when both run here.
+func (a *App) handler(roles []Role) (http.Handler, error) {
+	var h http.Handler
+	switch reads, writes := slices.Contains(roles, Projector), slices.Contains(roles, Gateway); {
+	case reads && writes:
+		h = a.AllHTTP()
+	case reads:
+		h = a.ReadHTTP()
+	case writes:
+		h = a.WriteHTTP()
+	default:
+		return nil, nil
+	}
+	keys, err := a.apiKeys()
+	if err != nil {
+		return nil, err
+	}
+	return auth.Middleware(keys, h), nil
+}
+
+// servePprof exposes the runtime profiles on their own address, never on the API's.
+func (a *App) servePprof(ctx context.Context) {
+	// Blocking events of 1 ms and more, and one contended mutex in 100: enough to see waits, cheap to keep on.
+	runtime.SetBlockProfileRate(int(time.Millisecond))
+	runtime.SetMutexProfileFraction(100)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: a.Cfg.PprofAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Error().Err(err).Str("addr", a.Cfg.PprofAddr).Msg("pprof server stopped")
+		}
+	}()
+}
+
+// Usage describes service on w: what it is, that the environment configures
+// it, and its flags.
+func Usage(w io.Writer, service string, fs *flag.FlagSet) {
+	what := "the " + service + " phase of the Inlet import pipeline (one durable JetStream consumer shared by every replica)"
+	switch service {
+	case "inlet":
+		what = "the all-in-one Inlet server: embedded NATS, every phase, the status projector and the HTTP API in one process"
+	case "gateway":
+		what = "Inlet's write API: creates imports, takes uploads and interrupts"
+	case "projector":
+		what = "Inlet's status projector and read API: builds the import views from the events"
+	}
+	fmt.Fprintf(w, "%s: %s.\n\nUsage: %s [flags]\n\nConfigured by its environment (INLET_NATS_URL, INLET_STORE_URL, INLET_BLOB_URL,\nINLET_HTTP_ADDR, INLET_BATCH_SIZE, INLET_CONCURRENCY, ...): see the README, \"Configuration\".\n\nFlags:\n", service, what, service)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "  -h, -help\n    \tshow this help")
+}

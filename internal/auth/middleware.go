@@ -1,0 +1,84 @@
+package auth
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/inlet-dev/inlet/internal/httpapi"
+)
+
+// Realm is the realm of the WWW-Authenticate challenge.
+const Realm = "inlet"
+
+// CodeUnauthorized is the error code of a request without a valid key.
+const CodeUnauthorized = "unauthorized"
+
+// Open reports whether path is served without a key: the liveness and
+// readiness probes, which reveal no tenant's data.
+func Open(path string) bool { return path == "/healthz" || path == "/readyz" }
+
+// Middleware guards next with keys.
+//
+// With keys enabled: /healthz and /readyz stay open; every other request
+// needs `Authorization: Bearer <key>` with a configured key, or it is
+// answered 401 {"error":{"code":"unauthorized",...}} with a WWW-Authenticate
+// challenge. The key's identity (id and organization) goes into the request
+// context, where httpapi.Org and httpapi.Principal find it. A request that
+// names another organization than the key's in the X-Organization-Id header
+// or the organization_id query parameter is answered 403
+// forbidden_organization before it reaches next (the same answer whatever it
+// asked for, so it reveals nothing about the other organization); naming the
+// key's own organization is allowed.
+//
+// With keys disabled (nil or no keys: the embedded default) it is next
+// itself: nothing is checked and the organization is the one the request
+// names.
+func Middleware(keys *Keyring, next http.Handler) http.Handler {
+	if !keys.Enabled() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if Open(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		secret, given := bearer(r)
+		if !given {
+			unauthorized(w, "", "send an API key: Authorization: Bearer <key>")
+			return
+		}
+		k, ok := keys.Authenticate(secret)
+		if !ok {
+			unauthorized(w, "invalid_token", "the API key is not valid")
+			return
+		}
+		r = r.WithContext(httpapi.WithIdentity(r.Context(), httpapi.Identity{KeyID: k.ID, Org: k.Org}))
+		if fe := httpapi.ForeignOrg(r); fe != nil {
+			httpapi.WriteForeignOrg(w, fe)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearer returns the credentials of an "Authorization: Bearer <key>" header
+// (the scheme is case-insensitive); given is false when the header is absent
+// or of another scheme.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, cred, found := strings.Cut(strings.TrimSpace(h), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	cred = strings.TrimSpace(cred)
+	return cred, cred != ""
+}
+
+func unauthorized(w http.ResponseWriter, errCode, message string) {
+	challenge := `Bearer realm="` + Realm + `"`
+	if errCode != "" {
+		challenge += `, error="` + errCode + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	httpapi.WriteError(w, http.StatusUnauthorized, CodeUnauthorized, message, nil)
+}

@@ -1,0 +1,392 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/inlet-dev/inlet/internal/textlimit"
+)
+
+// xlsxSource streams one worksheet with excelize's row iterator (f.Rows): the
+// sheet's XML is read as a stream, never loaded as a grid.
+//
+// Cell values: text as is; numbers as stored (the raw value, so "12.50" shown
+// by a 0.00 format reads 12.5 and 1,000 reads 1000); dates, that is numbers
+// whose number format is a date or time format, as ISO 8601 text:
+// YYYY-MM-DD for a date format, YYYY-MM-DDThh:mm:ss for a date-and-time
+// format, hh:mm:ss for a time format (elapsed-time formats such as [h]:mm are
+// shown as formatted); booleans TRUE/FALSE; formulas by their cached value.
+type xlsxSource struct {
+	spool  string
+	f      *excelize.File
+	rows   *excelize.Rows
+	header []string
+	cols   []int
+	line   int64 // the worksheet row Next is at (1-based)
+	num    int64
+	det    Detected
+	done   bool
+}
+
+// maxUnzipped bounds the uncompressed size of an XLSX upload: 4 GiB holds
+// several million rows of worksheet XML.
+const maxUnzipped = 4 << 30
+
+func openXLSX(r io.Reader, opts Options) (_ *xlsxSource, err error) {
+	tmp, err := os.CreateTemp(opts.TempDir, "inlet-upload-*.xlsx")
+	if err != nil {
+		return nil, fmt.Errorf("decode: spooling XLSX: %w", err)
+	}
+	s := &xlsxSource{spool: tmp.Name(), det: Detected{HasHeader: true}}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	_, err = io.Copy(tmp, r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode: spooling XLSX: %w", err)
+	}
+	// The unzipped size is bounded (a zip bomb would fill TempDir); parts
+	// over excelize's 16 MiB default are extracted to TempDir, not memory.
+	s.f, err = excelize.OpenFile(s.spool, excelize.Options{TmpDir: opts.TempDir, UnzipSizeLimit: maxUnzipped})
+	if err != nil {
+		s.f = nil
+		return nil, &FileError{Code: CodeParseXLSX, Message: "file is not a readable XLSX workbook: " + err.Error()}
+	}
+	sheet, err := pickSheet(s.f.GetSheetList(), opts.Sheet)
+	if err != nil {
+		return nil, err
+	}
+	if err = isoDateStyles(s.f); err != nil {
+		return nil, &FileError{Code: CodeParseXLSX, Message: "reading the workbook's styles: " + err.Error()}
+	}
+	if s.rows, err = s.f.Rows(sheet); err != nil {
+		return nil, &FileError{Code: CodeParseXLSX, Message: fmt.Sprintf("sheet %s: %v", textlimit.Quote(sheet), err)}
+	}
+	for {
+		cells, err := s.row()
+		if err == io.EOF {
+			return nil, &FileError{Code: CodeParseXLSX,
+				Message: fmt.Sprintf("sheet %s is empty: an XLSX import needs a header row", textlimit.Quote(sheet))}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if blank(cells) {
+			continue
+		}
+		if invalidUTF8(cells) >= 0 {
+			return nil, &FileError{Code: CodeParseXLSX, Line: s.line, Message: "header row: a cell is not valid UTF-8"}
+		}
+		var dups string
+		s.header, s.cols, dups = parseHeader(cells, columnName)
+		if dups != "" {
+			return nil, &FileError{Code: CodeParseXLSX, Line: s.line, Message: dups}
+		}
+		return s, nil
+	}
+}
+
+// pickSheet returns the sheet to read: want by exact name, else by a unique
+// case-insensitive match; the first sheet when want is "".
+func pickSheet(sheets []string, want string) (string, error) {
+	if len(sheets) == 0 {
+		return "", &FileError{Code: CodeParseXLSX, Message: "the workbook has no sheets"}
+	}
+	want = strings.TrimSpace(want)
+	if want == "" {
+		return sheets[0], nil
+	}
+	var ci []string
+	for _, s := range sheets {
+		if s == want {
+			return s, nil
+		}
+		if strings.EqualFold(s, want) {
+			ci = append(ci, s)
+		}
+	}
+	if len(ci) == 1 {
+		return ci[0], nil
+	}
+	q := make([]string, len(sheets))
+	for i, s := range sheets {
+		q[i] = textlimit.Quote(s)
+	}
+	return "", &FileError{Code: CodeParseXLSX,
+		Message: fmt.Sprintf("sheet %s is not in the workbook (sheets: %s)", textlimit.Quote(want), strings.Join(q, ", "))}
+}
+
+// columnName is the spreadsheet name of a 0-based column index (0 → A).
+func columnName(i int) string {
+	n, err := excelize.ColumnNumberToName(i + 1)
+	if err != nil {
+		return fmt.Sprint(i + 1)
+	}
+	return n
+}
+
+// row reads the next worksheet row (every row number, empty ones included).
+// excelize panics on some malformed worksheet XML: that is a *FileError, an
+// upload must not take the phase down.
+func (s *xlsxSource) row() (cells []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cells, err = nil, &FileError{Code: CodeParseXLSX, Row: s.num, Line: s.line,
+				Message: fmt.Sprintf("unreadable worksheet: %v", p)}
+		}
+	}()
+	if !s.rows.Next() {
+		if err := s.rows.Error(); err != nil {
+			return nil, &FileError{Code: CodeParseXLSX, Row: s.num, Line: s.line + 1, Message: err.Error()}
+		}
+		return nil, io.EOF
+	}
+	s.line++
+	cells, err = s.rows.Columns()
+	if err != nil {
+		return nil, &FileError{Code: CodeParseXLSX, Row: s.num, Line: s.line, Message: err.Error()}
+	}
+	return cells, nil
+}
+
+func (s *xlsxSource) Header() []string { return s.header }
+
+func (s *xlsxSource) Detected() Detected { return s.det }
+
+// Next returns the next non-blank row. Record.Line is the worksheet row
+// number. Cells past the header's last column are ignored, like the cells
+// of a CSV column without a header; a short row is padded with "".
+func (s *xlsxSource) Next() (Record, error) {
+	if s.done {
+		return Record{}, io.EOF
+	}
+	for {
+		cells, err := s.row()
+		if err != nil {
+			_ = s.Close()
+			return Record{}, err
+		}
+		if blank(cells) {
+			continue
+		}
+		s.num++
+		if invalidUTF8(cells) >= 0 {
+			_ = s.Close()
+			return Record{}, &FileError{Code: CodeParseXLSX, Row: s.num, Line: s.line, Message: "a cell is not valid UTF-8"}
+		}
+		rec := Record{Num: s.num, Line: s.line}
+		rec.Cells, rec.Raw = xlsxCells(s.header, s.cols, cells)
+		return rec, nil
+	}
+}
+
+func xlsxCells(header []string, cols []int, rec []string) (map[string]string, []byte) {
+	cells := make(map[string]string, len(cols))
+	raw := make([]byte, 0, 64)
+	raw = append(raw, '{')
+	for n, i := range cols {
+		v := ""
+		if i < len(rec) {
+			v = rec[i]
+		}
+		cells[header[i]] = v
+		if n > 0 {
+			raw = append(raw, ',')
+		}
+		raw = appendJSONString(raw, header[i])
+		raw = append(raw, ':')
+		raw = appendJSONString(raw, v)
+	}
+	return cells, append(raw, '}')
+}
+
+// Close closes the workbook and removes the spooled upload and excelize's
+// temporary files.
+func (s *xlsxSource) Close() error {
+	if s.done {
+		return nil
+	}
+	s.done = true
+	var errs []error
+	if s.rows != nil {
+		errs = append(errs, s.rows.Close())
+	}
+	if s.f != nil {
+		errs = append(errs, s.f.Close())
+	}
+	if err := os.Remove(s.spool); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Kinds of number formats.
+const (
+	fmtOther    = iota
+	fmtDate     // YYYY-MM-DD
+	fmtDateTime // YYYY-MM-DDThh:mm:ss
+	fmtTime     // hh:mm:ss
+	fmtElapsed  // [h]:mm:ss and the like: left as formatted
+)
+
+// noNumFmt is a number format id no workbook defines: a cell style pointing
+// at it shows the cell's raw value.
+const noNumFmt = 1 << 30
+
+// isoDateStyles rewrites the workbook's cell styles in memory (the file is
+// never saved) so that the row iterator's formatted values are what Inlet
+// wants: date and time formats become ISO 8601 ones, every other number
+// format none at all (the raw value). The iterator does not expose a cell's
+// style, so the styles themselves carry the decision.
+//
+// A workbook without cell styles has nothing to rewrite: its numbers show
+// raw. excelize panics on some malformed style sheets; that is an error here.
+func isoDateStyles(f *excelize.File) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed styles: %v", p)
+		}
+	}()
+	_, _ = f.GetStyle(-1) // loads styles.xml; the index is invalid on purpose
+	if f.Styles == nil || f.Styles.CellXfs == nil || len(f.Styles.CellXfs.Xf) == 0 {
+		return nil
+	}
+	iso := map[int]int{}
+	for kind, code := range map[int]string{
+		fmtDate:     "yyyy-mm-dd",
+		fmtDateTime: `yyyy-mm-dd"T"hh:mm:ss`,
+		fmtTime:     "hh:mm:ss",
+	} {
+		c := code
+		style, err := f.NewStyle(&excelize.Style{CustomNumFmt: &c})
+		if err != nil {
+			return err
+		}
+		if id := f.Styles.CellXfs.Xf[style].NumFmtID; id != nil {
+			iso[kind] = *id
+		}
+	}
+	custom := map[int]string{}
+	if f.Styles.NumFmts != nil {
+		for _, nf := range f.Styles.NumFmts.NumFmt {
+			if nf == nil {
+				continue
+			}
+			code := nf.FormatCode
+			if nf.FormatCode16 != "" {
+				code = nf.FormatCode16
+			}
+			custom[nf.NumFmtID] = code
+		}
+	}
+	for i := range f.Styles.CellXfs.Xf {
+		xf := &f.Styles.CellXfs.Xf[i]
+		id := 0
+		if xf.NumFmtID != nil {
+			id = *xf.NumFmtID
+		}
+		kind := builtinFormatKind(id)
+		if code, ok := custom[id]; ok {
+			kind = formatKind(code)
+		}
+		switch kind {
+		case fmtElapsed:
+			continue
+		case fmtDate, fmtDateTime, fmtTime:
+			if to, ok := iso[kind]; ok {
+				xf.NumFmtID = &to
+				continue
+			}
+		}
+		none := noNumFmt
+		xf.NumFmtID = &none
+	}
+	return nil
+}
+
+// builtinFormatKind classifies the number formats ECMA-376 predefines
+// (ids 0-163), including the East Asian and Thai locale ones.
+func builtinFormatKind(id int) int {
+	switch id {
+	case 14, 15, 16, 17, 27, 28, 29, 30, 31, 36, 50, 51, 54, 57, 58, 71, 72, 73, 74, 81:
+		return fmtDate
+	case 22, 77:
+		return fmtDateTime
+	case 18, 19, 20, 21, 32, 33, 34, 35, 45, 47, 52, 53, 55, 56, 75, 76, 78, 80:
+		return fmtTime
+	case 46, 79:
+		return fmtElapsed
+	}
+	return fmtOther
+}
+
+// formatKind classifies a custom number format code by its first section:
+// quoted text, escaped characters, fill and padding characters and
+// bracketed parts (colours, conditions, locales) are not date tokens;
+// y and d and a lone m are date parts, h and s time parts, [h],
+// [m] and [s] elapsed time.
+func formatKind(code string) int {
+	var date, time, month, elapsed bool
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		switch c {
+		case ';':
+			i = len(code)
+			continue
+		case '"':
+			j := strings.IndexByte(code[i+1:], '"')
+			if j < 0 {
+				i = len(code)
+			} else {
+				i += j + 1
+			}
+			continue
+		case '\\', '_', '*':
+			i++
+			continue
+		case '[':
+			j := strings.IndexByte(code[i:], ']')
+			if j < 0 {
+				i = len(code)
+				continue
+			}
+			inner := strings.ToLower(code[i+1 : i+j])
+			if inner != "" && strings.Trim(inner, "hms") == "" {
+				elapsed = true
+			}
+			i += j
+			continue
+		}
+		switch c | 0x20 { // ASCII lower case
+		case 'y', 'd':
+			date = true
+		case 'h', 's':
+			time = true
+		case 'm':
+			month = true
+		}
+	}
+	switch {
+	case elapsed:
+		return fmtElapsed
+	case date && time:
+		return fmtDateTime
+	case date:
+		return fmtDate
+	case time:
+		return fmtTime
+	case month:
+		return fmtDate // "mmm", "mmmm": a month of a date
+	}
+	return fmtOther
+}
