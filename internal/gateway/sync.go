@@ -10,6 +10,7 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/decode"
 	"github.com/inlet-dev/inlet/internal/resources"
+	"github.com/inlet-dev/inlet/internal/rows"
 )
 
 // MaxSyncErrors is how many failed rows a sync create lists.
@@ -47,54 +48,41 @@ func (g *Gateway) prevalidate(ctx context.Context, in *createInput, res *resourc
 	}
 	defer rc.Close()
 	src := &readErr{r: rc}
-	dopts := decode.Options{Sheet: in.opts.Sheet}
-	if d := []rune(in.opts.Delimiter); len(d) == 1 {
-		dopts.Delimiter = d[0]
-	}
-	dec, err := decode.Open(in.opts.Format, src, dopts)
+	pv, err := decode.NewPrevalidator(src, in.opts, res, "")
 	if err != nil {
 		return nil, fileProblem(err, src, in.opts.Format)
 	}
-	if c, ok := dec.(io.Closer); ok {
-		defer c.Close() // a spooled XLSX file
+	defer pv.Close() // a spooled XLSX file
+	type prepared struct {
+		row      rows.Row
+		problems []rows.Problem
 	}
-	mapping, err := decode.NewMapping(dec.Header(), in.opts.ColumnMapping, res)
+	out := &Prevalidation{Errors: []RowError{}}
+	err = decode.InParallel(ctx, pv, func(rec decode.Record) (p prepared) {
+		p.row, p.problems = pv.Prepare(rec)
+		return p
+	}, func(p *prepared) error {
+		out.Total++
+		if len(p.problems) == 0 {
+			out.Valid++
+			return nil
+		}
+		out.Failed++
+		if len(out.Errors) == MaxSyncErrors {
+			out.Truncated = true
+			return nil
+		}
+		first := rows.Summary(p.problems)
+		out.Errors = append(out.Errors, RowError{Row: p.row.Num, Code: first.Code, Field: first.Field, Message: first.Message})
+		return nil
+	})
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fileProblem(err, src, in.opts.Format)
 	}
-	prepare := decode.Prepare
-	if in.opts.Action == "delete" {
-		prepare = decode.PrepareDelete
-	}
-	pv := &Prevalidation{Errors: []RowError{}}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		rec, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			return pv, nil
-		}
-		if err != nil {
-			return nil, fileProblem(err, src, in.opts.Format)
-		}
-		row, problems := prepare(res, mapping, rec)
-		pv.Total++
-		if len(problems) == 0 {
-			pv.Valid++
-			continue
-		}
-		pv.Failed++
-		if len(pv.Errors) == MaxSyncErrors {
-			pv.Truncated = true
-			continue
-		}
-		e := RowError{Row: row.Num, Code: problems[0].Code, Field: problems[0].Field, Message: problems[0].Message}
-		for _, p := range problems[1:] {
-			e.Message += "; " + p.Message
-		}
-		pv.Errors = append(pv.Errors, e)
-	}
+	return out, nil
 }
 
 // fileProblem turns a decoding failure into the client's error, unless the

@@ -489,10 +489,8 @@ func (o *output) SummarizeKey(name, value string, row int64) { o.keys.Add(name, 
 func (o *output) reject(r *rows.Row, problems []rows.Problem, skipped bool) rows.Reject {
 	rej := rows.Reject{Row: r.Num, Phase: o.phase, Skipped: skipped, Data: r.Raw}
 	if len(problems) > 0 {
-		rej.Code, rej.Field, rej.Message = problems[0].Code, problems[0].Field, problems[0].Message
-		for _, p := range problems[1:] {
-			rej.Message += "; " + p.Message
-		}
+		sum := rows.Summary(problems)
+		rej.Code, rej.Field, rej.Message = sum.Code, sum.Field, sum.Message
 		// Messages quote what the user sent: bounded and escaped here, once.
 		rej.Message = textlimit.Clip(rej.Message, textlimit.Message)
 		rej.Field = textlimit.Clip(rej.Field, textlimit.Field)

@@ -157,7 +157,7 @@ func cellText(v json.RawMessage) string {
 
 // errorsCSV streams the rejected rows as CSV: the file's own columns with
 // the original cells, then _row,_phase,_code,_field,_message. A row with
-// several problems is one line whose underscore cells list them joined by "; ".
+// several problems is one line whose underscore cells list them joined by rows.ProblemSeparator.
 func (a *API) errorsCSV(w http.ResponseWriter, r *http.Request) {
 	imp, ok := a.loadImport(w, r)
 	if !ok {
@@ -260,7 +260,7 @@ func joinField(list []rows.Reject, get func(rows.Reject) string) string {
 	if same {
 		return parts[0]
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, rows.ProblemSeparator)
 }
 
 // rejectJSON is one element of errors.json.

@@ -47,6 +47,23 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// ProblemSeparator joins the messages of one row's problems.
+const ProblemSeparator = "; "
+
+// Summary is a row's problems as one: the first names the code and the
+// field (it explains the rest: coercion before schema before key), the
+// message holds all of them.
+func Summary(problems []Problem) Problem {
+	if len(problems) == 0 {
+		return Problem{}
+	}
+	sum := problems[0]
+	for _, p := range problems[1:] {
+		sum.Message += ProblemSeparator + p.Message
+	}
+	return sum
+}
+
 // Reject is a row that left the pipeline, with why. Skipped rows (duplicates,
 // deletes of missing records) are rejects with Skipped set: they are reported
 // but counted in stats.skipped, not stats.failed.

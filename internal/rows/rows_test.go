@@ -246,3 +246,22 @@ func sameJSON(t *testing.T, a, b any) bool {
 	}
 	return string(ja) == string(jb)
 }
+
+// A row's problems as one: the first names code and field, the message
+// holds all of them, in order.
+func TestSummary(t *testing.T) {
+	got := rows.Summary([]rows.Problem{
+		{Code: "coerce.number", Field: "age", Message: "age: \"x\" is not a number"},
+		{Code: "schema.required", Field: "email", Message: "email: required"},
+	})
+	want := rows.Problem{Code: "coerce.number", Field: "age", Message: "age: \"x\" is not a number; email: required"}
+	if got != want {
+		t.Fatalf("Summary = %+v, want %+v", got, want)
+	}
+	if one := (rows.Problem{Code: "c", Field: "f", Message: "m"}); rows.Summary([]rows.Problem{one}) != one {
+		t.Fatal("the summary of one problem is not that problem")
+	}
+	if (rows.Summary(nil) != rows.Problem{}) {
+		t.Fatal("the summary of no problem is not empty")
+	}
+}

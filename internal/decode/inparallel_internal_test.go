@@ -1,4 +1,4 @@
-package phases
+package decode
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"io"
 	"testing"
 
-	"github.com/inlet-dev/inlet/internal/decode"
 	"github.com/inlet-dev/inlet/internal/rows"
 )
 
@@ -17,21 +16,27 @@ type fakeSource struct {
 	err  error
 }
 
-func (s *fakeSource) Header() []string          { return nil }
-func (s *fakeSource) Detected() decode.Detected { return decode.Detected{} }
-func (s *fakeSource) Close() error              { return nil }
-func (s *fakeSource) Next() (decode.Record, error) {
+func (s *fakeSource) Header() []string   { return nil }
+func (s *fakeSource) Detected() Detected { return Detected{} }
+func (s *fakeSource) Close() error       { return nil }
+func (s *fakeSource) Next() (Record, error) {
 	if s.i == s.n {
 		if s.err != nil {
-			return decode.Record{}, s.err
+			return Record{}, s.err
 		}
-		return decode.Record{}, io.EOF
+		return Record{}, io.EOF
 	}
 	s.i++
-	return decode.Record{Num: int64(s.i)}, nil
+	return Record{Num: int64(s.i)}, nil
 }
 
-func numbered(rec decode.Record) prepared {
+// prepared is one record's result: its row and problems.
+type prepared struct {
+	row      rows.Row
+	problems []rows.Problem
+}
+
+func numbered(rec Record) prepared {
 	r := rows.Row{Num: rec.Num}
 	if rec.Num%7 == 0 {
 		return prepared{row: r, problems: []rows.Problem{{Code: "seven", Message: fmt.Sprint(rec.Num)}}}
@@ -41,10 +46,10 @@ func numbered(rec decode.Record) prepared {
 
 // Rows are prepared on every core and still emitted in file order, each once,
 // with their own problems.
-func TestPrepareInParallelKeepsFileOrder(t *testing.T) {
+func TestInParallelKeepsFileOrder(t *testing.T) {
 	const n = 10*prepareChunk + 17
 	var got []int64
-	err := prepareInParallel(context.Background(), &fakeSource{n: n}, numbered, func(p *prepared) error {
+	err := InParallel(context.Background(), &fakeSource{n: n}, numbered, func(p *prepared) error {
 		if (p.row.Num%7 == 0) != (len(p.problems) == 1) {
 			t.Fatalf("row %d came with problems %v", p.row.Num, p.problems)
 		}
@@ -66,10 +71,10 @@ func TestPrepareInParallelKeepsFileOrder(t *testing.T) {
 
 // A file that cannot be read further fails after every row before it was
 // emitted; an emit that fails stops everything and is what is returned.
-func TestPrepareInParallelErrors(t *testing.T) {
+func TestInParallelErrors(t *testing.T) {
 	broken := errors.New("broken file")
 	var emitted int
-	err := prepareInParallel(context.Background(), &fakeSource{n: 3*prepareChunk + 5, err: broken}, numbered, func(*prepared) error {
+	err := InParallel(context.Background(), &fakeSource{n: 3*prepareChunk + 5, err: broken}, numbered, func(*prepared) error {
 		emitted++
 		return nil
 	})
@@ -78,7 +83,7 @@ func TestPrepareInParallelErrors(t *testing.T) {
 	}
 	full := errors.New("disk full")
 	emitted = 0
-	err = prepareInParallel(context.Background(), &fakeSource{n: 50 * prepareChunk}, numbered, func(*prepared) error {
+	err = InParallel(context.Background(), &fakeSource{n: 50 * prepareChunk}, numbered, func(*prepared) error {
 		emitted++
 		if emitted == prepareChunk+3 {
 			return full
@@ -92,10 +97,10 @@ func TestPrepareInParallelErrors(t *testing.T) {
 
 // Stopped from outside (the process shuts down), reading fails: a file cut
 // short is never taken for the whole file.
-func TestPrepareInParallelStoppedIsNotTheEnd(t *testing.T) {
+func TestInParallelStoppedIsNotTheEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var emitted int
-	err := prepareInParallel(ctx, &fakeSource{n: 1000 * prepareChunk}, numbered, func(*prepared) error {
+	err := InParallel(ctx, &fakeSource{n: 1000 * prepareChunk}, numbered, func(*prepared) error {
 		emitted++
 		if emitted == 10 {
 			cancel()
