@@ -51,13 +51,13 @@ var Phases = []string{PhasePrevalidation, PhasePreparsing, PhaseTransforming, Ph
 type Options struct {
 	ID                string            `json:"id,omitempty"`
 	OrganizationID    string            `json:"organization_id"`
-	Mode              string            `json:"mode,omitempty"`
+	Mode              Mode              `json:"mode,omitempty"`
 	Name              string            `json:"name,omitempty"`
 	Resource          string            `json:"resource"`
-	Format            string            `json:"format,omitempty"`
-	Action            string            `json:"action,omitempty"`
-	DuplicateHandling string            `json:"duplicate_handling,omitempty"`
-	UploadMode        string            `json:"upload_mode,omitempty"`
+	Format            Format            `json:"format,omitempty"`
+	Action            Action            `json:"action,omitempty"`
+	DuplicateHandling DuplicateHandling `json:"duplicate_handling,omitempty"`
+	UploadMode        UploadMode        `json:"upload_mode,omitempty"`
 	ColumnMapping     map[string]string `json:"column_mapping,omitempty"`
 	ParentResourceID  *string           `json:"parent_resource_id,omitempty"`
 	ErrorThreshold    *float64          `json:"error_threshold,omitempty"`
@@ -192,13 +192,13 @@ func (o Options) Threshold() float64 {
 type shownOptions struct {
 	ID                string            `json:"id"`
 	OrganizationID    string            `json:"organization_id"`
-	Mode              string            `json:"mode"`
+	Mode              Mode              `json:"mode"`
 	Name              string            `json:"name"`
 	Resource          string            `json:"resource"`
-	Format            string            `json:"format"`
-	Action            string            `json:"action"`
-	DuplicateHandling string            `json:"duplicate_handling"`
-	UploadMode        string            `json:"upload_mode"`
+	Format            Format            `json:"format"`
+	Action            Action            `json:"action"`
+	DuplicateHandling DuplicateHandling `json:"duplicate_handling"`
+	UploadMode        UploadMode        `json:"upload_mode"`
 	ColumnMapping     map[string]string `json:"column_mapping"`
 	ParentResourceID  *string           `json:"parent_resource_id"`
 	ErrorThreshold    *float64          `json:"error_threshold"`

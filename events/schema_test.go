@@ -604,6 +604,14 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 	}
 }
 
+func stringsOf[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
+}
+
 func enumOf(t *testing.T, d schemaDocs, def string) []string {
 	var out []string
 	for _, v := range d[events.SchemaImportFile]["$defs"].(map[string]any)[def].(map[string]any)["enum"].([]any) {
@@ -622,6 +630,22 @@ func TestSchemaEnumsMatchGo(t *testing.T) {
 	}
 	if got := enumOf(t, d, "phase_name"); !slices.Equal(got, events.Phases) {
 		t.Errorf("phase_name enum %v, Go %v", got, events.Phases)
+	}
+	// The option values, the default first in Go (the schema's order need
+	// not put it first, so the sets are compared).
+	for def, goValues := range map[string][]string{
+		"mode":               stringsOf(events.Modes),
+		"format":             stringsOf(events.Formats),
+		"action":             stringsOf(events.Actions),
+		"duplicate_handling": stringsOf(events.DuplicateHandlings),
+		"upload_mode":        stringsOf(events.UploadModes),
+	} {
+		got := enumOf(t, d, def)
+		slices.Sort(got)
+		slices.Sort(goValues)
+		if !slices.Equal(got, goValues) {
+			t.Errorf("%s enum %v, Go %v", def, got, goValues)
+		}
 	}
 	phase := d[events.SchemaImportFile]["$defs"].(map[string]any)["phase"].(map[string]any)
 	var ps []string

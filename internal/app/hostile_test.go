@@ -174,7 +174,7 @@ func TestHostileInputs(t *testing.T) {
 				file = "f.csv"
 			}
 			if opts.Format == "" {
-				opts.Format = strings.TrimPrefix(file[strings.LastIndexByte(file, '.'):], ".")
+				opts.Format = events.Format(strings.TrimPrefix(file[strings.LastIndexByte(file, '.'):], "."))
 			}
 			imp := runImport(t, a, opts, file, string(h.body))
 			want := h.status

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/rows"
 )
 
@@ -19,10 +20,10 @@ const (
 
 // Formats Open understands.
 const (
-	FormatCSV   = "csv"
-	FormatJSON  = "json"
-	FormatJSONL = "jsonl"
-	FormatXLSX  = "xlsx"
+	FormatCSV   = events.FormatCSV
+	FormatJSON  = events.FormatJSON
+	FormatJSONL = events.FormatJSONL
+	FormatXLSX  = events.FormatXLSX
 )
 
 // Options tune decoding.
@@ -145,7 +146,7 @@ func (e *FileError) Error() string {
 // CSV and XLSX read their header here, so a file without one fails at Open.
 // An XLSX upload is spooled to a temporary file in opts.TempDir (the format
 // needs random access); Close removes it.
-func Open(format string, r io.Reader, opts Options) (Source, error) {
+func Open(format events.Format, r io.Reader, opts Options) (Source, error) {
 	if opts.MaxRecordBytes <= 0 {
 		opts.MaxRecordBytes = 64 << 20
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/resources"
 )
 
@@ -15,7 +16,7 @@ import (
 // wantErr is set, in which case it returns that error.
 func readAll(t testing.TB, format, in string, opts Options) ([]Record, Source, error) {
 	t.Helper()
-	src, err := Open(format, strings.NewReader(in), opts)
+	src, err := Open(events.Format(format), strings.NewReader(in), opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,18 +4,20 @@ import (
 	"mime"
 	"path"
 	"strings"
+
+	"github.com/inlet-dev/inlet/events"
 )
 
 // Formats by file extension and by content type: how a file that does not
 // name its format is read (the gateway's uploads, a request's source).
 var (
-	formatByExt = map[string]string{
+	formatByExt = map[string]events.Format{
 		".csv": FormatCSV, ".txt": FormatCSV, ".tsv": FormatCSV,
 		".json":  FormatJSON,
 		".jsonl": FormatJSONL, ".ndjson": FormatJSONL,
 		".xlsx": FormatXLSX,
 	}
-	formatByContentType = map[string]string{
+	formatByContentType = map[string]events.Format{
 		"text/csv": FormatCSV, "application/csv": FormatCSV, "text/tab-separated-values": FormatCSV,
 		"application/json":     FormatJSON,
 		"application/x-ndjson": FormatJSONL, "application/ndjson": FormatJSONL, "application/jsonl": FormatJSONL,
@@ -27,7 +29,7 @@ var (
 // InferFormat is the format of a file by the extension of the first of
 // names that has a known one, else by its content type; "" when neither
 // tells.
-func InferFormat(contentType string, names ...string) string {
+func InferFormat(contentType string, names ...string) events.Format {
 	for _, n := range names {
 		if f, ok := formatByExt[strings.ToLower(path.Ext(n))]; ok {
 			return f

@@ -1,6 +1,10 @@
 package decode
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/inlet-dev/inlet/events"
+)
 
 // One table decides a file's format wherever it is inferred (the gateway's
 // uploads and a request's source): .txt and .tsv read as CSV in both.
@@ -8,7 +12,7 @@ func TestInferFormat(t *testing.T) {
 	for _, c := range []struct {
 		contentType string
 		names       []string
-		want        string
+		want        events.Format
 	}{
 		{"", []string{"a.csv"}, FormatCSV},
 		{"", []string{"A.CSV"}, FormatCSV},

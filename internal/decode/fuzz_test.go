@@ -11,6 +11,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/resources"
 )
 
@@ -34,7 +35,7 @@ var fuzzResources = func() *resources.Registry {
 	return reg
 }()
 
-func fuzzRead(t *testing.T, format string, data []byte, opts Options) {
+func fuzzRead(t *testing.T, format events.Format, data []byte, opts Options) {
 	res, _ := fuzzResources.Get("customers")
 	opts.MaxRecordBytes = 1 << 20
 	opts.TempDir = t.TempDir()

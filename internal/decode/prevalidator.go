@@ -39,7 +39,7 @@ func NewPrevalidator(src io.Reader, opts events.Options, res *resources.Resource
 		dec.Close()
 		return nil, err
 	}
-	return &Prevalidator{Source: dec, Mapping: m, res: res, delete: opts.Action == "delete"}, nil
+	return &Prevalidator{Source: dec, Mapping: m, res: res, delete: opts.Action == events.ActionDelete}, nil
 }
 
 // Prepare prevalidates one record (Prepare, or PrepareDelete for a delete

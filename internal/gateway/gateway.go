@@ -217,7 +217,7 @@ func (g *Gateway) create(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var pv *Prevalidation
-	if err == nil && in.opts.UploadMode == "sync" {
+	if err == nil && in.opts.UploadMode == events.UploadSync {
 		pv, err = g.prevalidate(r.Context(), in, res)
 	}
 	if err != nil {
@@ -382,7 +382,7 @@ func (g *Gateway) validate(r *http.Request, in *createInput) (*resources.Resourc
 			fmt.Sprintf("%q is not a resource of the registry (GET /v1/resources lists them)", opts.Resource))
 	}
 	switch {
-	case in.optionsOnly && opts.UploadMode == "sync":
+	case in.optionsOnly && opts.UploadMode == events.UploadSync:
 		return nil, invalidOption("upload_mode", "sync prevalidates the file inside the create request: send the file with it "+
 			"(multipart/form-data with a file part, or JSON with inputs), or use async to upload it later")
 	case in.optionsOnly:
@@ -393,7 +393,7 @@ func (g *Gateway) validate(r *http.Request, in *createInput) (*resources.Resourc
 				"to get an upload link (links.upload) for the file")
 	case up.size == 0:
 		return nil, fieldError(http.StatusUnprocessableEntity, "empty_file", "file", "the file is empty")
-	case opts.UploadMode == "sync" && up.size > g.cfg.SyncMaxBytes:
+	case opts.UploadMode == events.UploadSync && up.size > g.cfg.SyncMaxBytes:
 		return nil, g.syncTooLarge()
 	}
 	return res, nil
@@ -436,7 +436,7 @@ func (g *Gateway) readMultipart(r *http.Request, boundary, id string) (events.Op
 			// With upload_mode sync given before the file, a file over the
 			// sync limit is refused as it streams in, not after.
 			up, err = g.store(r.Context(), id, part.FileName(), part.Header.Get("Content-Type"), part,
-				strings.TrimSpace(fields["upload_mode"]) == "sync")
+				events.UploadMode(strings.TrimSpace(fields["upload_mode"])) == events.UploadSync)
 			if err != nil {
 				return opts, up, err
 			}
@@ -470,14 +470,17 @@ func (g *Gateway) readMultipart(r *http.Request, boundary, id string) (events.Op
 
 // setOption sets one option from its form field text.
 func setOption(o *events.Options, name, v string) error {
-	str := map[string]*string{
-		"organization_id": &o.OrganizationID, "mode": &o.Mode, "name": &o.Name, "resource": &o.Resource,
-		"format": &o.Format, "action": &o.Action, "duplicate_handling": &o.DuplicateHandling,
-		"upload_mode": &o.UploadMode, "reference": &o.Reference, "reference_origin": &o.ReferenceOrigin,
-		"sheet": &o.Sheet, "delimiter": &o.Delimiter,
+	str := map[string]func(){
+		"organization_id": func() { o.OrganizationID = v }, "mode": func() { o.Mode = events.Mode(v) },
+		"name": func() { o.Name = v }, "resource": func() { o.Resource = v },
+		"format": func() { o.Format = events.Format(v) }, "action": func() { o.Action = events.Action(v) },
+		"duplicate_handling": func() { o.DuplicateHandling = events.DuplicateHandling(v) },
+		"upload_mode":        func() { o.UploadMode = events.UploadMode(v) },
+		"reference":          func() { o.Reference = v }, "reference_origin": func() { o.ReferenceOrigin = v },
+		"sheet": func() { o.Sheet = v }, "delimiter": func() { o.Delimiter = v },
 	}
-	if p, ok := str[name]; ok {
-		*p = v
+	if set, ok := str[name]; ok {
+		set()
 		return nil
 	}
 	boolean := func(p *bool) error {

@@ -238,7 +238,7 @@ func TestFormatInference(t *testing.T) {
 		rec, b := e.do(t, multipartReq(t, part{name: "resource", body: "customers"}, part{name: "file", file: c.file, contentType: c.ct, body: "x"}))
 		var imp events.Import
 		json.Unmarshal(b, &imp)
-		if rec.Code != 201 || imp.Format != c.want {
+		if rec.Code != 201 || string(imp.Format) != c.want {
 			t.Errorf("%s (%s): %d format %q, want %q", c.file, c.ct, rec.Code, imp.Format, c.want)
 		}
 	}

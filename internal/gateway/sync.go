@@ -87,7 +87,7 @@ func (g *Gateway) prevalidate(ctx context.Context, in *createInput, res *resourc
 
 // fileProblem turns a decoding failure into the client's error, unless the
 // blob store failed underneath.
-func fileProblem(err error, src *readErr, format string) error {
+func fileProblem(err error, src *readErr, format events.Format) error {
 	if src.err != nil {
 		return fmt.Errorf("prevalidate: read the stored file: %w", src.err)
 	}

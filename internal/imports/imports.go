@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -97,6 +98,18 @@ func CheckDeadline(o events.Options, created time.Time) *OptionError {
 	return nil
 }
 
+// choose gives an unset option its default (the first allowed value) and
+// refuses a value that is not allowed.
+func choose[T ~string](field string, p *T, allowed []T) error {
+	if *p == "" {
+		*p = allowed[0]
+	}
+	if slices.Contains(allowed, *p) {
+		return nil
+	}
+	return &OptionError{field, fmt.Sprintf("%s is not one of %v", textlimit.Quote(string(*p)), allowed)}
+}
+
 // Normalize applies the defaults of spec §1 and validates the options.
 func Normalize(o *events.Options) error {
 	if o.OrganizationID == "" {
@@ -111,32 +124,15 @@ func Normalize(o *events.Options) error {
 	if !events.ValidToken(o.Resource) {
 		return &OptionError{"resource", textlimit.Quote(o.Resource) + " is not a valid resource name"}
 	}
-	def := func(p *string, d string, allowed ...string) error {
-		if *p == "" {
-			*p = d
-		}
-		for _, a := range allowed {
-			if *p == a {
-				return nil
-			}
-		}
-		return fmt.Errorf("%s is not one of %v", textlimit.Quote(*p), allowed)
-	}
-	checks := []struct {
-		field   string
-		p       *string
-		def     string
-		allowed []string
-	}{
-		{"mode", &o.Mode, "live", []string{"live", "test"}},
-		{"format", &o.Format, "csv", []string{"csv", "json", "jsonl", "xlsx"}},
-		{"action", &o.Action, "merge", []string{"merge", "overwrite", "delete"}},
-		{"duplicate_handling", &o.DuplicateHandling, "ignore_all", []string{"ignore_all", "use_first"}},
-		{"upload_mode", &o.UploadMode, "async", []string{"async", "sync"}},
-	}
-	for _, c := range checks {
-		if err := def(c.p, c.def, c.allowed...); err != nil {
-			return &OptionError{c.field, err.Error()}
+	for _, err := range []error{
+		choose("mode", &o.Mode, events.Modes),
+		choose("format", &o.Format, events.Formats),
+		choose("action", &o.Action, events.Actions),
+		choose("duplicate_handling", &o.DuplicateHandling, events.DuplicateHandlings),
+		choose("upload_mode", &o.UploadMode, events.UploadModes),
+	} {
+		if err != nil {
+			return err
 		}
 	}
 	switch o.Delimiter {

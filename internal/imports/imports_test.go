@@ -36,11 +36,11 @@ func TestNormalizeDefaults(t *testing.T) {
 	}
 	got := map[string]string{
 		"organization_id":    o.OrganizationID,
-		"mode":               o.Mode,
-		"format":             o.Format,
-		"action":             o.Action,
-		"duplicate_handling": o.DuplicateHandling,
-		"upload_mode":        o.UploadMode,
+		"mode":               string(o.Mode),
+		"format":             string(o.Format),
+		"action":             string(o.Action),
+		"duplicate_handling": string(o.DuplicateHandling),
+		"upload_mode":        string(o.UploadMode),
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -72,11 +72,11 @@ func TestNormalizeDefaults(t *testing.T) {
 }
 
 func TestNormalizeAcceptsEveryAllowedValue(t *testing.T) {
-	for _, m := range []string{"live", "test"} {
-		for _, f := range []string{"csv", "json", "jsonl", "xlsx"} {
-			for _, a := range []string{"merge", "overwrite", "delete"} {
-				for _, d := range []string{"ignore_all", "use_first"} {
-					for _, u := range []string{"sync", "async"} {
+	for _, m := range []events.Mode{"live", "test"} {
+		for _, f := range []events.Format{"csv", "json", "jsonl", "xlsx"} {
+			for _, a := range []events.Action{"merge", "overwrite", "delete"} {
+				for _, d := range []events.DuplicateHandling{"ignore_all", "use_first"} {
+					for _, u := range []events.UploadMode{"sync", "async"} {
 						o := events.Options{Resource: "r", Mode: m, Format: f, Action: a, DuplicateHandling: d, UploadMode: u}
 						if err := imports.Normalize(&o); err != nil {
 							t.Errorf("%s/%s/%s/%s/%s: %v", m, f, a, d, u, err)

@@ -77,15 +77,15 @@ func StatsBatch(id, phase, key string) (int, bool) {
 const UploadName = "upload"
 
 // Ext is the file extension of a format (".csv", ".json", ".jsonl", ".xlsx").
-func Ext(format string) string {
+func Ext(format events.Format) string {
 	if format == "" {
-		format = "csv"
+		format = events.FormatCSV
 	}
-	return "." + format
+	return "." + string(format)
 }
 
 // UploadKey is where the file of import id in format is uploaded to.
-func UploadKey(id, format string) string { return SourceKey(id, UploadName+Ext(format)) }
+func UploadKey(id string, format events.Format) string { return SourceKey(id, UploadName+Ext(format)) }
 
 // UploadImportID is the import id of an UploadKey; ok is false for any other key.
 func UploadImportID(key string) (id string, ok bool) {

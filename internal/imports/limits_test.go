@@ -26,7 +26,7 @@ func TestOptionsBeyondTheLimitsAreRefused(t *testing.T) {
 		{"column_mapping", func(o *events.Options) {
 			o.ColumnMapping = map[string]string{"f": strings.Repeat("c", MaxColumnMapping)}
 		}},
-		{"mode", func(o *events.Options) { o.Mode = strings.Repeat("x", 10<<20) }},
+		{"mode", func(o *events.Options) { o.Mode = events.Mode(strings.Repeat("x", 10<<20)) }},
 	} {
 		o := events.Options{Resource: "companies"}
 		tc.set(&o)

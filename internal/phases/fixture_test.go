@@ -311,7 +311,7 @@ func (f *fixture) record(t *testing.T, scope store.Scope, id string) (store.Reco
 }
 
 func scopeOf(o events.Options) store.Scope {
-	return store.Scope{Org: o.OrganizationID, Mode: o.Mode, Resource: o.Resource}
+	return store.Scope{Org: o.OrganizationID, Mode: string(o.Mode), Resource: o.Resource}
 }
 
 // row builds an input row; Raw is the data as given, so rejects can be checked to carry it.

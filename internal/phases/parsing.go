@@ -29,7 +29,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) er
 	if err != nil {
 		return err
 	}
-	useFirst := job.Options.DuplicateHandling == "use_first"
+	useFirst := job.Options.DuplicateHandling == events.DuplicatesUseFirst
 	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		batch, err := in.ReadAllRaw()
 		if err != nil {
@@ -63,7 +63,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) er
 				continue
 			}
 			fp, exists := known[raw.ID]
-			if raw.Op == rows.OpCreate || !exists || job.Options.Action == "delete" {
+			if raw.Op == rows.OpCreate || !exists || job.Options.Action == events.ActionDelete {
 				continue
 			}
 			if fp != nil {
@@ -106,7 +106,7 @@ func (p Parsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) er
 // import of unchanged rows are all such batches, and were encoded and
 // stored again for nothing.
 func passesAsItIs(job *pipeline.Job, batch []rows.Raw, seen *keyIndex) bool {
-	if job.Options.Action == "delete" {
+	if job.Options.Action == events.ActionDelete {
 		return false
 	}
 	for i := range batch {
@@ -126,7 +126,7 @@ func passesAsItIs(job *pipeline.Job, batch []rows.Raw, seen *keyIndex) bool {
 // data), an unchanged row known by its fingerprint with its data as the
 // record, the others merged with the stored record.
 func decide(job *pipeline.Job, raw *rows.Raw, exists, same bool, stored map[string]json.RawMessage, out pipeline.Output) error {
-	if job.Options.Action == "delete" {
+	if job.Options.Action == events.ActionDelete {
 		if !exists {
 			return skipRaw(out, raw, func(*rows.Row) rows.Problem {
 				return rows.Problem{Code: "not_found", Message: fmt.Sprintf("record %s no longer exists", raw.ID)}

@@ -129,7 +129,7 @@ func TestParsingSameRecordAcrossBatches(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.handling, func(t *testing.T) {
 			f := newFixture(t)
-			o := options(t, func(o *events.Options) { o.DuplicateHandling = c.handling })
+			o := options(t, func(o *events.Options) { o.DuplicateHandling = events.DuplicateHandling(c.handling) })
 			f.seed(t, scopeOf(o), map[string]map[string]any{
 				"rec_ann": cust("ann@x.io", "E1", "Ann"),
 				"rec_bob": cust("bob@x.io", "E2", "Bob"),

@@ -31,7 +31,7 @@ func (Preparsing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) e
 	if err != nil {
 		return err
 	}
-	useFirst := job.Options.DuplicateHandling == "use_first"
+	useFirst := job.Options.DuplicateHandling == events.DuplicatesUseFirst
 	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		if seen.none() {
 			return out.PassThrough() // no two rows share a key: every batch goes on as it is

@@ -36,7 +36,7 @@ func TestPreparsingDuplicates(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.handling, func(t *testing.T) {
 			f := newFixture(t)
-			o := options(t, func(o *events.Options) { o.DuplicateHandling = c.handling })
+			o := options(t, func(o *events.Options) { o.DuplicateHandling = events.DuplicateHandling(c.handling) })
 			f.input(t, o, events.PhasePreparsing, dupFile()...)
 			f.run(t, o, events.PhasePreparsing, 4)
 

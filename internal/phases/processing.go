@@ -24,7 +24,7 @@ func (Processing) Name() string { return events.PhaseProcessing }
 
 func (p Processing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
 	keyFields := fieldSet(job.Resource.KeyFields())
-	overwrite := job.Options.Action == "overwrite" // cleanup counts the ids of the file
+	overwrite := job.Options.Action == events.ActionOverwrite // cleanup counts the ids of the file
 	return w.Each(ctx, func(b int, in pipeline.Input, out pipeline.Output) error {
 		// Rows as stored: a record goes to the store as JSON transcoded from
 		// its bytes, its keys read from its key fields; unchanged rows are
@@ -133,7 +133,7 @@ func (Cleanup) Name() string { return events.PhaseCleanup }
 const cleanupChunk = 1000
 
 func (c Cleanup) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work) error {
-	overwrite := job.Options.Action == "overwrite"
+	overwrite := job.Options.Action == events.ActionOverwrite
 	if overwrite {
 		if stopped, err := w.Interrupted(ctx); err != nil {
 			return err

@@ -67,7 +67,7 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w pipeline.Wor
 				// The row is its record as stored when its data, written as
 				// processing writes it, has the record's fingerprint: parsing
 				// then asks the store nothing more about it.
-				if fp != nil && job.Options.Action != "delete" {
+				if fp != nil && job.Options.Action != events.ActionDelete {
 					if buf, err = raw.AppendDataJSON(buf[:0]); err != nil {
 						return err
 					}
@@ -78,7 +78,7 @@ func (t Transforming) Run(ctx context.Context, job *pipeline.Job, w pipeline.Wor
 				for id := range ids {
 					err = emitWithID(out, raw, id, op)
 				}
-			case job.Options.Action == "delete":
+			case job.Options.Action == events.ActionDelete:
 				err = skipRaw(out, raw, func(row *rows.Row) rows.Problem {
 					return rows.Problem{Code: "not_found", Field: res.PrimaryKeyName(),
 						Message: fmt.Sprintf("no %s record with %s %q to delete", res.Name, res.PrimaryKeyName(), display(row.Data, res.PrimaryKeyName()))}

@@ -64,7 +64,7 @@ func (v Validation) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work)
 func (v Validation) check(ctx context.Context, job *pipeline.Job, refs []resources.Reference, batch []rows.Row) (map[int][]rows.Problem, error) {
 	// One lookup per referenced resource for the whole batch.
 	found := map[string]map[string]store.Holder{}
-	if job.Options.Action != "delete" {
+	if job.Options.Action != events.ActionDelete {
 		for _, ref := range refs {
 			// A batch names the same few records many times (its companies):
 			// each value is looked up once.
@@ -89,7 +89,7 @@ func (v Validation) check(ctx context.Context, job *pipeline.Job, refs []resourc
 		}
 	}
 	parentOK := true
-	if pid := parentOf(job); pid != "" && job.Options.Action != "delete" {
+	if pid := parentOf(job); pid != "" && job.Options.Action != events.ActionDelete {
 		scope := job.Scope()
 		scope.Resource = job.Resource.Parent
 		got, err := v.Records.GetData(ctx, scope, []string{pid})
@@ -106,7 +106,7 @@ func (v Validation) check(ctx context.Context, job *pipeline.Job, refs []resourc
 			problems = append(problems, rows.Problem{Code: "reference.not_found", Field: "parent_resource_id",
 				Message: fmt.Sprintf("parent_resource_id: no %s record with id %q", job.Resource.Parent, parentOf(job))})
 		}
-		if job.Options.Action != "delete" {
+		if job.Options.Action != events.ActionDelete {
 			for _, ref := range refs {
 				val, ok := resources.NormalizeValue(row.Record[ref.Field])
 				if !ok {

@@ -30,7 +30,7 @@ func TestValidationReferences(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			f := newFixture(t)
-			o := options(t, func(o *events.Options) { o.Mode = c.mode })
+			o := options(t, func(o *events.Options) { o.Mode = events.Mode(c.mode) })
 			f.seed(t, store.Scope{Org: "acme", Mode: "live", Resource: "companies"},
 				map[string]map[string]any{"co_acme": {"code": "ACME", "name": "Acme"}})
 			f.seed(t, store.Scope{Org: "other", Mode: "live", Resource: "companies"},

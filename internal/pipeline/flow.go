@@ -38,7 +38,7 @@ var Flow = []struct {
 	{events.PhaseValidation, PerBatch, nil},
 	{events.PhaseProcessing, Gated, nil}, // nothing is written until every row was checked
 	// An overwrite keeps the records the file touched: the only use of the rows.
-	{events.PhaseCleanup, Barrier, func(o events.Options) bool { return o.Action == "overwrite" }},
+	{events.PhaseCleanup, Barrier, func(o events.Options) bool { return o.Action == events.ActionOverwrite }},
 }
 
 func flowIndex(phase string) int {

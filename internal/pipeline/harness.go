@@ -100,7 +100,7 @@ func (j *Job) ID() string { return j.Options.ID }
 
 // Scope is where the import's records live.
 func (j *Job) Scope() store.Scope {
-	return store.Scope{Org: j.Options.OrganizationID, Mode: j.Options.Mode, Resource: j.Options.Resource}
+	return store.Scope{Org: j.Options.OrganizationID, Mode: string(j.Options.Mode), Resource: j.Options.Resource}
 }
 
 // Phase is the logic of one phase; the harness does everything else.

@@ -598,8 +598,8 @@ func TestPassedOnBatchesAreStoredOnce(t *testing.T) {
 // Rows nobody reads are not stored: the last phase's, and processing's
 // unless cleanup needs them (an overwrite keeps the records the file touched).
 func TestRowsNobodyReadsAreNotStored(t *testing.T) {
-	for _, action := range []string{"merge", "overwrite"} {
-		t.Run(action, func(t *testing.T) {
+	for _, action := range []events.Action{"merge", "overwrite"} {
+		t.Run(string(action), func(t *testing.T) {
 			f := newFixture(t)
 			opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers", SkipErrors: true, Action: action}
 			if err := imports.Normalize(&opts); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -234,16 +235,15 @@ func (a *API) recordScope(w http.ResponseWriter, r *http.Request) (*resources.Re
 	if !ok {
 		return nil, store.Scope{}, false
 	}
-	mode := r.URL.Query().Get("mode")
-	switch mode {
-	case "":
-		mode = "live"
-	case "live", "test":
-	default:
+	mode := events.Mode(r.URL.Query().Get("mode"))
+	if mode == "" {
+		mode = events.ModeLive
+	}
+	if !slices.Contains(events.Modes, mode) {
 		badParam(w, "mode", fmt.Sprintf("%q is not live or test", mode))
 		return nil, store.Scope{}, false
 	}
-	return res, store.Scope{Org: o, Mode: mode, Resource: res.Name}, true
+	return res, store.Scope{Org: o, Mode: string(mode), Resource: res.Name}, true
 }
 
 func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {

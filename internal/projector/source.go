@@ -74,7 +74,7 @@ func (e *errReader) Read(p []byte) (int, error) {
 // openSource opens the file for one pass. A decoding problem at the start is
 // returned as *decode.FileError (or another non-store error: a format the
 // decoder does not read).
-func (a *API) openSource(ctx context.Context, key string, file events.File, format string) (*sourceReader, error) {
+func (a *API) openSource(ctx context.Context, key string, file events.File, format events.Format) (*sourceReader, error) {
 	rc, err := a.cfg.Blobs.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)
@@ -103,7 +103,7 @@ func (f *fileProblem) Unwrap() error { return f.err }
 
 // loadSource resolves the import and opens its file, answering the request
 // itself when that fails.
-func (a *API) loadSource(w http.ResponseWriter, r *http.Request) (string, string, *sourceReader, bool) {
+func (a *API) loadSource(w http.ResponseWriter, r *http.Request) (string, events.Format, *sourceReader, bool) {
 	imp, ok := a.loadImport(w, r)
 	if !ok {
 		return "", "", nil, false

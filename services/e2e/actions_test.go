@@ -81,7 +81,7 @@ func TestActions(t *testing.T) {
 	c := NewCluster(t, Options{BatchSize: 2, Resources: map[string]string{"contacts.json": contactsResource}})
 	const org = "acme"
 	for _, s := range []struct{ org, mode string }{{org, "live"}, {org, "test"}, {"other", "live"}} {
-		imp := run(c, s.org, "companies", "c.csv", fourCompanies, events.Options{Mode: s.mode})
+		imp := run(c, s.org, "companies", "c.csv", fourCompanies, events.Options{Mode: events.Mode(s.mode)})
 		checkEnded(t, s.org+" "+s.mode+" seed", imp, events.StatusCompleted, events.Stats{Total: 4, Processed: 4, Created: 4})
 	}
 

@@ -106,7 +106,7 @@ func TestFormats(t *testing.T) {
 			imp := run(c, org, "companies", tc.file, string(tc.body), events.Options{})
 			checkEnded(t, tc.name, imp, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Created: 2})
 			f := imp.File
-			if imp.Format != tc.format || f.Name != tc.file || f.Size != int64(len(tc.body)) || f.Checksum != sha256Hex(tc.body) ||
+			if string(imp.Format) != tc.format || f.Name != tc.file || f.Size != int64(len(tc.body)) || f.Checksum != sha256Hex(tc.body) ||
 				f.Encoding != tc.encoding || f.Delimiter != tc.delimiter || !f.HasHeader {
 				t.Errorf("%s: format %q file %+v\nwant format %q name %q size %d checksum %s encoding %q delimiter %q has_header true",
 					tc.name, imp.Format, f, tc.format, tc.file, len(tc.body), sha256Hex(tc.body), tc.encoding, tc.delimiter)
