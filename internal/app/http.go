@@ -49,7 +49,7 @@ func (a *App) AllHTTP() http.Handler {
 	a.gateway().Mount(mux)
 	mux.HandleFunc("GET /healthz", httpapi.Healthz)
 	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.readyChecks()...))
-	return mux
+	return httpapi.Routes(mux)
 }
 
 // addProjector routes the public events into the views. A rebuild

@@ -109,8 +109,9 @@ type Config struct {
 // process's whole server (routes plus /healthz and /readyz); Mount puts only
 // the routes on a shared mux (the all-in-one server).
 type Gateway struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg    Config
+	mux    *http.ServeMux
+	routes http.Handler // mux, with JSON answers for what no route takes
 }
 
 // New returns the gateway.
@@ -135,13 +136,14 @@ func New(cfg Config) *Gateway {
 	}
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux()}
 	g.Mount(g.mux)
+	g.routes = httpapi.Routes(g.mux)
 	g.mux.HandleFunc("GET /healthz", httpapi.Healthz)
 	g.mux.HandleFunc("GET /readyz", httpapi.Readyz(cfg.Ready...))
 	return g
 }
 
 // ServeHTTP serves the gateway process's routes.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.routes.ServeHTTP(w, r) }
 
 // Mount registers the write routes on mux.
 func (g *Gateway) Mount(mux *http.ServeMux) {

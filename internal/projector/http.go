@@ -80,7 +80,7 @@ func NewHTTP(cfg Config) http.Handler {
 	a.Mount(mux)
 	mux.HandleFunc("GET /healthz", httpapi.Healthz)
 	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.ReadyChecks()...))
-	return mux
+	return httpapi.Routes(mux)
 }
 
 func badParam(w http.ResponseWriter, param, message string) {
