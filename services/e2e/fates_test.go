@@ -16,7 +16,7 @@ import (
 func checkImport(t *testing.T, what string, imp events.Import, want events.Stats) {
 	t.Helper()
 	if imp.Status != events.StatusCompleted {
-		t.Errorf("%s: status %s (reason %v), want completed", what, imp.Status, imp.Reason)
+		t.Errorf("%s: status %s (reason %s), want completed", what, imp.Status, deref(imp.Reason))
 	}
 	if imp.Stats != want {
 		t.Errorf("%s: stats\n got %+v\nwant %+v", what, imp.Stats, want)
