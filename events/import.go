@@ -24,6 +24,10 @@ const (
 	StatusExpired     Status = "expired"
 )
 
+// Statuses lists every Status, in the order an import goes through them.
+var Statuses = []Status{StatusRequested, StatusQueued, StatusProcessing, StatusCompleted,
+	StatusFailed, StatusInterrupted, StatusTimedOut, StatusExpired}
+
 // Terminal reports whether the status never changes again.
 func (s Status) Terminal() bool {
 	switch s {

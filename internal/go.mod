@@ -60,14 +60,22 @@ require (
 	github.com/goccy/go-json v0.12.0
 	github.com/inlet-dev/inlet/events v0.1.0
 	github.com/inlet-dev/inlet/pkg/client v0.1.0
+	github.com/prometheus/client_golang v1.25.0
 	golang.org/x/sync v0.24.0
 )
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/sony/gobreaker v1.0.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/broker"
 	"github.com/inlet-dev/inlet/internal/faults"
 	"github.com/inlet-dev/inlet/internal/logging"
+	"github.com/inlet-dev/inlet/internal/metrics"
 	"github.com/inlet-dev/inlet/internal/phases"
 	"github.com/inlet-dev/inlet/internal/pipeline"
 	"github.com/inlet-dev/inlet/internal/resources"
@@ -39,9 +41,14 @@ type App struct {
 	Store    store.Store
 	Registry *resources.Registry
 	Harness  *pipeline.Harness
+	Metrics  *metrics.Metrics
 	router   *message.Router
 	running  *errgroup.Group
+	addr     net.Addr // where Start listens
 }
+
+// Addr is the address the HTTP server listens on, once started.
+func (a *App) Addr() net.Addr { return a.addr }
 
 // New connects every adapter. service names the process in logs and events.
 func New(ctx context.Context, cfg Config, service string) (*App, error) {
@@ -53,7 +60,7 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 		}
 	}
 	log := logging.New(logging.Options{Level: cfg.LogLevel, Console: format == "console", Service: service})
-	a := &App{Cfg: cfg, Log: log}
+	a := &App{Cfg: cfg, Log: log, Metrics: metrics.New()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -99,8 +106,9 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 		Blobs: a.Blobs, Records: a.Store, Registry: reg, Pub: a.Broker, Log: log,
 		Source: "inlet/" + service, BatchSize: cfg.BatchSize, TempDir: tmp,
 		Delivery: broker.Delivery, MaxDeliver: uint64(cfg.MaxDeliver), Parallelism: cfg.Concurrency,
-		Settle: phases.Processing{Records: a.Store},
+		Settle: phases.Processing{Records: a.Store}, Observer: a.Metrics,
 	})
+	a.Metrics.WatchConsumers(a.Broker.Consumers)
 	router, err := message.NewRouter(message.RouterConfig{}, logging.Watermill(log))
 	if err != nil {
 		return nil, err
@@ -164,6 +172,7 @@ func (a *App) addRole(ctx context.Context, role Role) error {
 		}
 		return a.addConsumer(name, topology.WorkSubject(name), handler, a.Harness.DeliveryPolicy)
 	case role == Projector:
+		a.Metrics.WatchImports(a.Store)
 		return a.addProjector(ctx)
 	case role == Gateway:
 		return nil // an HTTP API only: Start serves it

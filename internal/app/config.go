@@ -14,7 +14,10 @@ import (
 
 // Config is spec §8's environment, plus tuning knobs.
 type Config struct {
-	HTTPAddr string // INLET_HTTP_ADDR
+	// HTTPAddr serves the API of the gateway and the projector, or the
+	// probes and metrics of a phase service (INLET_HTTP_ADDR; default
+	// 127.0.0.1:8080, DefaultProbesAddr for a phase service).
+	HTTPAddr string
 	NATSURL  string // INLET_NATS_URL: empty = embedded server
 	// NATSReplicas is how many servers of a NATS cluster keep each stream
 	// (INLET_NATS_REPLICAS; 3 in production, see docs/durability.md).
@@ -70,6 +73,10 @@ type Config struct {
 	// PprofAddr serves net/http/pprof when set (INLET_PPROF_ADDR), for profiling a running process.
 	PprofAddr string
 }
+
+// DefaultProbesAddr is where a service with no API (a phase) serves its
+// probes and metrics unless INLET_HTTP_ADDR says otherwise.
+const DefaultProbesAddr = "127.0.0.1:9090"
 
 // ConfigFromEnv reads the configuration; unset variables take defaults.
 func ConfigFromEnv() (Config, error) {

@@ -42,6 +42,15 @@ func (a *App) ReadHTTP() http.Handler {
 // WriteHTTP is the gateway process's API.
 func (a *App) WriteHTTP() http.Handler { return a.gateway() }
 
+// probes is the HTTP API of a process that serves no API: its liveness and
+// readiness (Start adds /metrics).
+func (a *App) probes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", httpapi.Healthz)
+	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.readyChecks()...))
+	return httpapi.Routes(mux)
+}
+
 // AllHTTP mounts reads and writes on one server (the all-in-one command).
 func (a *App) AllHTTP() http.Handler {
 	mux := http.NewServeMux()

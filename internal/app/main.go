@@ -49,6 +49,10 @@ func run(service string) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv("INLET_HTTP_ADDR") == "" && !ServesAPI(roles) {
+		// Not the API's port: a phase service runs beside the API on one host.
+		cfg.HTTPAddr = DefaultProbesAddr
+	}
 	TuneGC(ServiceMemory)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -96,15 +100,14 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 	if err != nil {
 		return err
 	}
-	var ln net.Listener
-	if handler != nil {
-		// Take the port before consuming anything: a taken port fails the
-		// start (the process exits non-zero, saying so) instead of leaving a
-		// service running without its API.
-		if ln, err = net.Listen("tcp", a.Cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("HTTP API: %w", err)
-		}
+	// Take the port before consuming anything: a taken port fails the start
+	// (the process exits non-zero, saying so) instead of leaving a service
+	// running without its API, probes or metrics.
+	ln, err := net.Listen("tcp", a.Cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP (INLET_HTTP_ADDR): %w", err)
 	}
+	a.addr = ln.Addr()
 	g, gctx := errgroup.WithContext(ctx)
 	a.running = g
 	// What stops while ctx is still on stopped on its own.
@@ -121,9 +124,7 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 	select {
 	case <-a.router.Running():
 	case <-gctx.Done():
-		if ln != nil {
-			ln.Close()
-		}
+		ln.Close()
 		if err := g.Wait(); err != nil {
 			return err
 		}
@@ -132,7 +133,7 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 	if slices.Contains(roles, Projector) {
 		a.sweepDeadlines(gctx, g)
 	}
-	if handler != nil {
+	{
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
 			<-gctx.Done()
@@ -146,7 +147,11 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 			}
 			return nil
 		})
-		a.Log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
+		what := "HTTP API listening"
+		if !ServesAPI(roles) {
+			what = "probes and metrics listening"
+		}
+		a.Log.Info().Str("addr", ln.Addr().String()).Msg(what)
 	}
 	if a.Cfg.PprofAddr != "" {
 		a.servePprof(gctx)
@@ -163,25 +168,40 @@ func roleNames(roles []Role) []string {
 	return out
 }
 
-// handler is the HTTP API of roles (nil when none has one), behind the API
-// keys: reads and writes on one server when both run here.
+// handler is what the process serves over HTTP: the API of its roles
+// behind the API keys (reads and writes on one server when both run here),
+// or only the probes for a process with no API; /metrics on every one.
 func (a *App) handler(roles []Role) (http.Handler, error) {
-	var h http.Handler
+	var api http.Handler
 	switch reads, writes := slices.Contains(roles, Projector), slices.Contains(roles, Gateway); {
 	case reads && writes:
-		h = a.AllHTTP()
+		api = a.AllHTTP()
 	case reads:
-		h = a.ReadHTTP()
+		api = a.ReadHTTP()
 	case writes:
-		h = a.WriteHTTP()
+		api = a.WriteHTTP()
 	default:
-		return nil, nil
+		api = a.probes()
 	}
-	keys, err := a.apiKeys()
-	if err != nil {
-		return nil, err
+	if ServesAPI(roles) {
+		keys, err := a.apiKeys()
+		if err != nil {
+			return nil, err
+		}
+		api = auth.Middleware(keys, api)
 	}
-	return auth.Middleware(keys, h), nil
+	mux := http.NewServeMux()
+	// No tenant's data is in the metrics (no import or organization label):
+	// open like the probes, for the scraper.
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.Handle("/", a.Metrics.InstrumentHTTP(api))
+	return mux, nil
+}
+
+// ServesAPI reports whether roles serve the HTTP API (else the process
+// serves only its probes and metrics).
+func ServesAPI(roles []Role) bool {
+	return slices.Contains(roles, Projector) || slices.Contains(roles, Gateway)
 }
 
 // servePprof exposes the runtime profiles on their own address, never on the API's.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -52,6 +53,9 @@ type Broker struct {
 	JS     jetstream.JetStream
 	server *server.Server
 	log    zerolog.Logger
+
+	mu        sync.Mutex
+	consumers []consumerRef // the durables Subscriber made
 }
 
 // Connect starts or joins NATS and provisions the streams.

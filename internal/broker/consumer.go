@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -76,7 +77,30 @@ func (b *Broker) Subscriber(o SubscribeOptions) (message.Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.mu.Lock()
+	b.consumers = append(b.consumers, consumerRef{stream: topology.StreamOf(o.Subject), durable: o.Durable})
+	b.mu.Unlock()
 	return &subscriber{b: b, o: o, cons: cons, closing: make(chan struct{})}, nil
+}
+
+// consumerRef names a durable consumer this process subscribed to.
+type consumerRef struct{ stream, durable string }
+
+// Consumers reads the state of the durable consumers this process works
+// from (each replica of a role reads the same consumers).
+func (b *Broker) Consumers(ctx context.Context) ([]*jetstream.ConsumerInfo, error) {
+	b.mu.Lock()
+	refs := slices.Clone(b.consumers)
+	b.mu.Unlock()
+	out := make([]*jetstream.ConsumerInfo, 0, len(refs))
+	for _, r := range refs {
+		c, err := b.JS.Consumer(ctx, r.stream, r.durable)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s of %s: %w", r.durable, r.stream, err)
+		}
+		out = append(out, c.CachedInfo())
+	}
+	return out, nil
 }
 
 // versionRE splits a durable name into its base and version (name-v3).

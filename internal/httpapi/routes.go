@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 )
@@ -12,6 +13,9 @@ import (
 func Routes(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+			*p = pattern
+		}
 		if pattern != "" {
 			mux.ServeHTTP(w, r) // the mux sets the path values
 			return
@@ -35,6 +39,18 @@ func Routes(mux *http.ServeMux) http.Handler {
 			w.WriteHeader(c.status)
 		}
 	})
+}
+
+type routeKey struct{}
+
+// TrackRoute returns r with a place where Routes writes the pattern of the
+// route that takes it (e.g. "GET /v1/imports/{id}"), and the function that
+// reads it: "" until Routes has, or when no route takes it. A middleware
+// around Routes learns the route this way even when a handler between them
+// replaces the request (r.WithContext keeps the place).
+func TrackRoute(r *http.Request) (*http.Request, func() string) {
+	var pattern string
+	return r.WithContext(context.WithValue(r.Context(), routeKey{}, &pattern)), func() string { return pattern }
 }
 
 // captured keeps the status and headers a handler writes, and drops its body.

@@ -246,7 +246,7 @@ func (w *work) Each(ctx context.Context, fn func(b int, in Input, out Output) er
 		if err != nil {
 			return fmt.Errorf("batch %d: %w", b, err)
 		}
-		out.logCommitted()
+		out.committed()
 		w.markCommitted(b)
 		// Hand the batch on now, not when the whole work is done: the next
 		// phase starts on a barrier's first batches while it writes the rest.
@@ -526,10 +526,13 @@ func (o *output) commitStats(ctx context.Context) error {
 	return o.store.commitStats(ctx, o)
 }
 
-func (o *output) logCommitted() {
-	log := o.h.Env.Log.With().Str("import_id", o.job.ID()).Str("phase", o.phase).Int("batch", o.batch).Logger()
-	log.Info().Int64("rows_in", o.stats.RowsIn).Int64("rows_out", o.stats.RowsOut).
-		Int64("rows_failed", o.stats.RowsFailed).Int64("skipped", o.stats.Skipped).Msg("batch committed")
+// committed logs and observes the batch this delivery committed.
+func (o *output) committed() {
+	if o.h.Env.Observer != nil {
+		o.h.Env.Observer.BatchCommitted(o.phase, &o.stats)
+	}
+	o.h.Env.Log.Info().Str("import_id", o.job.ID()).Str("phase", o.phase).Int("batch", o.batch).
+		Int64("rows_in", o.stats.RowsIn).Int64("rows_out", o.stats.RowsOut).Int64("rows_failed", o.stats.RowsFailed).Int64("skipped", o.stats.Skipped).Msg("batch committed")
 }
 
 // discard removes the batch's files and lets go of its writers and summary:

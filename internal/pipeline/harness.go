@@ -65,7 +65,14 @@ type Env struct {
 	// its import (interrupt, deadline), so that one takes effect within
 	// seconds even inside a long batch (default 2s).
 	StopPoll time.Duration
+	// Observer is told of every batch committed (metrics); nil tells no one.
+	Observer BatchObserver
 	Now      func() time.Time
+}
+
+// BatchObserver is told of every batch a phase commits, with its stats.
+type BatchObserver interface {
+	BatchCommitted(phase string, st *events.BatchProgress)
 }
 
 func (e *Env) now() time.Time {

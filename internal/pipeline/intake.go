@@ -484,7 +484,7 @@ func (s *Splitter) close(ctx context.Context) (int, error) {
 			if err := out.commitStats(gctx); err != nil {
 				return err
 			}
-			out.logCommitted()
+			out.committed()
 			return nil
 		})
 	}

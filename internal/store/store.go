@@ -154,6 +154,9 @@ type ViewStore interface {
 	GetView(ctx context.Context, id string) (View, error)
 	// ListViews returns views newest first (ids sort by creation time).
 	ListViews(ctx context.Context, f ViewFilter) ([]View, error)
+	// CountViews counts the views of every organization by status (the
+	// imports-by-status gauge; statuses with none are absent).
+	CountViews(ctx context.Context) (map[string]int64, error)
 	// UpdateView runs fn on the current view (ErrNotFound-free: a missing view
 	// is passed as nil) inside a transaction and stores what fn returns; fn
 	// returning nil stores nothing.

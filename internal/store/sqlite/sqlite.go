@@ -636,6 +636,26 @@ func (s *Store) GetView(ctx context.Context, id string) (store.View, error) {
 }
 
 // ListViews returns views newest first (limit default 50, max 1000).
+// CountViews counts views by status.
+func (s *Store) CountViews(ctx context.Context) (map[string]int64, error) {
+	const q = `SELECT status, count(*) FROM import_views GROUP BY status`
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count views: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var status string
+		var n int64
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: count views: %w", err)
+		}
+		out[status] = n
+	}
+	return out, rows.Err()
+}
+
 func (s *Store) ListViews(ctx context.Context, f store.ViewFilter) ([]store.View, error) {
 	var where []string
 	var args []any

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -767,6 +768,13 @@ func testListViews(t *testing.T, s store.Store) {
 			out[i] = v.ID
 		}
 		return out
+	}
+	counts, err := s.CountViews(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"completed": 30, "failed": 30}; !maps.Equal(counts, want) {
+		t.Fatalf("CountViews = %v, want %v", counts, want)
 	}
 	all, err := s.ListViews(ctx(t), store.ViewFilter{})
 	if err != nil {
