@@ -14,7 +14,7 @@ SERVICES := prevalidation preparsing transforming parsing validation processing 
 
 run: build
 	INLET_DATA_DIR=$${INLET_DATA_DIR:-$(CURDIR)/data} INLET_RESOURCES_DIR=$${INLET_RESOURCES_DIR:-$(CURDIR)/resources} \
-		$(BIN)/inlet -demo $(CURDIR)/deploy/samples/companies.csv,$(CURDIR)/deploy/samples/customers.csv
+		$(BIN)/inlet --demo $(CURDIR)/deploy/samples/companies.csv,$(CURDIR)/deploy/samples/customers.csv
 
 build:
 	@mkdir -p $(BIN)
@@ -25,12 +25,16 @@ $(BIN)/minio:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 
-# PostgreSQL comes from apt when the machine lacks it.
+# PostgreSQL, and tmux for the terminal test of the command line, come from
+# apt when the machine lacks them.
 deps: $(BIN)/minio
-	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		echo "installing PostgreSQL from apt"; \
+	@missing=""; \
+	if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
+	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing from apt:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 test: deps build

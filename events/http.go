@@ -1,6 +1,9 @@
 package events
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The names and shapes of the HTTP API (spec §6) that the server and its
 // clients share. pkg/client takes them all from here and internal/httpapi the
@@ -78,4 +81,25 @@ type RowError struct {
 	Message string `json:"message"`
 	// Data is the row's fields as the rejecting phase saw them.
 	Data json.RawMessage `json:"data"`
+}
+
+// Resource is one entry of GET /v1/resources: a resource of the registry
+// (spec §5), the fields of its records in Schema (a JSON Schema).
+type Resource struct {
+	Name          string            `json:"name"`
+	Key           []string          `json:"key"`
+	AlternateKeys [][]string        `json:"alternate_keys"`
+	References    map[string]string `json:"references"`
+	Parent        *string           `json:"parent"`
+	Schema        json.RawMessage   `json:"schema"`
+}
+
+// Record is a stored record: GET /v1/resources/{name}/records/{id}, and the
+// elements of its list.
+type Record struct {
+	ID        string          `json:"id"`
+	ParentID  *string         `json:"parent_id"`
+	Data      json.RawMessage `json:"data"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }

@@ -53,7 +53,7 @@ func (a *App) Addr() net.Addr { return a.addr }
 // New connects every adapter. service names the process in logs and events.
 func New(ctx context.Context, cfg Config, service string) (*App, error) {
 	format := cfg.LogFormat
-	if format == "" {
+	if format == "" || format == "auto" {
 		format = "json"
 		if cfg.Embedded() {
 			format = "console"

@@ -1,198 +1,213 @@
-// Package app wires one Inlet process: configuration from the environment
-// (spec §8), the adapters, and whichever services the process runs.
+// Package app wires one Inlet process: configuration from its flags and
+// environment (spec §8), the adapters, and whichever services the process
+// runs.
 package app
 
 import (
 	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
 
 	"github.com/inlet-dev/inlet/internal/auth"
-	"os"
-	"path/filepath"
-	"strconv"
-	"time"
 )
 
-// Config is spec §8's environment, plus tuning knobs.
+// Config is spec §8's environment, plus tuning knobs. Each setting is a
+// flag of every Inlet command and the environment variable its env tag
+// names (a flag given wins over its variable); kong reads both. A number
+// or duration must be positive unless its field is tagged zero:"what 0 means".
 type Config struct {
 	// HTTPAddr serves the API of the gateway and the projector, or the
-	// probes and metrics of a phase service (INLET_HTTP_ADDR; default
-	// 127.0.0.1:8080, DefaultProbesAddr for a phase service).
-	HTTPAddr string
-	NATSURL  string // INLET_NATS_URL: empty = embedded server
+	// probes and metrics of a phase service.
+	HTTPAddr string `name:"http-addr" env:"INLET_HTTP_ADDR" group:"Serving" help:"HTTP address: the API (gateway, projector, all-in-one; default 127.0.0.1:8080) or a phase service's /healthz, /readyz and /metrics (default ${probes_addr})."`
+	// PprofAddr serves net/http/pprof when set, for profiling a running process.
+	PprofAddr string `name:"pprof-addr" env:"INLET_PPROF_ADDR" group:"Serving" help:"Serve net/http/pprof on this address (off when empty)."`
+
+	NATSURL string `name:"nats-url" env:"INLET_NATS_URL" group:"Servers" help:"NATS server URL; empty starts an embedded server with JetStream under the data directory."`
 	// NATSReplicas is how many servers of a NATS cluster keep each stream
-	// (INLET_NATS_REPLICAS; 3 in production, see docs/durability.md).
-	NATSReplicas int
-	NATSListen   string // INLET_NATS_LISTEN: the embedded server's client address
-	DataDir      string // INLET_DATA_DIR
-	ResourcesDir string // INLET_RESOURCES_DIR
-	BlobURL      string // INLET_BLOB_URL: empty = local directory; s3://bucket
-	S3Endpoint   string // INLET_S3_ENDPOINT
-	S3AccessKey  string // INLET_S3_ACCESS_KEY
-	S3SecretKey  string // INLET_S3_SECRET_KEY
-	S3UseSSL     bool   // INLET_S3_USE_SSL
-	StoreURL     string // INLET_STORE_URL: empty = embedded SQLite; postgres://…
-	LogLevel     string // INLET_LOG_LEVEL
-	LogFormat    string // INLET_LOG_FORMAT: json | console (default: console when embedded)
-	BatchSize    int    // INLET_BATCH_SIZE: file rows per batch
-	// AckWait is how long a message a crashed process held waits before
-	// another replica gets it (INLET_ACK_WAIT).
-	AckWait    time.Duration
-	MaxDeliver int // INLET_MAX_DELIVER
-	// Concurrency is how many messages one process handles at once per phase (INLET_CONCURRENCY).
-	Concurrency int
-	// MaxAckPending is how many messages a phase's consumer hands out before
-	// any is acked, across every replica (INLET_MAX_ACK_PENDING; default
-	// INLET_CONCURRENCY: one replica). A message handed out waits with its
-	// AckWait clock running, so more than the replicas work on at once only
-	// queues messages toward redelivery.
-	MaxAckPending int
-	// RebuildViews makes the projector rebuild every view from the event
-	// stream at start-up (INLET_PROJECTOR_REBUILD).
-	RebuildViews bool
-	// APIKeys maps bearer keys to organizations (INLET_API_KEYS_FILE and/or
-	// INLET_API_KEYS); hashes only.
-	APIKeys *auth.Keyring
-	// SyncMaxBytes caps the file of an upload_mode sync request (INLET_SYNC_MAX_BYTES).
-	SyncMaxBytes int64
-	// UploadTTL is how long an import created without its file waits for it (INLET_UPLOAD_TTL).
-	UploadTTL time.Duration
+	// (3 in production, see docs/durability.md).
+	NATSReplicas int    `name:"nats-replicas" env:"INLET_NATS_REPLICAS" default:"1" group:"Servers" help:"Servers of a NATS cluster that keep each stream (3 in production)."`
+	NATSListen   string `name:"nats-listen" env:"INLET_NATS_LISTEN" default:"127.0.0.1:4222" group:"Servers" help:"The embedded NATS server's client address (other processes can join it)."`
+	BlobURL      string `name:"blob-url" env:"INLET_BLOB_URL" group:"Servers" help:"Blob store: empty is a directory under the data directory; s3://bucket is S3 or MinIO."`
+	S3Endpoint   string `name:"s3-endpoint" env:"INLET_S3_ENDPOINT" group:"Servers" help:"S3 endpoint (host:port)."`
+	S3AccessKey  string `name:"s3-access-key" env:"INLET_S3_ACCESS_KEY" group:"Servers" help:"S3 access key."`
+	S3SecretKey  string `name:"s3-secret-key" env:"INLET_S3_SECRET_KEY" group:"Servers" help:"S3 secret key."`
+	S3UseSSL     bool   `name:"s3-use-ssl" env:"INLET_S3_USE_SSL" group:"Servers" help:"Talk to S3 over TLS."`
 	// S3NotifyARN is the MinIO notification target that sends uploads to
-	// NATS (INLET_S3_NOTIFY_ARN, e.g. arn:minio:sqs::INLET:nats).
-	S3NotifyARN string
-	// ImportTimeout is the deadline of an import that sets none (INLET_IMPORT_TIMEOUT).
-	ImportTimeout time.Duration
-	// SweepEvery is how often deadlines and expiries are checked (INLET_SWEEP_INTERVAL).
-	SweepEvery time.Duration
+	// NATS (e.g. arn:minio:sqs::INLET:nats).
+	S3NotifyARN string `name:"s3-notify-arn" env:"INLET_S3_NOTIFY_ARN" group:"Servers" help:"MinIO notification target that publishes uploads to NATS (e.g. arn:minio:sqs::INLET:nats)."`
+	StoreURL    string `name:"store-url" env:"INLET_STORE_URL" group:"Servers" help:"Record store: empty is SQLite under the data directory; postgres://… is PostgreSQL."`
+
+	DataDir      string `name:"data-dir" env:"INLET_DATA_DIR" default:"data" type:"path" group:"Files" help:"Where the embedded servers and temporary batch files live."`
+	ResourcesDir string `name:"resources-dir" env:"INLET_RESOURCES_DIR" default:"resources" group:"Files" help:"The resource registry: a directory of JSON resource definitions."`
+
+	LogLevel string `name:"log-level" env:"INLET_LOG_LEVEL" default:"info" enum:"trace,debug,info,warn,error" group:"Logs" help:"Log level: ${enum}."`
+	// LogFormat auto is console on the embedded default, else JSON.
+	LogFormat string `name:"log-format" env:"INLET_LOG_FORMAT" default:"auto" enum:"auto,json,console" group:"Logs" help:"Log format: ${enum} (auto: console on the embedded default, else JSON; console is coloured only on a terminal)."`
+
+	// BatchSize is the number of file rows per batch.
+	BatchSize int `name:"batch-size" env:"INLET_BATCH_SIZE" default:"10000" group:"Pipeline" help:"File rows per batch."`
+	// Concurrency is how many messages one process handles at once per phase.
+	Concurrency int `name:"concurrency" env:"INLET_CONCURRENCY" default:"4" group:"Pipeline" help:"Messages one process handles at once, per phase."`
+	// MaxAckPending is how many messages a phase's consumer hands out before
+	// any is acked, across every replica (0: Concurrency, one replica). A
+	// message handed out waits with its AckWait clock running, so more than
+	// the replicas work on at once only queues messages toward redelivery.
+	MaxAckPending int `name:"max-ack-pending" env:"INLET_MAX_ACK_PENDING" zero:"INLET_CONCURRENCY" group:"Pipeline" help:"Messages a phase's consumer hands out across all its replicas before any is acknowledged (default: INLET_CONCURRENCY; raise to replicas × concurrency)."`
+	// AckWait is how long a message a crashed process held waits before
+	// another replica gets it.
+	AckWait    time.Duration `name:"ack-wait" env:"INLET_ACK_WAIT" default:"30s" group:"Pipeline" help:"How long the message of a crashed process waits before another replica gets it."`
+	MaxDeliver int           `name:"max-deliver" env:"INLET_MAX_DELIVER" default:"10" group:"Pipeline" help:"Deliveries of one message before its import fails."`
+	// RebuildViews makes the projector rebuild every view from the event
+	// stream at start-up.
+	RebuildViews bool `name:"projector-rebuild" env:"INLET_PROJECTOR_REBUILD" group:"Pipeline" help:"Rebuild every import view from the event stream at start-up."`
+
+	// SyncMaxBytes caps the file of an upload_mode sync request.
+	SyncMaxBytes int64 `name:"sync-max-bytes" env:"INLET_SYNC_MAX_BYTES" default:"10485760" group:"Imports" help:"Largest file of an upload_mode sync request, in bytes."`
+	// UploadTTL is how long an import created without its file waits for it.
+	UploadTTL time.Duration `name:"upload-ttl" env:"INLET_UPLOAD_TTL" default:"24h" group:"Imports" help:"How long an import created without its file waits for it."`
+	// ImportTimeout is the deadline of an import that sets none.
+	ImportTimeout time.Duration `name:"import-timeout" env:"INLET_IMPORT_TIMEOUT" default:"24h" group:"Imports" help:"Deadline of an import that sets none."`
+	// SweepEvery is how often deadlines and expiries are checked.
+	SweepEvery time.Duration `name:"sweep-interval" env:"INLET_SWEEP_INTERVAL" default:"5s" group:"Imports" help:"How often deadlines, expiries and stalls are checked."`
 	// DeadlineGrace is how long an import past its deadline gets to stop at a
-	// batch boundary before it is ended outright (INLET_DEADLINE_GRACE).
-	DeadlineGrace time.Duration
+	// batch boundary before it is ended outright.
+	DeadlineGrace time.Duration `name:"deadline-grace" env:"INLET_DEADLINE_GRACE" default:"15s" group:"Imports" help:"How long an import past its deadline gets to stop at a batch boundary."`
 	// StallAfter is how long an import may go without an event before the
-	// sweep hands its work on again, and ends it if nothing can move it
-	// (INLET_STALL_AFTER, default 5m).
-	StallAfter time.Duration
-	// PprofAddr serves net/http/pprof when set (INLET_PPROF_ADDR), for profiling a running process.
-	PprofAddr string
+	// sweep hands its work on again, and ends it if nothing can move it.
+	StallAfter time.Duration `name:"stall-after" env:"INLET_STALL_AFTER" default:"5m" group:"Imports" help:"How long an import may go without an event before its work is handed on again (and ended if nothing moves it)."`
+
+	// APIKeysFile and APIKeysList are read into APIKeys (hashes only).
+	APIKeysFile string `name:"api-keys-file" env:"INLET_API_KEYS_FILE" group:"Security" help:"JSON file of API keys (id, organization, secret or its SHA-256)."`
+	APIKeysList string `name:"api-keys" env:"INLET_API_KEYS" group:"Security" help:"API keys as id:organization:secret, comma-separated."`
+	// APIKeys maps bearer keys to organizations.
+	APIKeys *auth.Keyring `kong:"-"`
 }
 
 // DefaultProbesAddr is where a service with no API (a phase) serves its
 // probes and metrics unless INLET_HTTP_ADDR says otherwise.
 const DefaultProbesAddr = "127.0.0.1:9090"
 
-// ConfigFromEnv reads the configuration; unset variables take defaults.
+// defaultAPIAddr is where the API is served unless INLET_HTTP_ADDR says otherwise.
+const defaultAPIAddr = "127.0.0.1:8080"
+
+// Vars are the help's variables for a parser of Config.
+var Vars = kong.Vars{"probes_addr": DefaultProbesAddr}
+
+// ConfigFromEnv reads the configuration from the environment alone: unset
+// (or empty) variables take their defaults, a malformed one is an error
+// naming it.
 func ConfigFromEnv() (Config, error) {
-	c := Config{
-		HTTPAddr:     env("INLET_HTTP_ADDR", "127.0.0.1:8080"),
-		NATSURL:      os.Getenv("INLET_NATS_URL"),
-		NATSListen:   env("INLET_NATS_LISTEN", "127.0.0.1:4222"),
-		DataDir:      env("INLET_DATA_DIR", "data"),
-		ResourcesDir: env("INLET_RESOURCES_DIR", "resources"),
-		BlobURL:      os.Getenv("INLET_BLOB_URL"),
-		S3Endpoint:   os.Getenv("INLET_S3_ENDPOINT"),
-		S3AccessKey:  os.Getenv("INLET_S3_ACCESS_KEY"),
-		S3SecretKey:  os.Getenv("INLET_S3_SECRET_KEY"),
-		StoreURL:     os.Getenv("INLET_STORE_URL"),
-		LogLevel:     env("INLET_LOG_LEVEL", "info"),
-		LogFormat:    os.Getenv("INLET_LOG_FORMAT"),
-		PprofAddr:    os.Getenv("INLET_PPROF_ADDR"),
+	var c Config
+	parser, err := kong.New(&c, Vars)
+	if err != nil {
+		return c, err
+	}
+	restore := UnsetEmpty()
+	defer restore()
+	if _, err := parser.Parse(nil); err != nil {
+		return c, err
+	}
+	return c, c.Finish(true)
+}
+
+// Finish checks what kong cannot (positive numbers) and derives the rest:
+// the API keys, the default HTTP address of a process with or without an
+// API, MaxAckPending.
+func (c *Config) Finish(servesAPI bool) error {
+	if err := checkPositive(c); err != nil {
+		return err
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultProbesAddr
+		if servesAPI {
+			c.HTTPAddr = defaultAPIAddr
+		}
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = c.Concurrency
 	}
 	var err error
-	if c.S3UseSSL, err = boolEnv("INLET_S3_USE_SSL", false); err != nil {
-		return c, err
+	c.APIKeys, err = auth.Load(c.APIKeysFile, c.APIKeysList)
+	return err
+}
+
+// checkPositive refuses a number or duration of c that is not positive,
+// naming its variable; a field tagged zero may be 0.
+func checkPositive(c *Config) error {
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		f, field := v.Type().Field(i), v.Field(i)
+		env := f.Tag.Get("env")
+		if env == "" {
+			continue
+		}
+		var n int64
+		switch field.Kind() {
+		case reflect.Int, reflect.Int64:
+			n = field.Int()
+		default:
+			continue
+		}
+		if n > 0 || n == 0 && f.Tag.Get("zero") != "" {
+			continue
+		}
+		if _, isDuration := field.Interface().(time.Duration); isDuration {
+			return fmt.Errorf("%s=%s: want a positive duration like 30s", env, time.Duration(n))
+		}
+		return fmt.Errorf("%s=%d: want a positive integer", env, n)
 	}
-	if c.APIKeys, err = auth.Load(os.Getenv(auth.EnvFile), os.Getenv(auth.EnvKeys)); err != nil {
-		return c, err
+	return nil
+}
+
+// UnsetEmpty unsets the INLET_ variables set to "" (a compose file or a
+// manifest often sets a variable empty to mean unset) and returns what puts
+// them back.
+func UnsetEmpty() (restore func()) {
+	var empty []string
+	for _, kv := range os.Environ() {
+		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "INLET_") && value == "" {
+			empty = append(empty, name)
+			os.Unsetenv(name)
+		}
 	}
-	c.S3NotifyARN = os.Getenv("INLET_S3_NOTIFY_ARN")
-	if c.UploadTTL, err = durationEnv("INLET_UPLOAD_TTL", 24*time.Hour); err != nil {
-		return c, err
+	return func() {
+		for _, name := range empty {
+			os.Setenv(name, "")
+		}
 	}
-	if c.ImportTimeout, err = durationEnv("INLET_IMPORT_TIMEOUT", 24*time.Hour); err != nil {
-		return c, err
-	}
-	if c.SweepEvery, err = durationEnv("INLET_SWEEP_INTERVAL", 5*time.Second); err != nil {
-		return c, err
-	}
-	if c.StallAfter, err = durationEnv("INLET_STALL_AFTER", 5*time.Minute); err != nil {
-		return c, err
-	}
-	if c.DeadlineGrace, err = durationEnv("INLET_DEADLINE_GRACE", 15*time.Second); err != nil {
-		return c, err
-	}
-	var syncMax int
-	if syncMax, err = intEnv("INLET_SYNC_MAX_BYTES", 10<<20); err != nil {
-		return c, err
-	}
-	c.SyncMaxBytes = int64(syncMax)
-	if c.RebuildViews, err = boolEnv("INLET_PROJECTOR_REBUILD", false); err != nil {
-		return c, err
-	}
-	if c.BatchSize, err = intEnv("INLET_BATCH_SIZE", 10000); err != nil {
-		return c, err
-	}
-	if c.NATSReplicas, err = intEnv("INLET_NATS_REPLICAS", 1); err != nil {
-		return c, err
-	}
-	if c.MaxDeliver, err = intEnv("INLET_MAX_DELIVER", 10); err != nil {
-		return c, err
-	}
-	if c.Concurrency, err = intEnv("INLET_CONCURRENCY", 4); err != nil {
-		return c, err
-	}
-	if c.MaxAckPending, err = intEnv("INLET_MAX_ACK_PENDING", c.Concurrency); err != nil {
-		return c, err
-	}
-	if c.AckWait, err = durationEnv("INLET_ACK_WAIT", 30*time.Second); err != nil {
-		return c, err
-	}
-	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
-		return c, err
-	}
-	return c, nil
 }
 
 // Embedded reports whether this process runs on the embedded default
 // (embedded NATS, local blobs, SQLite).
 func (c Config) Embedded() bool { return c.NATSURL == "" }
 
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
+// NameVariables adds to a parse error of parser the environment variable
+// that gave the refused value, when the error names only its flag (kong's
+// enum check does): a setting that came from the environment is reported by
+// the name the user wrote.
+func NameVariables(parser *kong.Kong, err error) error {
+	if err == nil {
+		return nil
 	}
-	return def
-}
-
-func intEnv(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
+	msg := err.Error()
+	var named []string
+	_ = kong.Visit(parser.Model, func(n kong.Visitable, next kong.Next) error {
+		if f, ok := n.(*kong.Flag); ok {
+			for _, env := range f.Envs {
+				if _, set := os.LookupEnv(env); set && strings.Contains(msg, "--"+f.Name+" ") && !strings.Contains(msg, env) {
+					named = append(named, env+"="+strconv.Quote(os.Getenv(env)))
+				}
+			}
+		}
+		return next(nil)
+	})
+	if len(named) == 0 {
+		return err
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive integer", name, v)
-	}
-	return n, nil
-}
-
-func boolEnv(name string, def bool) (bool, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("%s=%q: want true or false", name, v)
-	}
-	return b, nil
-}
-
-func durationEnv(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a duration like 30s", name, v)
-	}
-	return d, nil
+	return fmt.Errorf("%w (from %s)", err, strings.Join(named, ", "))
 }

@@ -3,9 +3,7 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -16,44 +14,39 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/internal/auth"
 )
 
-// Main runs one service until SIGINT/SIGTERM: a phase name, "projector",
-// "gateway", or "inlet" (everything in one process). It takes no flags but
-// -h/--help, which describes it and exits: it is configured by its
-// environment (README, "Configuration").
+// Main runs one service until SIGINT/SIGTERM: a phase name, "projector" or
+// "gateway". Its settings are flags and environment variables (--help lists
+// them); a malformed one stops it at start, naming the variable.
 func Main(service string) {
-	fs := flag.NewFlagSet(service, flag.ExitOnError)
-	fs.Usage = func() { Usage(fs.Output(), service, fs) }
-	_ = fs.Parse(os.Args[1:]) // exits 0 on -h/--help, 2 on anything else it does not know
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", service, fs.Arg(0))
-		fs.Usage()
-		os.Exit(2)
-	}
-	if err := run(service); err != nil {
+	roles, err := ServiceRoles(service)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
 		os.Exit(1)
 	}
+	var cfg Config
+	parser := kong.Must(&cfg, kong.Name(service), kong.Description(Describe(service)), Vars)
+	restore := UnsetEmpty()
+	_, err = parser.Parse(os.Args[1:])
+	parser.FatalIfErrorf(NameVariables(parser, err))
+	restore()
+	if err := cfg.Finish(ServesAPI(roles)); err != nil {
+		parser.Fatalf("%v", err)
+	}
+	if err := Serve(service, cfg, ServiceMemory, roles...); err != nil {
+		parser.Fatalf("%v", err)
+	}
 }
 
-func run(service string) error {
-	roles, err := ServiceRoles(service)
-	if err != nil {
-		return err
-	}
-	cfg, err := ConfigFromEnv()
-	if err != nil {
-		return err
-	}
-	if os.Getenv("INLET_HTTP_ADDR") == "" && !ServesAPI(roles) {
-		// Not the API's port: a phase service runs beside the API on one host.
-		cfg.HTTPAddr = DefaultProbesAddr
-	}
-	TuneGC(ServiceMemory)
+// Serve runs roles in a process named service until SIGINT/SIGTERM, within
+// the memory share of a process of its kind (ServiceMemory, AllInOneMemory).
+func Serve(service string, cfg Config, memory int64, roles ...Role) error {
+	TuneGC(memory)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := New(ctx, cfg, service)
@@ -225,20 +218,15 @@ func (a *App) servePprof(ctx context.Context) {
 	}()
 }
 
-// Usage describes service on w: what it is, that the environment configures
-// it, and its flags.
-func Usage(w io.Writer, service string, fs *flag.FlagSet) {
-	what := "the " + service + " phase of the Inlet import pipeline (one durable JetStream consumer shared by every replica)"
+// Describe says what service is, for its help.
+func Describe(service string) string {
 	switch service {
 	case "inlet":
-		what = "the all-in-one Inlet server: embedded NATS, every phase, the status projector and the HTTP API in one process"
+		return "The all-in-one Inlet server: embedded NATS, every phase, the status projector and the HTTP API in one process."
 	case "gateway":
-		what = "Inlet's write API: creates imports, takes uploads and interrupts"
+		return "Inlet's write API: creates imports, takes uploads and interrupts."
 	case "projector":
-		what = "Inlet's status projector and read API: builds the import views from the events"
+		return "Inlet's status projector and read API: builds the import views from the events."
 	}
-	fmt.Fprintf(w, "%s: %s.\n\nUsage: %s [flags]\n\nConfigured by its environment (INLET_NATS_URL, INLET_STORE_URL, INLET_BLOB_URL,\nINLET_HTTP_ADDR, INLET_BATCH_SIZE, INLET_CONCURRENCY, ...): see the README, \"Configuration\".\n\nFlags:\n", service, what, service)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fmt.Fprintln(w, "  -h, -help\n    \tshow this help")
+	return "The " + service + " phase of the Inlet import pipeline (one durable JetStream consumer shared by every replica)."
 }

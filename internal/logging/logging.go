@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
 
@@ -27,7 +28,8 @@ func New(o Options) zerolog.Logger {
 		out = os.Stderr
 	}
 	if o.Console {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+		// Colour codes are for a terminal: in a file or a pipe they are noise.
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !isTerminal(out)}
 	}
 	lvl, err := zerolog.ParseLevel(strings.ToLower(o.Level))
 	if err != nil || o.Level == "" {
@@ -38,6 +40,11 @@ func New(o Options) zerolog.Logger {
 		l = l.Str("service", o.Service)
 	}
 	return l.Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // Watermill adapts a zerolog logger to watermill. Watermill's Info is chatty

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -172,21 +171,11 @@ func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// resourceJSON is one registry entry as GET /v1/resources shows it.
-type resourceJSON struct {
-	Name          string            `json:"name"`
-	Key           []string          `json:"key"`
-	AlternateKeys [][]string        `json:"alternate_keys"`
-	References    map[string]string `json:"references"`
-	Parent        *string           `json:"parent"`
-	Schema        json.RawMessage   `json:"schema"`
-}
-
 func (a *API) listResources(w http.ResponseWriter, r *http.Request) {
 	list := a.cfg.Registry.List()
-	out := make([]resourceJSON, 0, len(list))
+	out := make([]events.Resource, 0, len(list))
 	for _, res := range list {
-		j := resourceJSON{Name: res.Name, Key: res.Key, AlternateKeys: res.AlternateKeys, References: res.References, Schema: res.Schema}
+		j := events.Resource{Name: res.Name, Key: res.Key, AlternateKeys: res.AlternateKeys, References: res.References, Schema: res.Schema}
 		if j.AlternateKeys == nil {
 			j.AlternateKeys = [][]string{}
 		}
@@ -202,17 +191,8 @@ func (a *API) listResources(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
-// recordJSON is a stored record as the API shows it.
-type recordJSON struct {
-	ID        string          `json:"id"`
-	ParentID  *string         `json:"parent_id"`
-	Data      json.RawMessage `json:"data"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-}
-
-func toRecordJSON(rec store.Record) recordJSON {
-	j := recordJSON{ID: rec.ID, Data: rec.Data, CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC()}
+func toRecord(rec store.Record) events.Record {
+	j := events.Record{ID: rec.ID, Data: rec.Data, CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC()}
 	if rec.ParentID != "" {
 		p := rec.ParentID
 		j.ParentID = &p
@@ -271,11 +251,11 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
-	out := make([]recordJSON, 0, len(recs))
+	out := make([]events.Record, 0, len(recs))
 	for _, rec := range recs {
-		out = append(out, toRecordJSON(rec))
+		out = append(out, toRecord(rec))
 	}
-	httpapi.WriteJSON(w, http.StatusOK, httpapi.NewPage(out, limit, func(j recordJSON) string { return j.ID }))
+	httpapi.WriteJSON(w, http.StatusOK, httpapi.NewPage(out, limit, func(j events.Record) string { return j.ID }))
 }
 
 type paramError struct{ msg string }
@@ -336,5 +316,5 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, toRecordJSON(rec))
+	httpapi.WriteJSON(w, http.StatusOK, toRecord(rec))
 }
