@@ -251,4 +251,3 @@ func printStats(w io.Writer, imp events.Import) {
 	fmt.Fprintf(w, "  rows %d: created %d, updated %d, unchanged %d, deleted %d, skipped %d, failed %d, warnings %d\n",
 		s.Total, s.Created, s.Updated, s.Unchanged, s.Deleted, s.Skipped, s.Failed, s.Warnings)
 }
-

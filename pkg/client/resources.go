@@ -61,4 +61,6 @@ func (c *Client) Record(ctx context.Context, resource, id string, mode events.Mo
 	return r, err
 }
 
-func recordsPath(resource string) string { return "/v1/resources/" + url.PathEscape(resource) + "/records" }
+func recordsPath(resource string) string {
+	return "/v1/resources/" + url.PathEscape(resource) + "/records"
+}
