@@ -69,6 +69,15 @@ type Config struct {
 	StallAfter time.Duration
 	// PprofAddr serves net/http/pprof when set (INLET_PPROF_ADDR), for profiling a running process.
 	PprofAddr string
+
+	// S3PublicEndpoint is the host:port (or URL) that presigned upload and
+	// download URLs name, for clients outside the deployment
+	// (INLET_S3_PUBLIC_ENDPOINT; empty = INLET_S3_ENDPOINT). A signature
+	// covers the host: a URL signed for minio:9000 cannot be used as
+	// localhost:9000.
+	S3PublicEndpoint string
+	// S3Region is the bucket's region (INLET_S3_REGION; optional for MinIO).
+	S3Region string
 }
 
 // ConfigFromEnv reads the configuration; unset variables take defaults.
@@ -96,6 +105,8 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	c.S3NotifyARN = os.Getenv("INLET_S3_NOTIFY_ARN")
+	c.S3PublicEndpoint = os.Getenv("INLET_S3_PUBLIC_ENDPOINT")
+	c.S3Region = os.Getenv("INLET_S3_REGION")
 	if c.UploadTTL, err = durationEnv("INLET_UPLOAD_TTL", 24*time.Hour); err != nil {
 		return c, err
 	}
