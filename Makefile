@@ -10,7 +10,7 @@ BIN := $(CURDIR)/bin
 MODULES := ./events/... ./pkg/client/... ./internal/... ./services/...
 SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway inlet
 
-.PHONY: run test test-unit deps build bench chaos fuzz lint fmt clean
+.PHONY: run test test-unit deps build bench chaos fuzz lint fmt clean deploy-check
 
 run: build
 	INLET_DATA_DIR=$${INLET_DATA_DIR:-$(CURDIR)/data} INLET_RESOURCES_DIR=$${INLET_RESOURCES_DIR:-$(CURDIR)/resources} \
@@ -64,9 +64,42 @@ fuzz:
 		echo "== internal/decode $$t"; (cd internal && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./decode); done
 	@echo "== internal/resources FuzzCoerce"; cd internal && $(GO) test -run '^$$' -fuzz '^FuzzCoerce$$' -fuzztime $(FUZZTIME) ./resources
 
-lint:
-	@out=$$(gofmt -l events pkg internal services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+lint: deploy-check
+	@out=$$(gofmt -l events pkg internal services deploy/tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
+	cd deploy/tools && GOWORK=off $(GO) vet ./...
+
+# deploy/ and docker-compose.yml without a cluster, a Docker daemon or any
+# download but Go modules: the compose file loads as `docker compose config`
+# loads it (compose-spec), the images' Go and NATS versions match go.work and
+# the embedded nats-server, the NATS Helm values parse, and the kustomize
+# output validates strictly (kubeconform) against Kubernetes' OpenAPI schemas
+# and KEDA's CRDs, both taken from their Go modules. Tools are cached in bin/.
+KUBECONFORM_VERSION := v0.8.0
+KUSTOMIZE_VERSION := v5.8.2
+K8S_SCHEMA_VERSION := v1.37.2
+KEDA_VERSION := v2.21.0
+SCHEMAS := $(BIN)/k8s-schemas/$(K8S_SCHEMA_VERSION)-keda-$(KEDA_VERSION)
+
+$(BIN)/kubeconform-$(KUBECONFORM_VERSION) $(BIN)/kustomize-$(KUSTOMIZE_VERSION):
+	@mkdir -p $(BIN)/.install
+	tool=$(notdir $@); name=$${tool%-*}; \
+	case $$name in kubeconform) pkg=github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION);; \
+	  kustomize) pkg=sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION);; esac; \
+	GOBIN=$(BIN)/.install $(GO) install $$pkg && mv $(BIN)/.install/$$name $@
+
+deploy-check: $(BIN)/kubeconform-$(KUBECONFORM_VERSION) $(BIN)/kustomize-$(KUSTOMIZE_VERSION)
+	@mkdir -p $(BIN)
+	cd deploy/tools && GOWORK=off $(GO) build -o $(BIN)/deploycheck ./deploycheck
+	$(BIN)/deploycheck versions .
+	$(BIN)/deploycheck compose docker-compose.yml
+	$(BIN)/deploycheck yaml deploy/k8s/nats/values.yaml
+	@test -f $(SCHEMAS)/.done || { $(BIN)/deploycheck schemas -out $(SCHEMAS) -k8s $(K8S_SCHEMA_VERSION) -keda $(KEDA_VERSION) && touch $(SCHEMAS)/.done; }
+	$(BIN)/kustomize-$(KUSTOMIZE_VERSION) build deploy/k8s > $(BIN)/k8s-rendered.yaml
+	$(BIN)/kubeconform-$(KUBECONFORM_VERSION) -strict -summary \
+		-schema-location '$(SCHEMAS)/{{ .ResourceKind }}{{ .KindSuffix }}.json' \
+		-schema-location '$(SCHEMAS)/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json' \
+		$(BIN)/k8s-rendered.yaml
 
 clean:
 	rm -rf $(BIN)/inlet $(addprefix $(BIN)/,$(SERVICES)) data

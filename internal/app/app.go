@@ -80,7 +80,8 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 	// of exiting into a restart loop.
 	err = waitFor(ctx, log, "blob store", func() (err error) {
 		a.Blobs, err = blobopen.Open(ctx, blobopen.Config{URL: cfg.BlobURL, DataDir: cfg.DataDir,
-			Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, UseSSL: cfg.S3UseSSL})
+			Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, UseSSL: cfg.S3UseSSL,
+			PublicEndpoint: cfg.S3PublicEndpoint, Region: cfg.S3Region})
 		return err
 	})
 	if err != nil {

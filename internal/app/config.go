@@ -37,6 +37,12 @@ type Config struct {
 	S3AccessKey  string `name:"s3-access-key" env:"INLET_S3_ACCESS_KEY" group:"Servers" help:"S3 access key."`
 	S3SecretKey  string `name:"s3-secret-key" env:"INLET_S3_SECRET_KEY" group:"Servers" help:"S3 secret key."`
 	S3UseSSL     bool   `name:"s3-use-ssl" env:"INLET_S3_USE_SSL" group:"Servers" help:"Talk to S3 over TLS."`
+	// S3PublicEndpoint is the host:port (or URL) that presigned upload and
+	// download URLs name, for clients outside the deployment. A signature
+	// covers the host: a URL signed for minio:9000 cannot be used as
+	// localhost:9000.
+	S3PublicEndpoint string `name:"s3-public-endpoint" env:"INLET_S3_PUBLIC_ENDPOINT" group:"Servers" help:"Host:port (or URL) presigned URLs name, for clients outside the deployment (default: --s3-endpoint)."`
+	S3Region         string `name:"s3-region" env:"INLET_S3_REGION" group:"Servers" help:"The bucket's region (optional for MinIO)."`
 	// S3NotifyARN is the MinIO notification target that sends uploads to
 	// NATS (e.g. arn:minio:sqs::INLET:nats).
 	S3NotifyARN string `name:"s3-notify-arn" env:"INLET_S3_NOTIFY_ARN" group:"Servers" help:"MinIO notification target that publishes uploads to NATS (e.g. arn:minio:sqs::INLET:nats)."`
