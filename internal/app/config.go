@@ -113,9 +113,7 @@ func ConfigFromEnv() (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	restore := UnsetEmpty()
-	defer restore()
-	if _, err := parser.Parse(nil); err != nil {
+	if _, err := Parse(parser, nil); err != nil {
 		return c, err
 	}
 	return c, c.Finish(true)
@@ -170,10 +168,10 @@ func checkPositive(c *Config) error {
 	return nil
 }
 
-// UnsetEmpty unsets the INLET_ variables set to "" (a compose file or a
+// unsetEmpty unsets the INLET_ variables set to "" (a compose file or a
 // manifest often sets a variable empty to mean unset) and returns what puts
 // them back.
-func UnsetEmpty() (restore func()) {
+func unsetEmpty() (restore func()) {
 	var empty []string
 	for _, kv := range os.Environ() {
 		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "INLET_") && value == "" {
@@ -192,11 +190,20 @@ func UnsetEmpty() (restore func()) {
 // (embedded NATS, local blobs, SQLite).
 func (c Config) Embedded() bool { return c.NATSURL == "" }
 
-// NameVariables adds to a parse error of parser the environment variable
+// Parse parses args with parser, taking the INLET_ variables set to "" as
+// unset, and names the variable that gave a refused value.
+func Parse(parser *kong.Kong, args []string) (*kong.Context, error) {
+	restore := unsetEmpty()
+	defer restore()
+	kctx, err := parser.Parse(args)
+	return kctx, nameVariables(parser, err)
+}
+
+// nameVariables adds to a parse error of parser the environment variable
 // that gave the refused value, when the error names only its flag (kong's
 // enum check does): a setting that came from the environment is reported by
 // the name the user wrote.
-func NameVariables(parser *kong.Kong, err error) error {
+func nameVariables(parser *kong.Kong, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -31,10 +31,8 @@ func Main(service string) {
 	}
 	var cfg Config
 	parser := kong.Must(&cfg, kong.Name(service), kong.Description(Describe(service)), Vars)
-	restore := UnsetEmpty()
-	_, err = parser.Parse(os.Args[1:])
-	parser.FatalIfErrorf(NameVariables(parser, err))
-	restore()
+	_, err = Parse(parser, os.Args[1:])
+	parser.FatalIfErrorf(err)
 	if err := cfg.Finish(ServesAPI(roles)); err != nil {
 		parser.Fatalf("%v", err)
 	}

@@ -67,10 +67,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 				code = exit
 			}
 		}()
-		restore := app.UnsetEmpty()
-		kctx, err := parser.Parse(args)
-		parser.FatalIfErrorf(app.NameVariables(parser, err))
-		restore()
+		kctx, err := app.Parse(parser, args)
+		parser.FatalIfErrorf(err)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		env := &Env{Ctx: ctx, Out: stdout, Err: stderr}
