@@ -15,10 +15,20 @@ import (
 
 // Every binary answers --help and exits, starting nothing (issue 7: --help
 // started the service, and the all-in-one an embedded NATS on 4222 sharing
-// the data directory of a running server).
+// the data directory of a running server); the help of every command that
+// serves lists its settings with their variables. inlet's own help lists
+// its commands, and every command answers --help.
 func TestEveryBinaryAnswersHelp(t *testing.T) {
+	cases := map[string][]string{}
 	for _, service := range allBins {
-		t.Run(service, func(t *testing.T) {
+		cases[service] = []string{"--help"}
+	}
+	for _, cmd := range []string{"serve", "import", "status", "list", "watch", "errors", "interrupt", "resources", "records"} {
+		cases["inlet "+cmd] = []string{cmd, "--help"}
+	}
+	for name, args := range cases {
+		service, command, _ := strings.Cut(name, " ")
+		t.Run(name, func(t *testing.T) {
 			bin, err := Binary(service)
 			if err != nil {
 				t.Fatal(err)
@@ -26,15 +36,24 @@ func TestEveryBinaryAnswersHelp(t *testing.T) {
 			data := t.TempDir()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "--help")
+			cmd := exec.CommandContext(ctx, bin, args...)
 			cmd.Env = append(os.Environ(), "INLET_DATA_DIR="+data, fmt.Sprintf("INLET_NATS_LISTEN=127.0.0.1:%d", FreePort(t)))
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("--help: %v (%s)\n%s", err, ctx.Err(), out.String())
 			}
-			if !strings.Contains(out.String(), "Usage: "+service) || !strings.Contains(out.String(), "INLET_") {
-				t.Errorf("--help printed:\n%s", out.String())
+			want := []string{"Usage: " + strings.Join(append([]string{service}, args[:len(args)-1]...), " "), "INLET_"}
+			switch {
+			case service == "inlet" && command == "":
+				want = []string{"Usage: inlet <command>", "import", "watch", "records"}
+			case service == "inlet" && command != "serve":
+				want = append(want[:1], "INLET_SERVER")
+			}
+			for _, w := range want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("%v printed no %q:\n%s", args, w, out.String())
+				}
 			}
 			if entries, _ := os.ReadDir(data); len(entries) != 0 {
 				t.Errorf("--help wrote %d entries into the data directory", len(entries))
