@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 	}
 	// Every handler's message is kept alive while it runs, however long:
 	// JetStream hands it to another replica only if this one dies.
-	router.AddMiddleware(middleware.Recoverer, broker.Heartbeats(cfg.AckWait/3))
+	router.AddMiddleware(middleware.Recoverer, broker.Heartbeats(cfg.AckWait/3), broker.Traced)
 	a.router = router
 	ok = true
 	return a, nil

@@ -101,7 +101,7 @@ func runImport(t testing.TB, a *App, opts events.Options, name, body string) eve
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Broker.PublishEvent(events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested), ce); err != nil {
+	if err := a.Broker.PublishEvent(context.Background(), events.Subject(opts.OrganizationID, opts.Resource, events.EventRequested), ce); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -39,7 +39,7 @@ func TestDeadlinesEndImportsWithNoPhaseRunning(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.Broker.PublishEvent(events.Subject(req.OrganizationID, req.Resource, events.EventRequested), ce); err != nil {
+		if err := a.Broker.PublishEvent(context.Background(), events.Subject(req.OrganizationID, req.Resource, events.EventRequested), ce); err != nil {
 			t.Fatal(err)
 		}
 	}

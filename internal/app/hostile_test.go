@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -242,7 +243,7 @@ func TestHostileRequests(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 	for i, r := range hostileRequests() {
-		if err := a.Broker.Publish(r.subject, fmt.Sprintf("hostile-%d", i), []byte(r.body)); err != nil {
+		if err := a.Broker.Publish(context.Background(), r.subject, fmt.Sprintf("hostile-%d", i), []byte(r.body)); err != nil {
 			t.Fatal(err)
 		}
 		select {

@@ -15,9 +15,12 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/internal/auth"
+	"github.com/inlet-dev/inlet/internal/httpapi"
+	"github.com/inlet-dev/inlet/internal/telemetry"
 )
 
 // Main runs one service until SIGINT/SIGTERM: a phase name, "projector" or
@@ -47,6 +50,11 @@ func Serve(service string, cfg Config, memory int64, roles ...Role) error {
 	TuneGC(memory)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	shutdown, err := telemetry.Setup(ctx, service)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer shutdown(context.WithoutCancel(ctx))
 	a, err := New(ctx, cfg, service)
 	if err != nil {
 		return err
@@ -185,7 +193,18 @@ func (a *App) handler(roles []Role) (http.Handler, error) {
 	// No tenant's data is in the metrics (no import or organization label):
 	// open like the probes, for the scraper.
 	mux.Handle("GET /metrics", a.Metrics.Handler())
-	mux.Handle("/", a.Metrics.InstrumentHTTP(api))
+	// The trace of a request goes on into what it publishes (an import
+	// request, an interrupt); its span is named by its route, once the
+	// routes have matched it. The probes are not traced.
+	traced := otelhttp.NewHandler(api, "inlet-api",
+		otelhttp.WithFilter(func(r *http.Request) bool { return !auth.Open(r.URL.Path) }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if route := httpapi.Route(r.Context()); route != "" {
+				return route
+			}
+			return r.Method + " (no route)"
+		}))
+	mux.Handle("/", a.Metrics.InstrumentHTTP(traced))
 	return mux, nil
 }
 

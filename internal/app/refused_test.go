@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestRefusedRequestsAreAnsweredOnTheirSubject(t *testing.T) {
 		{"not JSON", "bad-json", []byte("{not json"), "the import request was refused"},
 		{"another organization", "other-org", otherBody, "organization and resource must match the subject"},
 	} {
-		if err := a.Broker.Publish(subject, tc.id, tc.body); err != nil {
+		if err := a.Broker.Publish(context.Background(), subject, tc.id, tc.body); err != nil {
 			t.Fatal(err)
 		}
 		select {

@@ -47,7 +47,7 @@ type projecting struct {
 	subjects []string
 }
 
-func (pp *projecting) PublishEvent(subject string, ce events.CloudEvent) error {
+func (pp *projecting) PublishEvent(_ context.Context, subject string, ce events.CloudEvent) error {
 	pp.mu.Lock()
 	pp.subjects = append(pp.subjects, subject)
 	pp.mu.Unlock()

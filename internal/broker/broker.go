@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/faults"
@@ -174,24 +175,30 @@ const publishTimeout = 10 * time.Second
 // Publish sends payload on subject; msgID, when set, is the Nats-Msg-Id that
 // makes a second publish of the same message a no-op within the duplicate
 // window.
-func (b *Broker) Publish(subject, msgID string, payload []byte) error {
-	return b.publish(&nats.Msg{Subject: subject, Data: payload, Header: nats.Header{}}, msgID)
+//
+// ctx's trace context goes with the message (W3C traceparent header), so
+// that whoever handles it continues the trace.
+func (b *Broker) Publish(ctx context.Context, subject, msgID string, payload []byte) error {
+	return b.publish(ctx, &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{}}, msgID)
 }
 
 // PublishEvent publishes a CloudEvent on its public subject in structured
 // mode (the CloudEvents NATS binding), with the event id as Nats-Msg-Id:
 // subscribers see the event and nothing of Inlet's insides.
-func (b *Broker) PublishEvent(subject string, ce events.CloudEvent) error {
+func (b *Broker) PublishEvent(ctx context.Context, subject string, ce events.CloudEvent) error {
 	body, err := jsonMarshal(ce)
 	if err != nil {
 		return err
 	}
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", events.ContentType)
-	return b.publish(msg, ce.ID)
+	return b.publish(ctx, msg, ce.ID)
 }
 
-func (b *Broker) publish(msg *nats.Msg, msgID string) error {
+func (b *Broker) publish(ctx context.Context, msg *nats.Msg, msgID string) error {
+	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(msg.Header))
+	// ctx gives the trace, not the deadline: a publish that has begun ends
+	// on the server's answer, even when its handler is being stopped.
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	var opts []jetstream.PublishOpt
@@ -277,6 +284,12 @@ func toMessage(subject string, header nats.Header, data []byte) *message.Message
 	msg := message.NewMessage(uuid, data)
 	msg.Metadata.Set(topology.MetaMsgID, id)
 	msg.Metadata.Set(topology.MetaSubject, subject)
+	// The trace context the publisher sent (Traced continues it).
+	for _, key := range otel.GetTextMapPropagator().Fields() {
+		if v := header.Get(key); v != "" {
+			msg.Metadata.Set(key, v)
+		}
+	}
 	return msg
 }
 

@@ -94,7 +94,7 @@ func testClosingOneReplicaKeepsTheConsumer(t *testing.T, b *Broker) {
 	if _, err := b.JS.Consumer(ctx, topology.WorkStream, "keep-v1"); err != nil {
 		t.Fatalf("consumer gone after one replica closed: %v", err)
 	}
-	if err := b.Publish(workSubject("y"), "after-close", []byte("still here")); err != nil {
+	if err := b.Publish(context.Background(), workSubject("y"), "after-close", []byte("still here")); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -110,7 +110,7 @@ func testClosingOneReplicaKeepsTheConsumer(t *testing.T, b *Broker) {
 // Provisioning is idempotent: a second process connecting finds the streams
 // and keeps their messages.
 func testReprovision(t *testing.T, b *Broker) {
-	if err := b.Publish(workSubject("z"), "keep", []byte("x")); err != nil {
+	if err := b.Publish(context.Background(), workSubject("z"), "keep", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Connect(context.Background(), Config{URL: b.ClientURL()}, zerolog.Nop())
@@ -126,11 +126,11 @@ func testReprovision(t *testing.T, b *Broker) {
 
 func testPublishWithMsgIDIsDeduplicated(t *testing.T, b *Broker) {
 	for i := 0; i < 3; i++ {
-		if err := b.Publish(workSubject("x"), "imp_1:work:x:0", []byte("same")); err != nil {
+		if err := b.Publish(context.Background(), workSubject("x"), "imp_1:work:x:0", []byte("same")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Publish(workSubject("x"), "imp_1:work:x:1", []byte("other")); err != nil {
+	if err := b.Publish(context.Background(), workSubject("x"), "imp_1:work:x:1", []byte("other")); err != nil {
 		t.Fatal(err)
 	}
 	si := streamInfo(t, b, topology.WorkStream)
@@ -180,7 +180,7 @@ func testReplicasShareOneDurable(t *testing.T, b *Broker) {
 	}
 	const n = 60
 	for i := 0; i < n; i++ {
-		if err := b.Publish(workSubject("y"), fmt.Sprintf("m%d", i), []byte(fmt.Sprint(i))); err != nil {
+		if err := b.Publish(context.Background(), workSubject("y"), fmt.Sprintf("m%d", i), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -218,7 +218,7 @@ func testMessageOfDeadReplicaIsRedelivered(t *testing.T, b *Broker) {
 		got <- Delivery(m)
 		go doomed.Close() // the process dies holding the message
 	})
-	if err := b.Publish(workSubject("y"), "crash", []byte("x")); err != nil {
+	if err := b.Publish(context.Background(), workSubject("y"), "crash", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if d := <-got; d != 1 {
@@ -259,7 +259,7 @@ func testNackedMessageIsRedelivered(t *testing.T, b *Broker) {
 		}
 		m.Ack()
 	})
-	if err := b.Publish(workSubject("y"), "nack", []byte("x")); err != nil {
+	if err := b.Publish(context.Background(), workSubject("y"), "nack", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return count >= 3 })
@@ -292,7 +292,7 @@ func testConsumerHandsOutNoMoreThanItHandles(t *testing.T, b *Broker) {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		if err := b.Publish(opts.Subject, fmt.Sprintf("slow-%d", i), []byte(fmt.Sprint(i))); err != nil {
+		if err := b.Publish(context.Background(), opts.Subject, fmt.Sprintf("slow-%d", i), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -391,7 +391,7 @@ func testNewVersionStartsWhereTheOldStopped(t *testing.T, b *Broker) {
 		t.Fatal(err)
 	}
 	for i := range 4 {
-		if err := b.Publish(subject, fmt.Sprintf("ver-%d", i), []byte(fmt.Sprint(i))); err != nil {
+		if err := b.Publish(context.Background(), subject, fmt.Sprintf("ver-%d", i), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -444,7 +444,7 @@ func testPublicEventsCarryNoInternalHeaders(t *testing.T, b *Broker) {
 		t.Fatal(err)
 	}
 	subject := events.Subject("acme", "customers", events.EventQueued)
-	if err := b.PublishEvent(subject, ce); err != nil {
+	if err := b.PublishEvent(context.Background(), subject, ce); err != nil {
 		t.Fatal(err)
 	}
 	stream, err := b.JS.Stream(ctx, topology.EventsStream)
@@ -490,7 +490,7 @@ func testHeartbeatsKeepALongHandlersMessage(t *testing.T, b *Broker) {
 			m.Ack()
 		}
 	})
-	if err := b.Publish(workSubject("y"), "long", []byte("x")); err != nil {
+	if err := b.Publish(context.Background(), workSubject("y"), "long", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(4 * time.Second)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/app"
+	"github.com/inlet-dev/inlet/internal/telemetry"
 	"github.com/inlet-dev/inlet/pkg/client"
 )
 
@@ -29,6 +30,11 @@ func (s *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	app.TuneGC(app.AllInOneMemory)
+	shutdown, err := telemetry.Setup(env.Ctx, "inlet")
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer shutdown(context.WithoutCancel(env.Ctx))
 	a, err := app.New(env.Ctx, cfg, "inlet")
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ type requests struct {
 	list []events.ImportRequested
 }
 
-func (r *requests) PublishEvent(_ string, ce events.CloudEvent) error {
+func (r *requests) PublishEvent(_ context.Context, _ string, ce events.CloudEvent) error {
 	var req events.ImportRequested
 	if err := json.Unmarshal(ce.Data, &req); err != nil {
 		return err

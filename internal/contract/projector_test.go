@@ -39,7 +39,7 @@ func publish(t *testing.T, b *broker.Broker, imp events.Import, name, ceID strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.PublishEvent(events.Subject(imp.OrganizationID, imp.Resource, name), ce); err != nil {
+	if err := b.PublishEvent(context.Background(), events.Subject(imp.OrganizationID, imp.Resource, name), ce); err != nil {
 		t.Fatal(err)
 	}
 }

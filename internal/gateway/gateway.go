@@ -43,7 +43,7 @@ import (
 
 // Publisher publishes a CloudEvent on a public subject (*broker.Broker is one).
 type Publisher interface {
-	PublishEvent(subject string, ce events.CloudEvent) error
+	PublishEvent(ctx context.Context, subject string, ce events.CloudEvent) error
 }
 
 // Views are the imports as reads show them (*projector.Projector is one,
@@ -300,7 +300,7 @@ func (g *Gateway) finishCreate(w http.ResponseWriter, r *http.Request, idem *ide
 			return
 		}
 	}
-	if err := g.cfg.Publisher.PublishEvent(p.subject, p.event); err != nil {
+	if err := g.cfg.Publisher.PublishEvent(r.Context(), p.subject, p.event); err != nil {
 		// The file stays: if the publish did land, the pipeline needs it.
 		g.cfg.Log.Error().Err(err).Str("import", id).Msg("gateway: publish import-requested failed")
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed",

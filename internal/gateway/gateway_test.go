@@ -40,7 +40,7 @@ type recorder struct {
 	err  error
 }
 
-func (r *recorder) PublishEvent(subject string, ce events.CloudEvent) error {
+func (r *recorder) PublishEvent(_ context.Context, subject string, ce events.CloudEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {

@@ -144,7 +144,7 @@ func (g *Gateway) repeat(w http.ResponseWriter, r *http.Request, rec *idemRecord
 		// first publish failed after the record was written). Publishing it
 		// again is safe: the event id makes JetStream keep one.
 		if _, err := g.cfg.Blobs.Stat(ctx, imports.ImportKey(rec.ImportID)); errors.Is(err, blob.ErrNotFound) {
-			if err := g.cfg.Publisher.PublishEvent(rec.Subject, rec.Event); err != nil {
+			if err := g.cfg.Publisher.PublishEvent(ctx, rec.Subject, rec.Event); err != nil {
 				httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed",
 					"the import request could not be handed to the pipeline: "+err.Error(), map[string]any{"id": rec.ImportID})
 				return

@@ -35,7 +35,7 @@ func (g *Gateway) interrupt(w http.ResponseWriter, r *http.Request) {
 	req := events.Interrupt{ImportID: id, RequestedAt: g.cfg.Now().UTC(), By: httpapi.Principal(r)}
 	ce, err := events.New("interrupt:"+id, Source, events.EventInterrupt, id, req)
 	if err == nil {
-		err = g.cfg.Publisher.PublishEvent(events.Subject(imp.OrganizationID, imp.Resource, events.EventInterrupt), ce)
+		err = g.cfg.Publisher.PublishEvent(r.Context(), events.Subject(imp.OrganizationID, imp.Resource, events.EventInterrupt), ce)
 	}
 	if err != nil {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "publish_failed", err.Error(), map[string]any{"id": id})

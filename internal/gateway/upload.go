@@ -131,7 +131,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	subject, ce, err := uploads.Event(Source, req, events.Source{Key: up.key, Name: up.name, ContentType: up.contentType}, now)
 	if err == nil {
-		err = g.cfg.Publisher.PublishEvent(subject, ce)
+		err = g.cfg.Publisher.PublishEvent(r.Context(), subject, ce)
 	}
 	if err != nil {
 		// Without the event nothing starts the import: remove the file so

@@ -53,6 +53,15 @@ func TrackRoute(r *http.Request) (*http.Request, func() string) {
 	return r.WithContext(context.WithValue(r.Context(), routeKey{}, &pattern)), func() string { return pattern }
 }
 
+// Route is the pattern Routes recorded for the request of ctx (see
+// TrackRoute): "" when no route took it, or before.
+func Route(ctx context.Context) string {
+	if p, ok := ctx.Value(routeKey{}).(*string); ok {
+		return *p
+	}
+	return ""
+}
+
 // captured keeps the status and headers a handler writes, and drops its body.
 type captured struct {
 	header http.Header

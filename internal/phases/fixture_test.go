@@ -34,15 +34,15 @@ type recorder struct {
 	msgs []string // subjects
 }
 
-func (r *recorder) Publish(subject, id string, body []byte) error {
+func (r *recorder) Publish(_ context.Context, subject, id string, body []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, subject)
 	return nil
 }
 
-func (r *recorder) PublishEvent(subject string, ce events.CloudEvent) error {
-	return r.Publish(subject, ce.ID, nil)
+func (r *recorder) PublishEvent(ctx context.Context, subject string, ce events.CloudEvent) error {
+	return r.Publish(ctx, subject, ce.ID, nil)
 }
 
 // fixture is one phase harness on the real local blob store, the real SQLite

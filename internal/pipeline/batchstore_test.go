@@ -18,8 +18,8 @@ import (
 
 type discardPublisher struct{}
 
-func (discardPublisher) Publish(string, string, []byte) error         { return nil }
-func (discardPublisher) PublishEvent(string, events.CloudEvent) error { return nil }
+func (discardPublisher) Publish(context.Context, string, string, []byte) error         { return nil }
+func (discardPublisher) PublishEvent(context.Context, string, events.CloudEvent) error { return nil }
 
 // batchStores are every batchStore, each given the input batches of phase
 // (what the phase before it committed) and returning the Work of phase.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/events"
@@ -39,6 +41,8 @@ func (h *Harness) WorkHandler(p Phase) message.NoPublishHandlerFunc {
 		}
 		log := lc.Logger()
 		ctx := log.WithContext(msg.Context())
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("inlet.import_id", wm.Options.ID),
+			attribute.String("inlet.phase", p.Name()), attribute.Int("inlet.batch", wm.Batch))
 		return h.forImport(ctx, wm.Options, log, func(ctx context.Context) error {
 			job, err := h.job(wm.Options, wm.Batches, log)
 			if err != nil {
@@ -164,7 +168,7 @@ func (h *Harness) afterBatch(ctx context.Context, job *Job, phase string, b int,
 		return err
 	}
 	if nextPhase, entry, ok := next(phase); ok && streamsInto(job, entry) {
-		return h.publishWork(job, nextPhase, b)
+		return h.publishWork(ctx, job, nextPhase, b)
 	}
 	return nil
 }
@@ -208,7 +212,7 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, 
 		return err
 	}
 	pc := events.PhaseCompleted{ImportID: job.ID(), Phase: phase, BatchesTotal: job.Batches, CompletedAt: h.Env.now()}
-	if err := h.publishEvent(job.Options, events.EventPhaseCompleted, fmt.Sprintf("%s:phase_completed:%s", job.ID(), phase), pc); err != nil {
+	if err := h.publishEvent(ctx, job.Options, events.EventPhaseCompleted, fmt.Sprintf("%s:phase_completed:%s", job.ID(), phase), pc); err != nil {
 		return err
 	}
 	nextPhase, entry, ok := next(phase)
@@ -224,7 +228,7 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, 
 	}
 	switch entry {
 	case Barrier:
-		return h.publishWork(job, nextPhase, AllBatches)
+		return h.publishWork(ctx, job, nextPhase, AllBatches)
 	case Gated:
 		if streamsInto(job, entry) {
 			return nil // every batch was handed on as it committed
@@ -237,7 +241,7 @@ func (h *Harness) afterPhaseIfDone(ctx context.Context, job *Job, phase string, 
 			return h.Finish(ctx, job.Options, status, reason)
 		}
 		for b := 0; b < job.Batches; b++ {
-			if err := h.publishWork(job, nextPhase, b); err != nil {
+			if err := h.publishWork(ctx, job, nextPhase, b); err != nil {
 				return err
 			}
 		}
@@ -284,10 +288,10 @@ func (h *Harness) publishProgress(ctx context.Context, job *Job, phase string, b
 		}
 		st = &read
 	}
-	return h.publishEvent(job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), *st)
+	return h.publishEvent(ctx, job.Options, events.EventProgress, fmt.Sprintf("%s:progress:%s:%d", job.ID(), phase, b), *st)
 }
 
-func (h *Harness) publishWork(job *Job, phase string, b int) error {
+func (h *Harness) publishWork(ctx context.Context, job *Job, phase string, b int) error {
 	body, err := json.Marshal(WorkMessage{Options: job.Options, Phase: phase, Batch: b, Batches: job.Batches})
 	if err != nil {
 		return err
@@ -296,5 +300,5 @@ func (h *Harness) publishWork(job *Job, phase string, b int) error {
 	if job.Batches <= 1 {
 		subject = topology.ExpressSubject(phase)
 	}
-	return h.Env.Pub.Publish(subject, fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
+	return h.Env.Pub.Publish(ctx, subject, fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
 }

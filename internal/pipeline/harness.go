@@ -22,8 +22,8 @@ import (
 
 // Publisher is what the harness needs from the broker.
 type Publisher interface {
-	Publish(subject, msgID string, payload []byte) error
-	PublishEvent(subject string, ce events.CloudEvent) error
+	Publish(ctx context.Context, subject, msgID string, payload []byte) error
+	PublishEvent(ctx context.Context, subject string, ce events.CloudEvent) error
 }
 
 // Registry finds resource definitions.
@@ -154,12 +154,12 @@ func New(env *Env) *Harness {
 	return &Harness{Env: env}
 }
 
-func (h *Harness) publishEvent(o events.Options, event, id string, data any) error {
+func (h *Harness) publishEvent(ctx context.Context, o events.Options, event, id string, data any) error {
 	ce, err := events.New(id, h.Env.Source, event, o.ID, data)
 	if err != nil {
 		return err
 	}
-	return h.Env.Pub.PublishEvent(events.Subject(o.OrganizationID, o.Resource, event), ce)
+	return h.Env.Pub.PublishEvent(ctx, events.Subject(o.OrganizationID, o.Resource, event), ce)
 }
 
 // statsAtOnce is how many stats objects (small, many) are read or written at once.

@@ -52,7 +52,7 @@ type published struct {
 	body        []byte
 }
 
-func (r *recorder) Publish(subject, id string, body []byte) error {
+func (r *recorder) Publish(_ context.Context, subject, id string, body []byte) error {
 	if r.onPublish != nil {
 		r.onPublish(subject, id)
 	}
@@ -79,11 +79,11 @@ func (r *recorder) Publish(subject, id string, body []byte) error {
 	return nil
 }
 
-func (r *recorder) PublishEvent(subject string, ce events.CloudEvent) error {
+func (r *recorder) PublishEvent(ctx context.Context, subject string, ce events.CloudEvent) error {
 	// The envelope's time is when it was sent; the data is what must not change.
 	ce.Time = time.Time{}
 	b, _ := json.Marshal(ce)
-	return r.Publish(subject, ce.ID, b)
+	return r.Publish(ctx, subject, ce.ID, b)
 }
 
 // take returns and forgets the messages published on subjects with prefix.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/events"
@@ -57,6 +59,7 @@ func (h *Harness) RequestHandler(p SourcePhase, info MessageInfo) message.NoPubl
 		_ = imports.Normalize(&req.Options)
 		log = log.With().Str("import_id", req.ID).Str("batch", "all").Logger()
 		ctx := log.WithContext(msg.Context())
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("inlet.import_id", req.ID), attribute.String("inlet.phase", p.Name()))
 		return h.forImport(ctx, req.Options, log, func(ctx context.Context) error {
 			return h.intake(ctx, p, req)
 		})
@@ -339,7 +342,7 @@ func (h *Harness) begin(ctx context.Context, job *Job, src events.Source) (event
 	} else if err != nil {
 		return imp, err
 	}
-	if err := h.publishEvent(job.Options, events.EventQueued, job.ID()+":queued", imp); err != nil {
+	if err := h.publishEvent(ctx, job.Options, events.EventQueued, job.ID()+":queued", imp); err != nil {
 		return imp, err
 	}
 	if imp.StartedAt == nil {
@@ -351,7 +354,7 @@ func (h *Harness) begin(ctx context.Context, job *Job, src events.Source) (event
 			return imp, err
 		}
 	}
-	return imp, h.publishEvent(job.Options, events.EventStarted, job.ID()+":started", imp)
+	return imp, h.publishEvent(ctx, job.Options, events.EventStarted, job.ID()+":started", imp)
 }
 
 // Splitter cuts the rows of the file into batches of BatchSize file rows as

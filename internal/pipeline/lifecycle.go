@@ -295,7 +295,7 @@ func (h *Harness) Finish(ctx context.Context, opts events.Options, status events
 		return err
 	}
 	event := events.TerminalEvent(imp.Status)
-	return h.publishEvent(opts, event, opts.ID+":terminal", imp)
+	return h.publishEvent(ctx, opts, event, opts.ID+":terminal", imp)
 }
 
 // Build assembles the import object from the stored initial object and every

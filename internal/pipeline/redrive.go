@@ -38,7 +38,7 @@ func (h *Harness) Redrive(ctx context.Context, opts events.Options) (bool, error
 		}
 		if nextPhase, entry, ok := next(step.Phase); ok && streamsInto(job, entry) {
 			for b := range committed {
-				if err := h.publishWork(job, nextPhase, b); err != nil {
+				if err := h.publishWork(ctx, job, nextPhase, b); err != nil {
 					return false, err
 				}
 			}

@@ -67,7 +67,7 @@ func ReadRequest(ctx context.Context, blobs blob.Store, id string) (events.Impor
 
 // Publisher publishes a CloudEvent on a public subject (*broker.Broker is one).
 type Publisher interface {
-	PublishEvent(subject string, ce events.CloudEvent) error
+	PublishEvent(ctx context.Context, subject string, ce events.CloudEvent) error
 }
 
 // Notification is the body MinIO publishes for a bucket event (its
@@ -153,7 +153,7 @@ func handle(ctx context.Context, blobs blob.Store, pub Publisher, log zerolog.Lo
 	if err != nil {
 		return err
 	}
-	if err := pub.PublishEvent(subject, ce); err != nil {
+	if err := pub.PublishEvent(ctx, subject, ce); err != nil {
 		return fmt.Errorf("uploads: publish the request of %s: %w", id, err)
 	}
 	log.Info().Int64("size", rec.S3.Object.Size).Msg("uploads: file arrived, import requested")

@@ -57,7 +57,7 @@ type recorder struct {
 	list []events.CloudEvent
 }
 
-func (r *recorder) PublishEvent(subject string, ce events.CloudEvent) error {
+func (r *recorder) PublishEvent(_ context.Context, subject string, ce events.CloudEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.subj = append(r.subj, subject)
