@@ -50,6 +50,10 @@ func KeysKey(id, phase string, b int) string {
 }
 func StatsPrefix(id, phase string) string { return Prefix(id) + phase + "/stats/" }
 
+// AttemptKey holds how far a barrier phase's work on the whole file had
+// got when its latest delivery began (pipeline's resume rule).
+func AttemptKey(id, phase string) string { return Prefix(id) + phase + "/attempt.json" }
+
 // SumsKey holds a completed phase's PhaseSums: the sum of every batch's
 // stats, written once the phase's last batch committed, so that the gate and
 // the end of an import read one object per phase instead of every batch's.

@@ -43,6 +43,16 @@ func (h *Harness) WorkHandler(p Phase) message.NoPublishHandlerFunc {
 		ctx := log.WithContext(msg.Context())
 		trace.SpanFromContext(ctx).SetAttributes(attribute.String("inlet.import_id", wm.Options.ID),
 			attribute.String("inlet.phase", p.Name()), attribute.Int("inlet.batch", wm.Batch))
+		if wm.Batch == AllBatches && h.Env.Delivery != nil && h.Env.Delivery(msg) > 1 {
+			resumed, err := h.resumeIfProgressed(ctx, wm)
+			if err != nil {
+				return &importFailure{opts: wm.Options, log: log, err: err}
+			}
+			if resumed {
+				log.Info().Msg("the work on the whole file went on before this redelivery: a fresh message resumes it")
+				return nil
+			}
+		}
 		return h.forImport(ctx, wm.Options, log, func(ctx context.Context) error {
 			job, err := h.job(wm.Options, wm.Batches, log)
 			if err != nil {
@@ -51,6 +61,43 @@ func (h *Harness) WorkHandler(p Phase) message.NoPublishHandlerFunc {
 			return h.runWork(ctx, p, job, wm.Batch)
 		})
 	}
+}
+
+// attempt is how many batches of a barrier phase were committed when a
+// delivery of its work began.
+type attempt struct {
+	Committed int `json:"committed"`
+}
+
+// resumeIfProgressed hands a redelivered barrier message's work to a fresh
+// message when the deliveries before it made progress, and reports whether
+// it did (the redelivery is then done). A barrier phase's message carries
+// the whole file: each delivery resumes after the batches committed before
+// it, but a process killed again and again before the end (a chaos run:
+// 1,700 batches, a kill every few seconds) spent the message's deliveries
+// while the work advanced, and its import failed as undeliverable. Counting
+// deliveries without progress instead keeps that bound for work that never
+// advances. The fresh message's id names the progress, so replicas that
+// resume the same progress publish one message.
+func (h *Harness) resumeIfProgressed(ctx context.Context, wm WorkMessage) (bool, error) {
+	id := wm.Options.ID
+	list, err := h.Env.Blobs.List(ctx, imports.StatsPrefix(id, wm.Phase))
+	if err != nil {
+		return false, err
+	}
+	now := attempt{Committed: len(list)}
+	var before attempt
+	switch err := h.getJSON(ctx, imports.AttemptKey(id, wm.Phase), &before); {
+	case err == nil && now.Committed > before.Committed && now.Committed < wm.Batches:
+		msgID := fmt.Sprintf("%s:work:%s:all:resume:%d", id, wm.Phase, now.Committed)
+		if err := h.sendWork(ctx, wm, msgID); err != nil {
+			return false, err
+		}
+		return true, h.putJSON(ctx, imports.AttemptKey(id, wm.Phase), now)
+	case err != nil && !errors.Is(err, blob.ErrNotFound):
+		return false, err
+	}
+	return false, h.putJSON(ctx, imports.AttemptKey(id, wm.Phase), now)
 }
 
 // forImport runs fn for one message of import opts, skipping the messages
@@ -292,13 +339,20 @@ func (h *Harness) publishProgress(ctx context.Context, job *Job, phase string, b
 }
 
 func (h *Harness) publishWork(ctx context.Context, job *Job, phase string, b int) error {
-	body, err := json.Marshal(WorkMessage{Options: job.Options, Phase: phase, Batch: b, Batches: job.Batches})
+	wm := WorkMessage{Options: job.Options, Phase: phase, Batch: b, Batches: job.Batches}
+	return h.sendWork(ctx, wm, fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b))
+}
+
+// sendWork publishes wm under msgID on its phase's work subject, the
+// express one for an import of one batch.
+func (h *Harness) sendWork(ctx context.Context, wm WorkMessage, msgID string) error {
+	body, err := json.Marshal(wm)
 	if err != nil {
 		return err
 	}
-	subject := topology.WorkSubject(phase)
-	if job.Batches <= 1 {
-		subject = topology.ExpressSubject(phase)
+	subject := topology.WorkSubject(wm.Phase)
+	if wm.Batches <= 1 {
+		subject = topology.ExpressSubject(wm.Phase)
 	}
-	return h.Env.Pub.Publish(ctx, subject, fmt.Sprintf("%s:work:%s:%d", job.ID(), phase, b), body)
+	return h.Env.Pub.Publish(ctx, subject, msgID, body)
 }

@@ -695,3 +695,57 @@ func TestFinishReadsOneSumsObjectPerPhase(t *testing.T) {
 		t.Fatalf("from sums: %+v %+v\nfinished: %+v %+v", built.Stats, built.Phases, imp.Stats, imp.Phases)
 	}
 }
+
+// A redelivered message of a barrier phase (the whole file) whose earlier
+// deliveries made progress hands the rest to a fresh message, so that a
+// process killed again and again mid-file does not spend the message's
+// deliveries while the work advances; deliveries without progress still
+// count toward the import's failure.
+func TestBarrierWorkThatAdvancesIsResumedByAFreshMessage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	delivery := uint64(1)
+	f.env.Delivery = func(*message.Message) uint64 { return delivery }
+	opts := events.Options{ID: imports.NewID(timeNow()), OrganizationID: "acme", Resource: "customers"}
+	if err := imports.Normalize(&opts); err != nil {
+		t.Fatal(err)
+	}
+	const batches = 10
+	body, _ := json.Marshal(pipeline.WorkMessage{Options: opts, Phase: events.PhaseParsing, Batch: pipeline.AllBatches, Batches: batches})
+	commit := func(upTo int) { // the batches a killed delivery committed
+		for b := range upTo {
+			if err := f.env.Blobs.Put(ctx, imports.StatsKey(opts.ID, events.PhaseParsing, b), strings.NewReader("{}"), 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	handler := f.h.WorkHandler(f.phase(events.PhaseParsing)) // its inputs do not exist: a delivery that works fails
+	resumes := func() []string {
+		var ids []string
+		for _, p := range f.pub.take(topology.WorkRoot + ".") {
+			ids = append(ids, p.id)
+		}
+		return ids
+	}
+	deliver := func(d uint64) error {
+		delivery = d
+		return handler(message.NewMessage("w", body))
+	}
+
+	commit(3)
+	if err := deliver(2); err == nil || len(resumes()) != 0 {
+		t.Fatalf("the first redelivery knows of no earlier progress: it works (err %v)", err)
+	}
+	commit(5) // that delivery committed two more batches before it died
+	if err := deliver(3); err != nil {
+		t.Fatalf("a redelivery after progress: %v, want it done (handed on)", err)
+	}
+	want := opts.ID + ":work:parsing:all:resume:5"
+	if got := resumes(); len(got) != 1 || got[0] != want {
+		t.Fatalf("resumed by %v, want one message %s", got, want)
+	}
+	// The fresh message is worked on; with no progress since, a redelivery works on, and counts.
+	if err := deliver(4); err == nil || len(resumes()) != 0 {
+		t.Fatalf("a redelivery without progress resumed (err %v)", err)
+	}
+}
