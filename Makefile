@@ -25,12 +25,13 @@ $(BIN)/minio:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 
-# PostgreSQL, and tmux for the terminal test of the command line, come from
+# PostgreSQL, tmux (the terminal test of the command line) and curl (the
+# README tour) come from
 # apt when the machine lacks them.
 deps: $(BIN)/minio
 	@missing=""; \
 	if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
-	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	for tool in tmux curl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing from apt:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -64,6 +64,7 @@ type ListCmd struct {
 	Resource string `name:"resource" short:"r" help:"Only imports of this resource."`
 	Limit    int    `name:"limit" short:"n" default:"20" help:"How many imports to list."`
 	JSON     bool   `name:"json" help:"Print the import objects as a JSON array."`
+	Quiet    bool   `name:"quiet" short:"q" help:"Print only the ids, one per line (for scripts: ID=$(inlet list -q -n 1))."`
 }
 
 func (c *ListCmd) Run(env *Env) error {
@@ -82,11 +83,17 @@ func (c *ListCmd) Run(env *Env) error {
 		}
 		f.StartingAfter = *page.NextCursor
 	}
-	if c.JSON {
+	switch {
+	case c.JSON:
 		if list == nil {
 			list = []events.Import{}
 		}
 		return printJSON(env.Out, list)
+	case c.Quiet:
+		for _, imp := range list {
+			fmt.Fprintln(env.Out, imp.ID)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(env.Out, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tRESOURCE\tFILE\tROWS\tFAILED\tCREATED")
