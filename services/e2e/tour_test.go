@@ -105,7 +105,7 @@ func TestReadmeTour(t *testing.T) {
 	for _, want := range []string{
 		"customers.csv", "company_code→companies.code", // list, resources
 		"exit 1: nothing written", "error threshold exceeded", // the threshold
-		"created 4, updated 0, unchanged 0, deleted 0, skipped 2, failed 3", // --skip-errors
+		"created 4, updated 0, unchanged 0, deleted 0, skipped 2, failed 3",                       // --skip-errors
 		"email,external_id,name,age,vip,company_code,signed_up,_row,_phase,_code,_field,_message", // errors.csv
 		`"email":"ada@example.com"`, // records --key
 		`"status":"queued"`,         // the creates over HTTP
