@@ -54,11 +54,17 @@ func (a *App) probes() http.Handler {
 // AllHTTP mounts reads and writes on one server (the all-in-one command).
 func (a *App) AllHTTP() http.Handler {
 	mux := http.NewServeMux()
-	a.readAPI().Mount(mux)
-	a.gateway().Mount(mux)
-	mux.HandleFunc("GET /healthz", httpapi.Healthz)
-	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.readyChecks()...))
+	a.mountAll(mux)
 	return httpapi.Routes(mux)
+}
+
+// mountAll registers every route of the all-in-one server: a superset of
+// the gateway's and the projector's, so the routes the API description must
+// cover.
+func (a *App) mountAll(r httpapi.Router) {
+	a.readAPI().Mount(r)
+	a.gateway().Mount(r)
+	httpapi.MountCommon(r, a.readyChecks()...)
 }
 
 // addProjector routes the public events into the views. A rebuild

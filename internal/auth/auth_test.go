@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/auth"
 	"github.com/inlet-dev/inlet/internal/httpapi"
 )
@@ -165,7 +166,7 @@ func TestMiddleware(t *testing.T) {
 			}
 		}
 	}
-	for _, probe := range []string{"/healthz", "/readyz"} {
+	for _, probe := range []string{"/healthz", "/readyz", events.OpenAPIPath} {
 		if rec := serve(h, "GET", probe); rec.Code != 200 {
 			t.Errorf("%s without a key: %d, want open", probe, rec.Code)
 		}

@@ -108,8 +108,7 @@ func newTenantEnv(t *testing.T) *tenantEnv {
 	mux := http.NewServeMux()
 	projector.NewAPI(projector.Config{Views: st, Records: st, Blobs: blobs, Registry: reg, Log: zerolog.Nop()}).Mount(mux)
 	gateway.New(gateway.Config{Blobs: blobs, Publisher: pub, Registry: reg, Log: zerolog.Nop()}).Mount(mux)
-	mux.HandleFunc("GET /healthz", httpapi.Healthz)
-	mux.HandleFunc("GET /readyz", httpapi.Readyz())
+	httpapi.MountCommon(mux)
 	e := &tenantEnv{st: st, blobs: blobs, pub: pub, walked: map[string]bool{}}
 	walk := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
@@ -417,7 +416,7 @@ func TestKeyNeverReachesAnotherOrganization(t *testing.T) {
 				}
 			}
 		}
-		for _, probe := range []string{"/healthz", "/readyz"} {
+		for _, probe := range []string{"/healthz", "/readyz", events.OpenAPIPath} {
 			if code, b := e.get(t, "", probe); code != 200 {
 				t.Errorf("%s: %d %s", probe, code, b)
 			}

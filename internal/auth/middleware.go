@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/httpapi"
 )
 
@@ -14,12 +15,15 @@ const Realm = "inlet"
 const CodeUnauthorized = "unauthorized"
 
 // Open reports whether path is served without a key: the liveness and
-// readiness probes, which reveal no tenant's data.
-func Open(path string) bool { return path == "/healthz" || path == "/readyz" }
+// readiness probes and the API description, which reveal no tenant's data
+// (and the description is what a client reads before it has a key).
+func Open(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == events.OpenAPIPath
+}
 
 // Middleware guards next with keys.
 //
-// With keys enabled: /healthz and /readyz stay open; every other request
+// With keys enabled: the Open paths stay open; every other request
 // needs `Authorization: Bearer <key>` with a configured key, or it is
 // answered 401 {"error":{"code":"unauthorized",...}} with a WWW-Authenticate
 // challenge. The key's identity (id and organization) goes into the request

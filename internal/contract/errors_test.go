@@ -61,7 +61,7 @@ func TestClientReadsTheProjectorsErrors(t *testing.T) {
 	}
 	srv := httptest.NewServer(projector.NewHTTP(projector.Config{Views: views, Records: views, Blobs: blobs, Registry: reg, Log: log}))
 	defer srv.Close()
-	c := client.New(nil, srv.URL)
+	c := newClient(t, nil, srv.URL)
 	c.Org = "acme"
 
 	got, err := c.ErrorsJSON(ctx, imp.ID)

@@ -17,6 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/blob/local"
 	"github.com/inlet-dev/inlet/internal/gateway"
+	"github.com/inlet-dev/inlet/internal/openapi"
 	"github.com/inlet-dev/inlet/internal/resources"
 	"github.com/inlet-dev/inlet/pkg/client"
 )
@@ -72,7 +73,7 @@ func newGateway(t *testing.T) (*httptest.Server, *requests) {
 // gateway parses form fields by the same names.
 func TestCreateCarriesEveryOptionToTheGateway(t *testing.T) {
 	srv, pub := newGateway(t)
-	c := client.New(nil, srv.URL)
+	c := newClient(t, nil, srv.URL)
 	c.Org = "acme"
 	threshold, parent := 0.3, "rec_parent"
 	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
@@ -104,7 +105,7 @@ func TestCreateCarriesEveryOptionToTheGateway(t *testing.T) {
 func TestCreateUploadInterruptThroughTheGateway(t *testing.T) {
 	srv, pub := newGateway(t)
 	ctx := context.Background()
-	c := client.New(nil, srv.URL)
+	c := newClient(t, nil, srv.URL)
 	c.Org = "acme"
 
 	// Options alone, then the file to the gateway's upload route.
@@ -171,7 +172,7 @@ func TestCreateUploadInterruptThroughTheGateway(t *testing.T) {
 // events.Prevalidation.
 func TestSyncPrevalidationHasTheClientsShape(t *testing.T) {
 	srv, _ := newGateway(t)
-	c := client.New(nil, srv.URL)
+	c := newClient(t, nil, srv.URL)
 	file := "code,name,employees\nS1,One,1\nS2,,2\nS3,Three,x\n"
 	created, err := c.Create(context.Background(), client.CreateRequest{
 		Options: events.Options{Resource: "companies", UploadMode: "sync", SkipErrors: true},
@@ -186,7 +187,7 @@ func TestSyncPrevalidationHasTheClientsShape(t *testing.T) {
 	}
 	// The same request again, read raw, against the client's types.
 	ct, body := multipartBody(t, map[string]string{"resource": "companies", "upload_mode": "sync", "skip_errors": "true"}, "sync.csv", file)
-	resp, err := http.Post(srv.URL+"/v1/imports", ct, body)
+	resp, err := openapi.Client(t, nil).Post(srv.URL+"/v1/imports", ct, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,15 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/broker"
+	"github.com/inlet-dev/inlet/internal/openapi"
 	"github.com/inlet-dev/inlet/internal/projector"
 	"github.com/inlet-dev/inlet/internal/store"
+	"github.com/inlet-dev/inlet/pkg/client"
 )
 
 // keysOf is the sorted member names of a JSON object.
@@ -64,7 +67,7 @@ func get(t *testing.T, url, org string) []byte {
 		t.Fatal(err)
 	}
 	req.Header.Set(events.OrgHeader, org)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapi.Client(t, nil).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +98,15 @@ func multipartBody(t *testing.T, fields map[string]string, filename, content str
 		t.Fatal(err)
 	}
 	return mw.FormDataContentType(), &b
+}
+
+// newClient is the Go client with every answer it gets held to the API
+// description (the test fails at its end on any that disagrees).
+func newClient(t *testing.T, nc *nats.Conn, baseURL string) *client.Client {
+	t.Helper()
+	c := client.New(nc, baseURL)
+	c.HTTP = openapi.Client(t, nil)
+	return c
 }
 
 // runProjector applies the events of b to views through the router, as the

@@ -90,7 +90,7 @@ func TestClientProjectorRebuild(t *testing.T) {
 	}
 	srv := httptest.NewServer(projector.NewHTTP(projector.Config{Views: live, Records: live, Blobs: blobs, Registry: reg, Log: log}))
 	defer srv.Close()
-	c := client.New(b.Conn, srv.URL)
+	c := newClient(t, b.Conn, srv.URL)
 	c.Org = "acme"
 
 	// A request published twice is one message in the stream (Nats-Msg-Id).

@@ -48,7 +48,7 @@ func waiter(t *testing.T, b *broker.Broker, baseURL string) (*client.Client, *na
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	c := client.New(nc, baseURL)
+	c := newClient(t, nc, baseURL)
 	c.Org = "acme"
 	return c, nc
 }

@@ -106,7 +106,7 @@ type Config struct {
 }
 
 // Gateway serves the write routes. As an http.Handler it is the gateway
-// process's whole server (routes plus /healthz and /readyz); Mount puts only
+// process's whole server (routes plus httpapi.MountCommon's); Mount puts only
 // the routes on a shared mux (the all-in-one server).
 type Gateway struct {
 	cfg    Config
@@ -136,20 +136,19 @@ func New(cfg Config) *Gateway {
 	}
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux()}
 	g.Mount(g.mux)
+	httpapi.MountCommon(g.mux, cfg.Ready...)
 	g.routes = httpapi.Routes(g.mux)
-	g.mux.HandleFunc("GET /healthz", httpapi.Healthz)
-	g.mux.HandleFunc("GET /readyz", httpapi.Readyz(cfg.Ready...))
 	return g
 }
 
 // ServeHTTP serves the gateway process's routes.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.routes.ServeHTTP(w, r) }
 
-// Mount registers the write routes on mux.
-func (g *Gateway) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/imports", g.create)
-	mux.HandleFunc("PUT /v1/imports/{id}/upload", g.upload)
-	mux.HandleFunc("POST /v1/imports/{id}/interrupt", g.interrupt)
+// Mount registers the write routes on r.
+func (g *Gateway) Mount(r httpapi.Router) {
+	r.HandleFunc("POST /v1/imports", g.create)
+	r.HandleFunc("PUT /v1/imports/{id}/upload", g.upload)
+	r.HandleFunc("POST /v1/imports/{id}/interrupt", g.interrupt)
 }
 
 // apiError is a client-facing failure of a create request.

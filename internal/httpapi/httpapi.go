@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/inlet-dev/inlet/events"
 )
@@ -175,6 +176,35 @@ func ForeignOrg(r *http.Request) *ForeignOrgError {
 // exists, so it reveals nothing about another tenant.
 func WriteForeignOrg(w http.ResponseWriter, e *ForeignOrgError) {
 	WriteError(w, http.StatusForbidden, CodeForbiddenOrg, e.Error(), e.Details())
+}
+
+// Router is what routes are mounted on: an *http.ServeMux, or a test's
+// recorder of the patterns.
+type Router interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+// MountCommon registers what every Inlet HTTP server answers besides its
+// routes: the probes (/healthz, /readyz running ready) and the API
+// description.
+func MountCommon(r Router, ready ...Check) {
+	r.HandleFunc("GET /healthz", Healthz)
+	r.HandleFunc("GET /readyz", Readyz(ready...))
+	r.HandleFunc("GET "+events.OpenAPIPath, OpenAPI)
+}
+
+// openAPI is assembled once: it is the same for the life of the process.
+var openAPI = sync.OnceValues(events.OpenAPI)
+
+// OpenAPI serves the OpenAPI document of the API (events.OpenAPI).
+func OpenAPI(w http.ResponseWriter, _ *http.Request) {
+	doc, err := openAPI()
+	if err != nil {
+		WriteError(w, http.StatusInternalServerError, "internal", err.Error(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(doc)
 }
 
 // Check is one readiness dependency.

@@ -43,18 +43,18 @@ type API struct{ cfg Config }
 // NewAPI returns the read API; Mount it on a mux or use NewHTTP.
 func NewAPI(cfg Config) *API { return &API{cfg: cfg} }
 
-// Mount registers the /v1 read routes on mux (not /healthz and /readyz, so
+// Mount registers the /v1 read routes on r (not httpapi.MountCommon's, so
 // the all-in-one server can mount the gateway on the same mux and register
-// its own probes once).
-func (a *API) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/imports", a.listImports)
-	mux.HandleFunc("GET /v1/imports/{id}", a.getImport)
-	mux.HandleFunc("GET /v1/imports/{id}/errors.csv", a.errorsCSV)
-	mux.HandleFunc("GET /v1/imports/{id}/errors.json", a.errorsJSON)
-	a.mountSource(mux) // upload.csv, upload.json: source.go
-	mux.HandleFunc("GET /v1/resources", a.listResources)
-	mux.HandleFunc("GET /v1/resources/{name}/records", a.listRecords)
-	mux.HandleFunc("GET /v1/resources/{name}/records/{id}", a.getRecord)
+// those once).
+func (a *API) Mount(r httpapi.Router) {
+	r.HandleFunc("GET /v1/imports", a.listImports)
+	r.HandleFunc("GET /v1/imports/{id}", a.getImport)
+	r.HandleFunc("GET /v1/imports/{id}/errors.csv", a.errorsCSV)
+	r.HandleFunc("GET /v1/imports/{id}/errors.json", a.errorsJSON)
+	a.mountSource(r) // upload.csv, upload.json: source.go
+	r.HandleFunc("GET /v1/resources", a.listResources)
+	r.HandleFunc("GET /v1/resources/{name}/records", a.listRecords)
+	r.HandleFunc("GET /v1/resources/{name}/records/{id}", a.getRecord)
 }
 
 // ReadyChecks are the configured readiness checks, or the defaults.
@@ -72,13 +72,12 @@ func (a *API) ReadyChecks() []httpapi.Check {
 }
 
 // NewHTTP is the projector process's whole handler: the read routes plus
-// /healthz and /readyz.
+// httpapi.MountCommon's.
 func NewHTTP(cfg Config) http.Handler {
 	a := NewAPI(cfg)
 	mux := http.NewServeMux()
 	a.Mount(mux)
-	mux.HandleFunc("GET /healthz", httpapi.Healthz)
-	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.ReadyChecks()...))
+	httpapi.MountCommon(mux, a.ReadyChecks()...)
 	return httpapi.Routes(mux)
 }
 

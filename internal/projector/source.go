@@ -23,9 +23,9 @@ import (
 // an array with one object per record (CSV cells as strings under their
 // column headers; JSON records as the file had them).
 
-func (a *API) mountSource(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/imports/{id}/upload.csv", a.uploadCSV)
-	mux.HandleFunc("GET /v1/imports/{id}/upload.json", a.uploadJSON)
+func (a *API) mountSource(r httpapi.Router) {
+	r.HandleFunc("GET /v1/imports/{id}/upload.csv", a.uploadCSV)
+	r.HandleFunc("GET /v1/imports/{id}/upload.json", a.uploadJSON)
 }
 
 // sourceKey is the blob key of the import's file: the one object under

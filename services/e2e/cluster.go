@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/openapi"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/topology"
 	"github.com/inlet-dev/inlet/pkg/client"
@@ -176,6 +177,9 @@ type Cluster struct {
 	NATSNodes []*server.Server
 	natsOpts  []*server.Options
 
+	// HTTP is the client of every call; each answer of an Inlet route is
+	// held to the API description (the test fails at its end on any that
+	// disagrees).
 	HTTP *http.Client
 	// ResourcesDir is the resource registry every process loads.
 	ResourcesDir string
@@ -345,7 +349,7 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{
 		T: t, Opts: opts, Dir: t.TempDir(), procs: map[string]*Proc{}, orgs: map[string]string{}, keys: map[string]string{},
-		HTTP: &http.Client{Timeout: 30 * time.Second}, evCh: make(chan struct{}),
+		HTTP: openapi.Client(t, &http.Client{Timeout: 30 * time.Second}), evCh: make(chan struct{}),
 	}
 	for _, o := range append(append([]string{}, DefaultOrgs...), opts.Orgs...) {
 		c.keys[o] = KeySecret(o)
