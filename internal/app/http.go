@@ -43,12 +43,17 @@ func (a *App) ReadHTTP() http.Handler {
 func (a *App) WriteHTTP() http.Handler { return a.gateway() }
 
 // probes is the HTTP API of a process that serves no API: its liveness and
-// readiness (Start adds /metrics).
+// readiness, as every server answers them (handler adds /metrics).
 func (a *App) probes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", httpapi.Healthz)
-	mux.HandleFunc("GET /readyz", httpapi.Readyz(a.readyChecks()...))
+	httpapi.MountCommon(mux, a.readyChecks()...)
 	return httpapi.Routes(mux)
+}
+
+// mountMetrics registers /metrics: every process serves it beside its API
+// or its probes, open like the probes (no tenant's data is in it).
+func (a *App) mountMetrics(r httpapi.Router) {
+	r.HandleFunc("GET /metrics", a.Metrics.Handler().ServeHTTP)
 }
 
 // AllHTTP mounts reads and writes on one server (the all-in-one command).

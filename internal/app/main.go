@@ -190,9 +190,7 @@ func (a *App) handler(roles []Role) (http.Handler, error) {
 		api = auth.Middleware(keys, api)
 	}
 	mux := http.NewServeMux()
-	// No tenant's data is in the metrics (no import or organization label):
-	// open like the probes, for the scraper.
-	mux.Handle("GET /metrics", a.Metrics.Handler())
+	a.mountMetrics(mux)
 	// The trace of a request goes on into what it publishes (an import
 	// request, an interrupt); its span is named by its route, once the
 	// routes have matched it. The probes are not traced.

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inlet-dev/inlet/internal/blob/local"
+	"github.com/inlet-dev/inlet/internal/metrics"
 	"github.com/inlet-dev/inlet/internal/openapi"
 	"github.com/inlet-dev/inlet/internal/store"
 )
@@ -29,7 +30,9 @@ func TestTheDocumentHasEveryRouteAndNoOther(t *testing.T) {
 	}
 	var mounted patterns
 	// Only the routes count: the store is never called.
-	(&App{Blobs: blobs, Store: struct{ store.Store }{}, Log: zerolog.Nop()}).mountAll(&mounted)
+	a := &App{Blobs: blobs, Store: struct{ store.Store }{}, Log: zerolog.Nop(), Metrics: metrics.New()}
+	a.mountAll(&mounted)
+	a.mountMetrics(&mounted)
 	documented, err := openapi.Operations()
 	if err != nil {
 		t.Fatal(err)
