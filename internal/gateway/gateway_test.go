@@ -417,6 +417,10 @@ func TestPublishFailureAndInterrupt(t *testing.T) {
 	if rec.Code != 200 {
 		t.Errorf("readyz: %d %s", rec.Code, b)
 	}
+	rec, b = e.do(t, httptest.NewRequest(http.MethodGet, events.OpenAPIPath, nil))
+	if rec.Code != 200 || !bytes.Contains(b, []byte(`"openapi": "3.1.0"`)) {
+		t.Errorf("the API description: %d %.200s", rec.Code, b)
+	}
 }
 
 // Mount shares a mux with other routes (the all-in-one server).

@@ -410,6 +410,9 @@ func TestProbes(t *testing.T) {
 	if code, b := e.get(t, "/readyz"); code != 200 {
 		t.Errorf("readyz: %d %s", code, b)
 	}
+	if code, b := e.get(t, events.OpenAPIPath); code != 200 || !strings.Contains(string(b), `"openapi": "3.1.0"`) {
+		t.Errorf("the API description: %d %.200s", code, b)
+	}
 	h := projector.NewHTTP(projector.Config{Views: e.st, Ready: []httpapi.Check{
 		{Name: "broker", Fn: func(context.Context) error { return io.ErrUnexpectedEOF }},
 	}})

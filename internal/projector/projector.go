@@ -287,14 +287,18 @@ func decodeChange(subject string, ce events.CloudEvent) (*change, error) {
 }
 
 // skeleton is the view of an import whose import object has not arrived yet
-// (progress overtook queued): what the subject and id tell.
+// (progress overtook queued): what the subject and id tell, and the options'
+// defaults until the object brings the real ones, so that every read is an
+// import object as spec §1 has it (mode, format, action… among their values).
 func skeleton(c *change) viewDoc {
 	created, ok := imports.IDTime(c.id)
 	if !ok {
 		created = c.at.UTC()
 	}
+	opts := events.Options{ID: c.id, OrganizationID: c.org, Resource: c.resource}
+	_ = imports.Normalize(&opts) // the subject's tokens are valid: nothing to refuse
 	imp := events.Import{
-		Options:   events.Options{ID: c.id, OrganizationID: c.org, Resource: c.resource},
+		Options:   opts,
 		Status:    events.StatusProcessing,
 		CreatedAt: created,
 		UpdatedAt: created,

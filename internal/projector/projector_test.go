@@ -90,9 +90,17 @@ func TestProgressBeforeQueuedMakesSkeletonThenFills(t *testing.T) {
 	st := openStore(t)
 	p := projector.New(st, zerolog.Nop())
 	imp := newImport(t, "acme", "customers", t0)
+	imp.Mode, imp.Action = events.ModeTest, events.ActionOverwrite
 
 	apply(t, p, progressEvent(t, imp, progress(imp.ID, events.PhasePrevalidation, 0, 2, 10, 1)))
 	v, got := getImport(t, st, imp.ID)
+	// Until the import object arrives, its options are the defaults: a read
+	// is an import object still (spec §1), never one with empty enums.
+	if got.Mode != events.Modes[0] || got.Format != events.Formats[0] || got.Action != events.Actions[0] ||
+		got.DuplicateHandling != events.DuplicateHandlings[0] || got.UploadMode != events.UploadModes[0] {
+		t.Errorf("skeleton options: mode=%q format=%q action=%q duplicate_handling=%q upload_mode=%q, want the defaults",
+			got.Mode, got.Format, got.Action, got.DuplicateHandling, got.UploadMode)
+	}
 	if v.Org != "acme" || v.Resource != "customers" || got.Status != events.StatusProcessing {
 		t.Fatalf("skeleton view: org=%q resource=%q status=%q", v.Org, v.Resource, got.Status)
 	}
@@ -105,7 +113,7 @@ func TestProgressBeforeQueuedMakesSkeletonThenFills(t *testing.T) {
 
 	apply(t, p, importEvent(t, imp, events.EventQueued))
 	_, got = getImport(t, st, imp.ID)
-	if got.Mode != "live" || got.Action != "merge" || got.CreatedBy != "api" {
+	if got.Mode != events.ModeTest || got.Action != events.ActionOverwrite || got.CreatedBy != "api" {
 		t.Errorf("queued did not fill the skeleton: mode=%q action=%q created_by=%q", got.Mode, got.Action, got.CreatedBy)
 	}
 	if got.Status != events.StatusProcessing {
