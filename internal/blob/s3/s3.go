@@ -283,11 +283,35 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := blob.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	body, _, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	body, info, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, s.errf("get", key, err)
 	}
-	return body, nil
+	return &wholeBody{ReadCloser: body, key: key, size: info.Size}, nil
+}
+
+// wholeBody reads an object's body and tells a body cut short (the server
+// restarting or the connection dropping mid-read) as the transient fault it
+// is: a reader would otherwise see an early end (io.ErrUnexpectedEOF) and
+// take the object for corrupt, and a barrier phase reading a whole file
+// failed its import that way in a chaos run, MinIO restarting during each of
+// its deliveries. An object really truncated ends at its own (shorter) size
+// and still reads as corrupt.
+type wholeBody struct {
+	io.ReadCloser
+	key     string
+	size, n int64
+}
+
+func (b *wholeBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	switch {
+	case err == nil, errors.Is(err, io.EOF) && (b.size < 0 || b.n >= b.size),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return n, err
+	}
+	return n, faults.Unavailable(fmt.Errorf("s3: get %s: the body ended after %d of %d bytes: %w", b.key, b.n, b.size, err))
 }
 
 // Stat describes the object.
