@@ -147,8 +147,8 @@ func TestImportEventsStreamEachChangeUntilTheEnd(t *testing.T) {
 	// Scoped like GET /v1/imports/{id}: another organization's key or a
 	// missing one gets nothing.
 	for target, want := range map[string]int{
-		"/v1/imports/" + imp.ID + "/events":                                      http.StatusUnauthorized,
-		"/v1/imports/imp_unknown/events?access_token=acme-secret-0123456789":     http.StatusNotFound,
+		"/v1/imports/" + imp.ID + "/events":                                     http.StatusUnauthorized,
+		"/v1/imports/imp_unknown/events?access_token=acme-secret-0123456789":    http.StatusNotFound,
 		"/v1/imports/" + imp.ID + "/events?access_token=not-the-key-0123456789": http.StatusUnauthorized,
 	} {
 		resp, err := http.Get(srv.URL + target)
