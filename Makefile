@@ -25,13 +25,13 @@ $(BIN)/minio:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 
-# PostgreSQL, tmux (the terminal test of the command line) and curl (the
-# README tour) come from
-# apt when the machine lacks them.
+# PostgreSQL, tmux (the terminal test of the command line), curl (the
+# README tour) and chromium (the dashboard's browser test) come from apt when
+# the machine lacks them.
 deps: $(BIN)/minio
 	@missing=""; \
 	if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
-	for tool in tmux curl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	for tool in tmux curl chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing from apt:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

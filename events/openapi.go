@@ -12,6 +12,11 @@ import (
 // OpenAPIPath is where every Inlet HTTP server serves OpenAPI().
 const OpenAPIPath = "/v1/openapi.json"
 
+// ImportEventsRoute is the route of an import's server-sent events (the
+// projector serves it; internal/auth lets a browser's EventSource, which
+// cannot send headers, give its key in the query on this route alone).
+const ImportEventsRoute = "GET /v1/imports/{id}/events"
+
 // openAPISkeleton is the HTTP API description without the shapes the event
 // schemas already say: it $refs them under #/components/schemas/ and
 // OpenAPI fills them in.

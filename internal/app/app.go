@@ -45,6 +45,9 @@ type App struct {
 	router   *message.Router
 	running  *errgroup.Group
 	addr     net.Addr // where Start listens
+	// httpClosing is closed when the HTTP server starts shutting down, so
+	// the import event streams end instead of holding the shutdown.
+	httpClosing chan struct{}
 }
 
 // Addr is the address the HTTP server listens on, once started.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/auth"
+	"github.com/inlet-dev/inlet/internal/dashboard"
 	"github.com/inlet-dev/inlet/internal/gateway"
 	"github.com/inlet-dev/inlet/internal/httpapi"
 	"github.com/inlet-dev/inlet/internal/pipeline"
@@ -24,8 +25,12 @@ func (a *App) readyChecks() []httpapi.Check {
 }
 
 func (a *App) readAPI() *projector.API {
-	return projector.NewAPI(projector.Config{Views: a.Store, Records: a.Store, Blobs: a.Blobs,
-		Registry: a.Registry, Ready: a.readyChecks(), Log: a.Log})
+	return projector.NewAPI(a.readConfig())
+}
+
+func (a *App) readConfig() projector.Config {
+	return projector.Config{Views: a.Store, Records: a.Store, Blobs: a.Blobs,
+		Registry: a.Registry, Ready: a.readyChecks(), Log: a.Log, Closing: a.httpClosing}
 }
 
 func (a *App) gateway() *gateway.Gateway {
@@ -35,8 +40,7 @@ func (a *App) gateway() *gateway.Gateway {
 
 // ReadHTTP is the projector process's API.
 func (a *App) ReadHTTP() http.Handler {
-	return projector.NewHTTP(projector.Config{Views: a.Store, Records: a.Store, Blobs: a.Blobs,
-		Registry: a.Registry, Ready: a.readyChecks(), Log: a.Log})
+	return projector.NewHTTP(a.readConfig())
 }
 
 // WriteHTTP is the gateway process's API.
@@ -55,6 +59,12 @@ func (a *App) probes() http.Handler {
 func (a *App) mountMetrics(r httpapi.Router) {
 	r.HandleFunc("GET /metrics", a.Metrics.Handler().ServeHTTP)
 }
+
+// mountDashboard registers the dashboard (internal/dashboard) on a server
+// that serves reads: a web page, not an API route, so it is outside the API
+// description and, like /metrics, outside the API keys (the page holds no
+// tenant's data; it asks for a key before it reads any).
+func (a *App) mountDashboard(r httpapi.Router) { dashboard.Mount(r) }
 
 // AllHTTP mounts reads and writes on one server (the all-in-one command).
 func (a *App) AllHTTP() http.Handler {

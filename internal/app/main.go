@@ -95,6 +95,7 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 			return err
 		}
 	}
+	a.httpClosing = make(chan struct{})
 	handler, err := a.handler(roles)
 	if err != nil {
 		return err
@@ -134,6 +135,7 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 	}
 	{
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		srv.RegisterOnShutdown(func() { close(a.httpClosing) })
 		g.Go(func() error {
 			<-gctx.Done()
 			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -191,6 +193,9 @@ func (a *App) handler(roles []Role) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	a.mountMetrics(mux)
+	if slices.Contains(roles, Projector) {
+		a.mountDashboard(mux)
+	}
 	// The trace of a request goes on into what it publishes (an import
 	// request, an interrupt); its span is named by its route, once the
 	// routes have matched it. The probes are not traced.

@@ -204,3 +204,45 @@ func TestMiddleware(t *testing.T) {
 	check(serve(off, "GET", "/v1/imports", httpapi.OrgHeader, "hdr", "Authorization", "Bearer whatever"), "hdr/hdr/api")
 	check(serve(auth.Middleware(nil, echo), "GET", "/v1/imports"), "default/default/api")
 }
+
+// A browser's EventSource sends no headers: the import event stream, and it
+// alone, takes the key as ?access_token=, which the handlers never see.
+func TestQueryTokenOnlyOnTheEventStream(t *testing.T) {
+	kr, err := auth.Load("", "acme-ci:acme:"+acmeSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seenQuery string
+	h := auth.Middleware(kr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seenQuery = r.URL.RawQuery
+		echo.ServeHTTP(w, r)
+	}))
+	stream := "/v1/imports/imp_x/events?" + auth.QueryTokenParam + "=" + acmeSecret
+	rec := serve(h, "GET", stream+"&organization_id=acme")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"principal":"acme-ci"`) {
+		t.Errorf("GET the event stream with ?access_token: %d %s, want 200 as acme-ci", rec.Code, rec.Body)
+	}
+	if strings.Contains(seenQuery, acmeSecret) || seenQuery != "organization_id=acme" {
+		t.Errorf("the handler saw the query %q: the key must be taken out of it", seenQuery)
+	}
+	if rec := serve(h, "GET", stream+"&organization_id=other"); rec.Code != 403 {
+		t.Errorf("the event stream naming another organization: %d, want 403", rec.Code)
+	}
+	if rec := serve(h, "GET", "/v1/imports/imp_x/events?"+auth.QueryTokenParam+"=not-a-key-0123456789"); rec.Code != 401 {
+		t.Errorf("the event stream with a wrong ?access_token: %d, want 401", rec.Code)
+	}
+	for _, target := range []string{
+		"/v1/imports/imp_x",
+		"/v1/imports",
+		"/v1/imports/imp_x/errors.json",
+		"/v1/imports/imp_x/events/more",
+		"/v1/imports/a/b/events",
+	} {
+		if rec := serve(h, "GET", target+"?"+auth.QueryTokenParam+"="+acmeSecret); rec.Code != 401 {
+			t.Errorf("GET %s with ?access_token: %d, want 401 (the query key is for the event stream alone)", target, rec.Code)
+		}
+	}
+	if rec := serve(h, "POST", stream); rec.Code != 401 {
+		t.Errorf("POST the event stream's path with ?access_token: %d, want 401", rec.Code)
+	}
+}

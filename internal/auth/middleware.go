@@ -24,7 +24,8 @@ func Open(path string) bool {
 // Middleware guards next with keys.
 //
 // With keys enabled: the Open paths stay open; every other request
-// needs `Authorization: Bearer <key>` with a configured key, or it is
+// needs `Authorization: Bearer <key>` with a configured key (on the
+// import event stream alone, ?access_token=<key> does too: queryToken), or it is
 // answered 401 {"error":{"code":"unauthorized",...}} with a WWW-Authenticate
 // challenge. The key's identity (id and organization) goes into the request
 // context, where httpapi.Org and httpapi.Principal find it. A request that
@@ -48,6 +49,9 @@ func Middleware(keys *Keyring, next http.Handler) http.Handler {
 		}
 		secret, given := bearer(r)
 		if !given {
+			secret, given = queryToken(r)
+		}
+		if !given {
 			unauthorized(w, "", "send an API key: Authorization: Bearer <key>")
 			return
 		}
@@ -63,6 +67,34 @@ func Middleware(keys *Keyring, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// QueryTokenParam carries the key on the routes a browser's EventSource
+// calls: it cannot send an Authorization header.
+const QueryTokenParam = "access_token"
+
+// queryTokenRoutes are the only routes that take the key in the query: a
+// URL ends up in histories, logs and Referer headers, a header does not.
+var queryTokenRoutes = func() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle(events.ImportEventsRoute, http.NotFoundHandler())
+	return mux
+}()
+
+// queryToken returns the ?access_token= of a request to a queryTokenRoutes
+// route, and takes it out of the URL the handlers see.
+func queryToken(r *http.Request) (string, bool) {
+	q := r.URL.Query()
+	if !q.Has(QueryTokenParam) {
+		return "", false
+	}
+	if _, pattern := queryTokenRoutes.Handler(r); pattern == "" {
+		return "", false
+	}
+	secret := strings.TrimSpace(q.Get(QueryTokenParam))
+	q.Del(QueryTokenParam)
+	r.URL.RawQuery = q.Encode()
+	return secret, secret != ""
 }
 
 // bearer returns the credentials of an "Authorization: Bearer <key>" header

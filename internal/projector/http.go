@@ -35,6 +35,9 @@ type Config struct {
 	// and the view store.
 	Ready []httpapi.Check
 	Log   zerolog.Logger
+	// Closing ends the import event streams when it is closed (the server
+	// shuts down: it would otherwise wait for every watcher); nil never.
+	Closing <-chan struct{}
 }
 
 // API serves the read side of spec §6.
@@ -52,6 +55,7 @@ func (a *API) Mount(r httpapi.Router) {
 	r.HandleFunc("GET /v1/imports/{id}/errors.csv", a.errorsCSV)
 	r.HandleFunc("GET /v1/imports/{id}/errors.json", a.errorsJSON)
 	a.mountSource(r) // upload.csv, upload.json: source.go
+	r.HandleFunc(events.ImportEventsRoute, a.streamImport)
 	r.HandleFunc("GET /v1/resources", a.listResources)
 	r.HandleFunc("GET /v1/resources/{name}/records", a.listRecords)
 	r.HandleFunc("GET /v1/resources/{name}/records/{id}", a.getRecord)

@@ -1002,11 +1002,17 @@ func (c *Cluster) Create(org string, req client.CreateRequest) (client.Created, 
 	req.OrganizationID = org
 	created, err := c.Client(org).Create(context.Background(), req)
 	if err == nil && created.ID != "" {
-		c.mu.Lock()
-		c.orgs[created.ID] = org
-		c.mu.Unlock()
+		c.Remember(created.ID, org)
 	}
 	return created, err
+}
+
+// Remember notes the organization of an import created elsewhere (a
+// browser, the command line) for the reads that follow.
+func (c *Cluster) Remember(id, org string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.orgs[id] = org
 }
 
 // Created is Create that fails the test unless a new import was created
