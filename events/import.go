@@ -77,6 +77,12 @@ type Options struct {
 	Delimiter string `json:"delimiter,omitempty"`
 	// Deadline ends the import timed_out if it has not finished by then.
 	Deadline *time.Time `json:"deadline,omitempty"`
+	// ParentImportID names the import this one derives from: the import a
+	// revert undoes, or whose failed rows a retry runs again.
+	ParentImportID string `json:"parent_import_id,omitempty"`
+	// Force makes a revert put records back even where another import
+	// changed them since (they are reported revert.conflict otherwise).
+	Force bool `json:"force,omitempty"`
 }
 
 // Source points at a file already in the blob store.
@@ -175,6 +181,9 @@ type Import struct {
 	InterruptedAt *time.Time    `json:"interrupted_at"`
 	ExpiresAt     *time.Time    `json:"expires_at"`
 	Links         Links         `json:"links"`
+	// Children are the imports started from this one (reverts, retries),
+	// oldest first.
+	Children []string `json:"children"`
 }
 
 // DefaultErrorThreshold is the error_threshold of an import that chose none
@@ -215,6 +224,8 @@ type shownOptions struct {
 	Sheet             string            `json:"sheet,omitempty"`
 	Delimiter         string            `json:"delimiter,omitempty"`
 	Deadline          *time.Time        `json:"deadline"`
+	ParentImportID    string            `json:"parent_import_id,omitempty"`
+	Force             bool              `json:"force,omitempty"`
 }
 
 // MarshalJSON writes the import object with every option present; an unset
@@ -226,11 +237,15 @@ func (i Import) MarshalJSON() ([]byte, error) {
 		t := DefaultErrorThreshold
 		shown.ErrorThreshold = &t
 	}
+	rest := fields(i)
+	if rest.Children == nil {
+		rest.Children = []string{}
+	}
 	// shownOptions' fields lie shallower than the embedded Options': they win.
 	return json.Marshal(struct {
 		shownOptions
 		fields
-	}{shown, fields(i)})
+	}{shown, rest})
 }
 
 // Normalize replaces nil maps and slices by empty ones, so the import
@@ -245,6 +260,9 @@ func (i *Import) Normalize() {
 	}
 	if i.Phases == nil {
 		i.Phases = []PhaseStatus{}
+	}
+	if i.Children == nil {
+		i.Children = []string{}
 	}
 }
 

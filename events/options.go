@@ -38,10 +38,13 @@ const (
 	ActionOverwrite Action = "overwrite"
 	// ActionDelete deletes the records the rows name.
 	ActionDelete Action = "delete"
+	// ActionRevert puts back every record its parent import touched, as it
+	// was before: it has no file of its own.
+	ActionRevert Action = "revert"
 )
 
 // Actions lists every Action, the default first.
-var Actions = []Action{ActionMerge, ActionOverwrite, ActionDelete}
+var Actions = []Action{ActionMerge, ActionOverwrite, ActionDelete, ActionRevert}
 
 // DuplicateHandling is what happens to rows of one file that share a key.
 type DuplicateHandling string
