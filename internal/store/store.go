@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -72,8 +73,38 @@ type Holder struct {
 
 // Op is one write of a batch.
 type Op struct {
-	Kind   string // upsert | delete
-	Record Record // for delete only Record.ID is read
+	Kind string // upsert | delete
+	// Record is what an upsert writes; a delete reads only its ID and
+	// ImportID. A non-empty ImportID keeps the record as it was before in
+	// that import's changes (RecordStore.Changes), so the import can be
+	// reverted: a batch is one import's, named by any of its ops (two
+	// different names are refused). An
+	// upsert's CreatedAt, when set, is the created_at it gives its record
+	// (a revert recreating one); else a new record gets the write's time.
+	Record Record
+	// Expect, when set, is the state the record must be in when the batch
+	// applies; if it is not, the op is left out and its id reported in
+	// BatchResult.Conflicts (a revert does not clobber a record changed
+	// since).
+	Expect *Expect
+}
+
+// Expect is a record's required state: absent, or present with the data
+// whose Fingerprint this is.
+type Expect struct {
+	Exists      bool
+	Fingerprint []byte
+}
+
+// Change is what one import did to one record.
+type Change struct {
+	ID string
+	// Before is the record as it was when the import first wrote it (ID,
+	// ParentID, Data, Keys, ImportID, CreatedAt); nil when it did not exist.
+	Before *Record
+	// After is the Fingerprint of the data the import left the record
+	// with; nil when the import left no record (it deleted it).
+	After []byte
 }
 
 // Op kinds.
@@ -97,6 +128,9 @@ type BatchResult struct {
 	Replayed bool `json:"replayed"`
 	// MissingIDs lists the deletes whose record did not exist.
 	MissingIDs []string `json:"missing_ids,omitempty"`
+	// Conflicts lists the ops left out because their record was not in the
+	// state they expected (Op.Expect).
+	Conflicts []string `json:"conflicts,omitempty"`
 }
 
 // RecordStore holds the records of every resource.
@@ -127,7 +161,27 @@ type RecordStore interface {
 	Apply(ctx context.Context, scope Scope, batchID string, ops []Op) (BatchResult, error)
 	// Applied returns the stored result of batchID, and whether it was applied.
 	Applied(ctx context.Context, batchID string) (BatchResult, bool, error)
+	// ChangedIDs pages through the ids of the records importID changed in
+	// scope, ordered by id; after is the last id of the previous page.
+	ChangedIDs(ctx context.Context, scope Scope, importID, after string, limit int) ([]string, error)
+	// Changes returns what importID did to the records with these ids
+	// (ids it did not change are absent).
+	Changes(ctx context.Context, scope Scope, importID string, ids []string) (map[string]Change, error)
 }
+
+// KeyConflictError is the ErrKeyConflict of one key: Wanted asked for the
+// key Held holds.
+type KeyConflictError struct {
+	BatchID, Name, Value string
+	Held, Wanted         string
+}
+
+func (e *KeyConflictError) Error() string {
+	return fmt.Sprintf("%v: batch %s: key %s=%q is held by record %s, cannot give it to record %s",
+		ErrKeyConflict, e.BatchID, e.Name, e.Value, e.Held, e.Wanted)
+}
+
+func (e *KeyConflictError) Unwrap() error { return ErrKeyConflict }
 
 // View is the projector's stored document of one import.
 type View struct {

@@ -89,6 +89,19 @@ DO $$ BEGIN
 		DROP INDEX IF EXISTS record_keys_by_id;
 	END IF;
 END $$;
+-- What each import did to each record it wrote: the record before (NULL:
+-- it did not exist) and the fingerprint of what it left (NULL: deleted),
+-- written in the transaction of the batch (store.Change; a revert reads it).
+CREATE TABLE IF NOT EXISTS record_changes (
+	import_id text COLLATE "C" NOT NULL,
+	org       text COLLATE "C" NOT NULL,
+	mode      text COLLATE "C" NOT NULL,
+	resource  text COLLATE "C" NOT NULL,
+	id        text COLLATE "C" NOT NULL,
+	before    jsonb,
+	after_fp  bytea,
+	PRIMARY KEY (import_id, org, mode, resource, id)
+);
 CREATE TABLE IF NOT EXISTS applied_batches (
 	batch_id   text COLLATE "C" PRIMARY KEY,
 	result     jsonb NOT NULL,
@@ -192,10 +205,21 @@ const (
 	// waits, then sees what it left (its keys; a delete is counted once
 	// across batches). The ids come sorted: rows are locked in one order by
 	// every batch.
-	lockRecordsQuery = `SELECT r.id, r.keys FROM unnest($4::text[]) AS q(id)
-		CROSS JOIN LATERAL (SELECT r.id, r.keys FROM records r
+	lockRecordsQuery = `SELECT r.id, r.keys, r.fp FROM unnest($4::text[]) AS q(id)
+		CROSS JOIN LATERAL (SELECT r.id, r.keys, r.fp FROM records r
 			WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id
 			LIMIT 1 FOR UPDATE) r`
+	// The records as they are before the batch writes them, under the
+	// import: the first batch of an import to touch a record keeps its
+	// before-image, the last what it left.
+	keepChangesQuery = `INSERT INTO record_changes (import_id, org, mode, resource, id, before, after_fp)
+		SELECT $4, $1, $2, $3, q.id, r.before, q.fp
+		FROM unnest($5::text[], $6::bytea[]) AS q(id, fp)
+		LEFT JOIN LATERAL (SELECT jsonb_build_object('id', r.id, 'parent_id', r.parent_id, 'data', r.data,
+				'keys', r.keys, 'import_id', r.import_id, 'created_at', r.created_at, 'updated_at', r.updated_at) AS before
+			FROM records r WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id LIMIT 1) r ON true
+		ORDER BY q.id
+		ON CONFLICT (import_id, org, mode, resource, id) DO UPDATE SET after_fp = EXCLUDED.after_fp`
 	// A DELETE cannot take the LATERAL form: the rows are found (and
 	// locked, so their ctid holds) by it, then deleted by ctid.
 	deleteRecordsQuery = `DELETE FROM records WHERE ctid = ANY (ARRAY(
@@ -387,6 +411,45 @@ func (s *Store) ListIDs(ctx context.Context, scope store.Scope, parentID, after 
 	return out, rows.Err()
 }
 
+// ChangedIDs pages through the records importID changed in scope.
+func (s *Store) ChangedIDs(ctx context.Context, scope store.Scope, importID, after string, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM record_changes
+		WHERE import_id = $1 AND org = $2 AND mode = $3 AND resource = $4 AND id > $5
+		ORDER BY id LIMIT $6`,
+		importID, scope.Org, scope.Mode, scope.Resource, after, batchplan.ClampLimit(limit, 1000, 10000))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: records changed by %s in %s: %w", importID, scopeName(scope), err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Changes reads what importID did to these records.
+func (s *Store) Changes(ctx context.Context, scope store.Scope, importID string, ids []string) (map[string]store.Change, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.id, c.before, c.after_fp
+		FROM unnest($5::text[]) AS q(id)
+		CROSS JOIN LATERAL (SELECT c.id, c.before, c.after_fp FROM record_changes c
+			WHERE c.import_id = $1 AND c.org = $2 AND c.mode = $3 AND c.resource = $4 AND c.id = q.id LIMIT 1) c`,
+		importID, scope.Org, scope.Mode, scope.Resource, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: changes of %s in %s: %w", importID, scopeName(scope), err)
+	}
+	out := make(map[string]store.Change, len(ids))
+	var (
+		id     string
+		before []byte
+		after  []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &before, &after}, func() error {
+		ch, err := batchplan.DecodeChange(id, before, after)
+		out[id] = ch
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: changes of %s in %s: %w", importID, scopeName(scope), err)
+	}
+	return out, nil
+}
+
 // retryable reports errors after which the whole transaction may simply be
 // run again: deadlocks between batches that touch the same records in
 // different orders, and serialization failures.
@@ -479,7 +542,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 
 	// Lock every record the batch touches and read the keys it holds now.
 	existed := map[string]bool{}
-	var oldNames, oldValues, oldIDs []string
+	stored := map[string][]byte{} // fingerprints, for Expect
+	type heldKey struct{ name, value, id string }
+	var held []heldKey
 	{
 		rows, err := tx.Query(ctx, lockRecordsQuery, append(sc, plan.Touched)...)
 		if err != nil {
@@ -488,17 +553,38 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 		var (
 			id   string
 			keys map[string]string
+			fp   []byte
 		)
-		_, err = pgx.ForEachRow(rows, []any{&id, &keys}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&id, &keys, &fp}, func() error {
 			existed[id] = true
+			if plan.Expects {
+				stored[id] = slices.Clone(fp)
+			}
 			for name, value := range keys {
-				oldNames, oldValues, oldIDs = append(oldNames, name), append(oldValues, value), append(oldIDs, id)
+				held = append(held, heldKey{name, value, id})
 			}
 			clear(keys)
 			return nil
 		})
 		if err != nil {
 			return store.BatchResult{}, wrap("lock records", err)
+		}
+	}
+	if plan.Expects {
+		if plan, err = plan.Without(batchID, plan.Unmet(stored)); err != nil {
+			return store.BatchResult{}, err
+		}
+	}
+	var oldNames, oldValues, oldIDs []string
+	for _, k := range held {
+		if _, touched := slices.BinarySearch(plan.Touched, k.id); touched {
+			oldNames, oldValues, oldIDs = append(oldNames, k.name), append(oldValues, k.value), append(oldIDs, k.id)
+		}
+	}
+	if plan.ImportID != "" && len(plan.Touched) > 0 {
+		ids, after := plan.Changes()
+		if _, err := tx.Exec(ctx, keepChangesQuery, append(sc, plan.ImportID, ids, after)...); err != nil {
+			return store.BatchResult{}, wrap("keep changes", err)
 		}
 	}
 	if len(plan.Deletes) > 0 {
@@ -528,6 +614,18 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 				import_id = EXCLUDED.import_id, updated_at = EXCLUDED.updated_at`,
 			append(sc, now)...); err != nil {
 			return store.BatchResult{}, wrap("upsert records", err)
+		}
+		if len(plan.Restores) > 0 {
+			ids, created := make([]string, len(plan.Restores)), make([]time.Time, len(plan.Restores))
+			for i, u := range plan.Restores {
+				ids[i], created[i] = plan.Upserts[u].ID, plan.Upserts[u].CreatedAt
+			}
+			if _, err := tx.Exec(ctx, `UPDATE records r SET created_at = q.created_at
+				FROM unnest($4::text[], $5::timestamptz[]) AS q(id, created_at)
+				WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id`,
+				append(sc, ids, created)...); err != nil {
+				return store.BatchResult{}, wrap("restore creation times", err)
+			}
 		}
 	}
 	// The keys read under the row locks are all the key rows these records
@@ -631,6 +729,19 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 			c.key(k)
 		}
 		err = c.into(ctx, sp, "record_keys", columns...)
+	}
+	if err == nil && plan.ImportID != "" {
+		// New records: nothing before, the fingerprint they were written with after.
+		columns = []string{"import_id", "org", "mode", "resource", "id", "after_fp"}
+		c = newCopyRows(len(columns), c.buf)
+		for i, r := range plan.Upserts {
+			c.row()
+			c.text(plan.ImportID)
+			c.scope(scope)
+			c.text(r.ID)
+			c.bytea(plan.Fingerprints[i])
+		}
+		err = c.into(ctx, sp, "record_changes", columns...)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {

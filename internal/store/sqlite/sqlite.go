@@ -49,6 +49,18 @@ CREATE TABLE IF NOT EXISTS record_keys (
 	id        TEXT NOT NULL,
 	PRIMARY KEY (org, mode, resource, key_name, key_value)
 ) WITHOUT ROWID;
+-- What each import did to each record it wrote (store.Change): the record
+-- before (NULL: it did not exist), the fingerprint it left (NULL: deleted).
+CREATE TABLE IF NOT EXISTS record_changes (
+	import_id TEXT NOT NULL,
+	org       TEXT NOT NULL,
+	mode      TEXT NOT NULL,
+	resource  TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	before    TEXT,
+	after_fp  BLOB,
+	PRIMARY KEY (import_id, org, mode, resource, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS applied_batches (
 	batch_id   TEXT PRIMARY KEY,
 	result     TEXT NOT NULL,
@@ -261,13 +273,20 @@ const (
 		CROSS JOIN records r
 		WHERE r.org = ?2 AND r.mode = ?3 AND r.resource = ?4 AND r.id = j.value`
 	// The records a batch touches and the keys they hold now.
-	touchedQuery = `SELECT r.id, r.keys FROM json_each(?4) j
+	touchedQuery = `SELECT r.id, r.keys, r.fp FROM json_each(?4) j
 		CROSS JOIN records r
 		WHERE r.org = ?1 AND r.mode = ?2 AND r.resource = ?3 AND r.id = j.value`
 	// One key row a record held, by its primary key; "id" leaves a key
 	// another record took meanwhile alone.
 	dropKeyQuery = `DELETE FROM record_keys
 		WHERE org = ?1 AND mode = ?2 AND resource = ?3 AND key_name = ?4 AND key_value = ?5 AND id = ?6`
+	// The record as it is before the batch writes it, kept under the
+	// import by the first batch that touches it; the last keeps what it left.
+	keepChangeQuery = `INSERT INTO record_changes (import_id, org, mode, resource, id, before, after_fp)
+		VALUES (?4, ?1, ?2, ?3, ?5, (SELECT json_object('id', r.id, 'parent_id', r.parent_id, 'data', json(r.data),
+				'keys', json(r.keys), 'import_id', r.import_id, 'created_at', r.created_at, 'updated_at', r.updated_at)
+			FROM records r WHERE r.org = ?1 AND r.mode = ?2 AND r.resource = ?3 AND r.id = ?5), ?6)
+		ON CONFLICT (import_id, org, mode, resource, id) DO UPDATE SET after_fp = excluded.after_fp`
 	deleteRecordsQuery = `DELETE FROM records
 		WHERE org = ?1 AND mode = ?2 AND resource = ?3 AND id IN (SELECT value FROM json_each(?4))`
 )
@@ -449,6 +468,60 @@ func (s *Store) ListIDs(ctx context.Context, scope store.Scope, parentID, after 
 	return out, rows.Err()
 }
 
+// ChangedIDs pages through the records importID changed in scope.
+func (s *Store) ChangedIDs(ctx context.Context, scope store.Scope, importID, after string, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM record_changes
+		WHERE import_id = ? AND org = ? AND mode = ? AND resource = ? AND id > ?
+		ORDER BY id LIMIT ?`,
+		importID, scope.Org, scope.Mode, scope.Resource, after, batchplan.ClampLimit(limit, 1000, 10000))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: records changed by %s: %w", importID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// Changes reads what importID did to these records.
+func (s *Store) Changes(ctx context.Context, scope store.Scope, importID string, ids []string) (map[string]store.Change, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.before, c.after_fp FROM json_each(?5) j
+		CROSS JOIN record_changes c
+		WHERE c.import_id = ?1 AND c.org = ?2 AND c.mode = ?3 AND c.resource = ?4 AND c.id = j.value`,
+		importID, scope.Org, scope.Mode, scope.Resource, jsonArray(ids))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: changes of %s: %w", importID, err)
+	}
+	defer rows.Close()
+	out := make(map[string]store.Change, len(ids))
+	for rows.Next() {
+		var (
+			id     string
+			before sql.NullString
+			after  []byte
+		)
+		if err := rows.Scan(&id, &before, &after); err != nil {
+			return nil, err
+		}
+		var b []byte
+		if before.Valid {
+			b = []byte(before.String)
+		}
+		ch, err := batchplan.DecodeChange(id, b, after)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: changes of %s: %w", importID, err)
+		}
+		out[id] = ch
+	}
+	return out, rows.Err()
+}
+
 // Applied reads the stored result of a batch.
 func (s *Store) Applied(ctx context.Context, batchID string) (store.BatchResult, bool, error) {
 	var res store.BatchResult
@@ -511,6 +584,7 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 	// The batch's writer lock (one write transaction at a time) makes the
 	// keys read here all the key rows these records have.
 	existed := map[string]bool{}
+	stored := map[string][]byte{} // fingerprints, for Expect
 	type heldKey struct{ id, name, value string }
 	var held []heldKey
 	{
@@ -519,12 +593,16 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 			return store.BatchResult{}, wrap("read touched records", err)
 		}
 		for rows.Next() {
-			var id, keys string
-			if err := rows.Scan(&id, &keys); err != nil {
+			var (
+				id, keys string
+				fp       []byte
+			)
+			if err := rows.Scan(&id, &keys, &fp); err != nil {
 				rows.Close()
 				return store.BatchResult{}, err
 			}
 			existed[id] = true
+			stored[id] = fp
 			var m map[string]string
 			if err := json.Unmarshal([]byte(keys), &m); err != nil {
 				rows.Close()
@@ -537,6 +615,29 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return store.BatchResult{}, err
+		}
+	}
+	if plan.Expects {
+		var err error
+		if plan, err = plan.Without(batchID, plan.Unmet(stored)); err != nil {
+			return store.BatchResult{}, err
+		}
+		held = slices.DeleteFunc(held, func(k heldKey) bool {
+			_, touched := slices.BinarySearch(plan.Touched, k.id)
+			return !touched
+		})
+	}
+	if plan.ImportID != "" && len(plan.Touched) > 0 {
+		st, err := tx.PrepareContext(ctx, keepChangeQuery)
+		if err != nil {
+			return store.BatchResult{}, wrap("prepare keeping changes", err)
+		}
+		defer st.Close()
+		ids, after := plan.Changes()
+		for i, id := range ids {
+			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, plan.ImportID, id, after[i]); err != nil {
+				return store.BatchResult{}, wrap("keep change of record "+id, err)
+			}
 		}
 	}
 	if len(held) > 0 {
@@ -572,6 +673,14 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
 				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), plan.Fingerprints[i]); err != nil {
 				return store.BatchResult{}, wrap("upsert record "+r.ID, err)
+			}
+		}
+		for _, u := range plan.Restores {
+			r := plan.Upserts[u]
+			if _, err := tx.ExecContext(ctx, `UPDATE records SET created_at = ?
+				WHERE org = ? AND mode = ? AND resource = ? AND id = ?`,
+				fmtTime(r.CreatedAt), scope.Org, scope.Mode, scope.Resource, r.ID); err != nil {
+				return store.BatchResult{}, wrap("restore creation time of record "+r.ID, err)
 			}
 		}
 	}

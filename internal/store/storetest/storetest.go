@@ -51,6 +51,9 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CreateConflictIsAtomic", testCreateConflict},
 		{"ValuesKeepEveryCharacter", testValuesKeepEveryCharacter},
 		{"LookupKeysTellsTheDataWrittenLast", testLookupFingerprints},
+		{"ChangesKeepWhatEachImportDid", testChanges},
+		{"ExpectLeavesOutChangedRecords", testExpect},
+		{"RestoreGivesCreationTimeAndKeys", testRestore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1141,4 +1144,173 @@ func testLookupFingerprints(t *testing.T, s store.Store) {
 	a = withData(rec("f1", "f1@x.io"), `{"email":"f1@x.io","name":"fourth"}`)
 	mustApply(t, s, scopeA, "fp-5", up(a))
 	check("written again after its delete", a)
+}
+
+func changes(t *testing.T, s store.Store, sc store.Scope, importID string) map[string]store.Change {
+	t.Helper()
+	var ids []string
+	for after := ""; ; {
+		page, err := s.ChangedIDs(ctx(t), sc, importID, after, 2)
+		if err != nil {
+			t.Fatalf("ChangedIDs %s: %v", importID, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		ids = append(ids, page...)
+		after = page[len(page)-1]
+	}
+	got, err := s.Changes(ctx(t), sc, importID, append(ids, "never-touched"))
+	if err != nil {
+		t.Fatalf("Changes %s: %v", importID, err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("Changes %s: %d changes for %d changed ids %v", importID, len(got), len(ids), ids)
+	}
+	return got
+}
+
+func byImport(importID string, ops []store.Op) []store.Op {
+	for i := range ops {
+		ops[i].Record.ImportID = importID
+	}
+	return ops
+}
+
+func testChanges(t *testing.T, s store.Store) {
+	// imp_a creates a (fast path) and b; imp_b updates a, deletes b, creates c
+	// and updates a again in a second batch; an op without an import keeps nothing.
+	a1, b1 := rec("a", "a@x", "A"), rec("b", "b@x")
+	mustApply(t, s, scopeA, "ch:1", byImport("imp_a", create(a1)))
+	mustApply(t, s, scopeA, "ch:2", byImport("imp_a", up(b1)))
+	before, err := s.Get(ctx(t), scopeA, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2 := rec("a", "a2@x", "A")
+	mustApply(t, s, scopeA, "ch:3", byImport("imp_b", append(up(a2, rec("c", "c@x")), del("b")...)))
+	a3 := rec("a", "a3@x")
+	mustApply(t, s, scopeA, "ch:4", byImport("imp_b", up(a3)))
+	mustApply(t, s, scopeA, "ch:5", up(store.Record{ID: "d", Data: json.RawMessage(`{}`)}))
+
+	ca := changes(t, s, scopeA, "imp_a")
+	if len(ca) != 2 || ca["a"].Before != nil || ca["b"].Before != nil {
+		t.Fatalf("imp_a changes = %+v, want a and b created (nothing before)", ca)
+	}
+	if !bytes.Equal(ca["a"].After, store.Fingerprint(a1.Data)) {
+		t.Errorf("imp_a left a with fingerprint %x, want %x", ca["a"].After, store.Fingerprint(a1.Data))
+	}
+	cb := changes(t, s, scopeA, "imp_b")
+	if len(cb) != 3 {
+		t.Fatalf("imp_b changed %d records, want a, b, c: %+v", len(cb), cb)
+	}
+	// a: the record before imp_b's first write, the fingerprint of its last.
+	got := cb["a"]
+	if got.Before == nil || !jsonEqual(t, got.Before.Data, a1.Data) || !maps.Equal(got.Before.Keys, a1.Keys) ||
+		got.Before.ImportID != "imp_a" || !got.Before.CreatedAt.Equal(before.CreatedAt) {
+		t.Errorf("a before imp_b = %+v, want %s with keys %v by imp_a created %v", got.Before, a1.Data, a1.Keys, before.CreatedAt)
+	}
+	if !bytes.Equal(got.After, store.Fingerprint(a3.Data)) {
+		t.Errorf("imp_b left a with %x, want the fingerprint of its second write %x", got.After, store.Fingerprint(a3.Data))
+	}
+	if cb["b"].Before == nil || !jsonEqual(t, cb["b"].Before.Data, b1.Data) || cb["b"].After != nil {
+		t.Errorf("b under imp_b = %+v, want its data before and nothing after (deleted)", cb["b"])
+	}
+	if cb["c"].Before != nil || cb["c"].After == nil {
+		t.Errorf("c under imp_b = %+v, want created", cb["c"])
+	}
+	if ids, err := s.ChangedIDs(ctx(t), scopeA, "", "", 10); err != nil || len(ids) != 0 {
+		t.Errorf("changes kept without an import: %v, %v", ids, err)
+	}
+	other := store.Scope{Org: "other", Mode: "live", Resource: "customers"}
+	if ids, err := s.ChangedIDs(ctx(t), other, "imp_b", "", 10); err != nil || len(ids) != 0 {
+		t.Errorf("imp_b's changes seen in another scope: %v, %v", ids, err)
+	}
+	// Two imports in one batch are refused.
+	mixed := append(byImport("imp_x", up(rec("e", "e@x"))), byImport("imp_y", up(rec("f", "f@x")))...)
+	if _, err := s.Apply(ctx(t), scopeA, "ch:6", mixed); err == nil {
+		t.Error("a batch of two imports was applied")
+	}
+}
+
+func testExpect(t *testing.T, s store.Store) {
+	a, b := rec("a", "a@x"), rec("b", "b@x")
+	mustApply(t, s, scopeA, "ex:1", up(a, b))
+	fa := store.Fingerprint(a.Data)
+	ops := []store.Op{
+		// a is as expected: replaced.
+		{Kind: store.OpUpsert, Record: rec("a", "a2@x"), Expect: &store.Expect{Exists: true, Fingerprint: fa}},
+		// b changed since (another fingerprint): left out.
+		{Kind: store.OpDelete, Record: store.Record{ID: "b"}, Expect: &store.Expect{Exists: true, Fingerprint: fa}},
+		// c is expected absent and is: created.
+		{Kind: store.OpUpsert, Record: rec("c", "c@x"), Expect: &store.Expect{}},
+		// a second record expected absent that exists: left out, its key stays.
+		{Kind: store.OpUpsert, Record: store.Record{ID: "b", Data: json.RawMessage(`{"x":1}`)}, Expect: &store.Expect{}},
+	}
+	res := mustApply(t, s, scopeA, "ex:2", ops)
+	if !reflect.DeepEqual(res.Conflicts, []string{"b"}) || res.Upserted != 2 || res.Deleted != 0 {
+		t.Fatalf("result = %+v, want a and c written, b a conflict", res)
+	}
+	if got, err := s.Get(ctx(t), scopeA, "b"); err != nil || !jsonEqual(t, got.Data, b.Data) {
+		t.Errorf("b = %+v, %v: want it untouched", got, err)
+	}
+	if id, ok := lookup(t, s, scopeA, "email", "b@x"); !ok || id != "b" {
+		t.Errorf("b's key = %q %v after its op was left out", id, ok)
+	}
+	if id, ok := lookup(t, s, scopeA, "email", "a2@x"); !ok || id != "a" {
+		t.Errorf("a's new key = %q %v", id, ok)
+	}
+	if res, err := s.Apply(ctx(t), scopeA, "ex:2", ops); err != nil || !res.Replayed || !reflect.DeepEqual(res.Conflicts, []string{"b"}) {
+		t.Errorf("replay = %+v, %v: want the stored conflicts", res, err)
+	}
+	// Every op left out: nothing written, the batch still applied once.
+	all := []store.Op{{Kind: store.OpDelete, Record: store.Record{ID: "a"}, Expect: &store.Expect{}}}
+	if res := mustApply(t, s, scopeA, "ex:3", all); !reflect.DeepEqual(res.Conflicts, []string{"a"}) || res.Deleted != 0 {
+		t.Errorf("result = %+v, want a a conflict", res)
+	}
+	if _, err := s.Get(ctx(t), scopeA, "a"); err != nil {
+		t.Errorf("a is gone: %v", err)
+	}
+}
+
+func testRestore(t *testing.T, s store.Store) {
+	a := rec("a", "a@x", "A")
+	mustApply(t, s, scopeA, "re:1", up(a))
+	first, err := s.Get(ctx(t), scopeA, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, scopeA, "re:2", byImport("imp_del", del("a")))
+	ch := changes(t, s, scopeA, "imp_del")["a"]
+	if ch.Before == nil {
+		t.Fatal("the delete kept nothing of a")
+	}
+	// Recreated as it was: id, data, keys and creation time.
+	back := *ch.Before
+	back.ImportID = "imp_revert"
+	mustApply(t, s, scopeA, "re:3", []store.Op{{Kind: store.OpUpsert, Record: back, Expect: &store.Expect{}}})
+	got, err := s.Get(ctx(t), scopeA, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(t, got.Data, a.Data) || !maps.Equal(got.Keys, a.Keys) || !got.CreatedAt.Equal(first.CreatedAt) {
+		t.Errorf("restored a = %+v, want %s keys %v created %v", got, a.Data, a.Keys, first.CreatedAt)
+	}
+	if id, ok := lookup(t, s, scopeA, "external_id", "A"); !ok || id != "a" {
+		t.Errorf("restored key external_id=A held by %q %v", id, ok)
+	}
+	if rc := changes(t, s, scopeA, "imp_revert")["a"]; rc.Before != nil || rc.After == nil {
+		t.Errorf("the revert's own change = %+v, want a recreated (revertible)", rc)
+	}
+	// A restore whose key another record took meanwhile names both records.
+	mustApply(t, s, scopeA, "re:4", byImport("imp_del2", del("a")))
+	mustApply(t, s, scopeA, "re:5", up(rec("z", "a@x")))
+	_, err = s.Apply(ctx(t), scopeA, "re:6", []store.Op{{Kind: store.OpUpsert, Record: back, Expect: &store.Expect{}}})
+	var kc *store.KeyConflictError
+	if !errors.As(err, &kc) || kc.Wanted != "a" || kc.Held != "z" {
+		t.Fatalf("err = %v, want a key conflict of a with z", err)
+	}
+	if _, ok, _ := s.Applied(ctx(t), "re:6"); ok {
+		t.Error("a batch that failed on a key conflict is marked applied")
+	}
 }

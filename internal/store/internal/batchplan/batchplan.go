@@ -5,6 +5,7 @@
 package batchplan
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -45,6 +46,17 @@ type Plan struct {
 	// AllCreates is true when every op is a create of a distinct id: if
 	// none of the records or keys exists, plain inserts are the whole batch.
 	AllCreates bool
+	// ImportID is the import every op names (store.Op): the adapter keeps
+	// what the batch changes under it (Changes). Empty: no changes kept.
+	ImportID string
+	// Expects is true when some op has an Expect: the adapter reads the
+	// state of Touched under its locks and asks Unmet.
+	Expects bool
+	// Conflicts are the ids left out by Without.
+	Conflicts []string
+	// Restores are the upserts that give their record's created_at
+	// (store.Op), by index in Upserts.
+	Restores []int
 
 	ops []store.Op
 }
@@ -61,7 +73,16 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 		if id == "" {
 			return nil, fmt.Errorf("store: batch %s op %d (%s): empty record id", batchID, i, op.Kind)
 		}
-		if op.Kind != store.OpCreate || seen[id] {
+		if p.ImportID == "" {
+			p.ImportID = op.Record.ImportID
+		} else if op.Record.ImportID != "" && op.Record.ImportID != p.ImportID {
+			return nil, fmt.Errorf("store: batch %s op %d: record %s: import %q in a batch of import %q",
+				batchID, i, id, op.Record.ImportID, p.ImportID)
+		}
+		if op.Expect != nil {
+			p.Expects = true
+		}
+		if op.Kind != store.OpCreate || seen[id] || op.Expect != nil || !op.Record.CreatedAt.IsZero() {
 			p.AllCreates = false
 		}
 		switch op.Kind {
@@ -93,6 +114,9 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 			rec.Data = json.RawMessage("{}")
 		}
 		fp := store.Fingerprint(rec.Data)
+		if !rec.CreatedAt.IsZero() {
+			p.Restores = append(p.Restores, len(p.Upserts))
+		}
 		p.Upserts = append(p.Upserts, rec)
 		p.Fingerprints = append(p.Fingerprints, fp)
 		for name, value := range rec.Keys {
@@ -110,6 +134,70 @@ func Build(batchID string, ops []store.Op) (*Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// Unmet returns the ids whose first op expects a state (store.Expect) their
+// record is not in before the batch: stored maps the ids of Touched that
+// exist to their fingerprints.
+func (p *Plan) Unmet(stored map[string][]byte) []string {
+	var unmet []string
+	seen := map[string]bool{}
+	for _, op := range p.ops {
+		id := op.Record.ID
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if op.Expect == nil {
+			continue
+		}
+		fp, exists := stored[id]
+		if exists != op.Expect.Exists || exists && !bytes.Equal(fp, op.Expect.Fingerprint) {
+			unmet = append(unmet, id)
+		}
+	}
+	return unmet
+}
+
+// Without is the plan of the batch less every op of these ids, which it
+// reports as Conflicts.
+func (p *Plan) Without(batchID string, ids []string) (*Plan, error) {
+	if len(ids) == 0 {
+		return p, nil
+	}
+	drop := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		drop[id] = true
+	}
+	kept := make([]store.Op, 0, len(p.ops))
+	for _, op := range p.ops {
+		if !drop[op.Record.ID] {
+			kept = append(kept, op)
+		}
+	}
+	next, err := Build(batchID, kept)
+	if err != nil {
+		return nil, err
+	}
+	next.AllCreates = false
+	next.ImportID = p.ImportID
+	next.Conflicts = append(slices.Clone(p.Conflicts), ids...)
+	slices.Sort(next.Conflicts)
+	return next, nil
+}
+
+// Changes are what the batch leaves each record of Touched with, for the
+// import's changes: the Fingerprint of its data, nil where it deletes it.
+func (p *Plan) Changes() (ids []string, after [][]byte) {
+	fps := make(map[string][]byte, len(p.Upserts))
+	for i, r := range p.Upserts {
+		fps[r.ID] = p.Fingerprints[i]
+	}
+	after = make([][]byte, len(p.Touched))
+	for i, id := range p.Touched {
+		after[i] = fps[id]
+	}
+	return p.Touched, after
 }
 
 // CheckData names the first op whose data is not JSON. It is not part of
@@ -144,7 +232,7 @@ func (p *Plan) KeysJSON(i int) string {
 // stored before the batch) to produce the result: a delete counts as Deleted
 // when its record exists at that point of the batch, else as Missing.
 func (p *Plan) Count(existed map[string]bool) store.BatchResult {
-	var r store.BatchResult
+	r := store.BatchResult{Conflicts: p.Conflicts}
 	present := make(map[string]bool, len(existed))
 	for id, ok := range existed {
 		present[id] = ok
@@ -169,8 +257,7 @@ func (p *Plan) Count(existed map[string]bool) store.BatchResult {
 
 // ConflictError builds the error for a key held by another record.
 func ConflictError(batchID, name, value, heldBy, wantedBy string) error {
-	return fmt.Errorf("%w: batch %s: key %s=%q is held by record %s, cannot give it to record %s",
-		store.ErrKeyConflict, batchID, name, value, heldBy, wantedBy)
+	return &store.KeyConflictError{BatchID: batchID, Name: name, Value: value, Held: heldBy, Wanted: wantedBy}
 }
 
 // Now is the store clock: UTC, microsecond precision so that both adapters
@@ -186,4 +273,24 @@ func ClampLimit(limit, def, max int) int {
 		return max
 	}
 	return limit
+}
+
+// DecodeChange reads a record_changes row: before is the JSON object of the
+// record's columns (nil: it did not exist), after the fingerprint it was
+// left with (nil: deleted).
+func DecodeChange(id string, before, after []byte) (store.Change, error) {
+	ch := store.Change{ID: id, After: slices.Clone(after)}
+	if before == nil {
+		return ch, nil
+	}
+	var rec store.Record
+	if err := json.Unmarshal(before, &rec); err != nil {
+		return ch, fmt.Errorf("record %s as it was: %w", id, err)
+	}
+	rec.CreatedAt, rec.UpdatedAt = rec.CreatedAt.UTC(), rec.UpdatedAt.UTC()
+	if len(rec.Keys) == 0 {
+		rec.Keys = nil
+	}
+	ch.Before = &rec
+	return ch, nil
 }
