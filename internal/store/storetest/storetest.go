@@ -1069,7 +1069,7 @@ func testValuesKeepEveryCharacter(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := store.Record{ID: fmt.Sprintf("id-%d-%s", i, v), Data: data, ParentID: "p" + v, ImportID: "imp" + v,
+		r := store.Record{ID: fmt.Sprintf("id-%d-%s", i, v), Data: data, ParentID: "p" + v, ImportID: "imp" + strings.Join(odd, ""), // a batch is one import's
 			Keys: map[string]string{"email": "c" + v, "external_id": "x" + v}}
 		creates = append(creates, r)
 		r.ID, r.Keys = "u"+r.ID, map[string]string{"email": "u" + v}
