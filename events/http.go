@@ -103,3 +103,16 @@ type Record struct {
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }
+
+// RevertRequest is the body of POST /v1/imports/{id}/revert, every field
+// optional: the child import reverts its parent for real and leaves records
+// another import changed since (revert.conflict) unless Force.
+type RevertRequest struct {
+	Name            string         `json:"name,omitempty"`
+	Reference       string         `json:"reference,omitempty"`
+	ReferenceOrigin string         `json:"reference_origin,omitempty"`
+	Metadata        map[string]any `json:"metadata,omitempty"`
+	Deadline        *time.Time     `json:"deadline,omitempty"`
+	DryRun          bool           `json:"dry_run,omitempty"`
+	Force           bool           `json:"force,omitempty"`
+}

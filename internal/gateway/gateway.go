@@ -149,6 +149,7 @@ func (g *Gateway) Mount(r httpapi.Router) {
 	r.HandleFunc("POST /v1/imports", g.create)
 	r.HandleFunc("PUT /v1/imports/{id}/upload", g.upload)
 	r.HandleFunc("POST /v1/imports/{id}/interrupt", g.interrupt)
+	r.HandleFunc("POST /v1/imports/{id}/revert", g.revert)
 }
 
 // apiError is a client-facing failure of a create request.
@@ -376,6 +377,9 @@ func (g *Gateway) validate(r *http.Request, in *createInput) (*resources.Resourc
 			return nil, invalidOption(oe.Field, oe.Message)
 		}
 		return nil, invalidOption("options", err.Error())
+	}
+	if opts.Action == events.ActionRevert {
+		return nil, invalidOption("action", "a revert has no file: POST /v1/imports/{id}/revert reverts import {id}")
 	}
 	res, ok := g.cfg.Registry.Get(opts.Resource)
 	if !ok {

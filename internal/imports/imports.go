@@ -142,6 +142,14 @@ func Normalize(o *events.Options) error {
 	default:
 		return &OptionError{"delimiter", textlimit.Quote(o.Delimiter) + " is not one of , ; tab | :"}
 	}
+	switch {
+	case o.Action == events.ActionRevert && o.ParentImportID == "":
+		return &OptionError{"parent_import_id", "is required for action revert (the import to revert)"}
+	case o.Force && o.Action != events.ActionRevert:
+		return &OptionError{"force", "applies to action revert only"}
+	case len(o.ParentImportID) > 255:
+		return &OptionError{"parent_import_id", "is longer than 255 bytes"}
+	}
 	if o.ErrorThreshold == nil {
 		t := DefaultErrorThreshold
 		o.ErrorThreshold = &t

@@ -11,10 +11,10 @@ import (
 // the source phase, is Prevalidation{} and reads import requests instead).
 func All(records store.RecordStore, blobs blob.Store) map[string]pipeline.Phase {
 	return map[string]pipeline.Phase{
-		events.PhasePreparsing:   Preparsing{},
-		events.PhaseTransforming: Transforming{Records: records},
-		events.PhaseParsing:      Parsing{Records: records},
-		events.PhaseValidation:   Validation{Records: records},
+		events.PhasePreparsing:   revertPassesThrough{Preparsing{}},
+		events.PhaseTransforming: revertPassesThrough{Transforming{Records: records}},
+		events.PhaseParsing:      revertPassesThrough{Parsing{Records: records}},
+		events.PhaseValidation:   revertPassesThrough{Validation{Records: records}},
 		events.PhaseProcessing:   Processing{Records: records},
 		events.PhaseCleanup:      Cleanup{Records: records, Blobs: blobs},
 	}

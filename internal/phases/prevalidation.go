@@ -18,6 +18,9 @@ type Prevalidation struct{}
 func (Prevalidation) Name() string { return events.PhasePrevalidation }
 
 func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader, file *events.File, sp *pipeline.Splitter) error {
+	if job.Options.Action == events.ActionRevert {
+		return readRevert(ctx, src, sp)
+	}
 	pv, err := decode.NewPrevalidator(src, job.Options, job.Resource, sp.TempDir())
 	if err != nil {
 		return asFatal(err)

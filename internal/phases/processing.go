@@ -33,6 +33,9 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work)
 		if err != nil {
 			return err
 		}
+		if job.Options.Action == events.ActionRevert {
+			return p.revert(ctx, job, b, batch, out)
+		}
 		ops := make([]store.Op, 0, len(batch))
 		var arena []byte // every record's JSON, one after the other
 		for i := range batch {
@@ -56,7 +59,7 @@ func (p Processing) Run(ctx context.Context, job *pipeline.Job, w pipeline.Work)
 				ops = append(ops, store.Op{Kind: kind, Record: store.Record{
 					ID: row.ID, Data: data, Keys: keys, ImportID: job.ID(), ParentID: parentOf(job)}})
 			case rows.OpDelete:
-				ops = append(ops, store.Op{Kind: store.OpDelete, Record: store.Record{ID: row.ID}})
+				ops = append(ops, store.Op{Kind: store.OpDelete, Record: store.Record{ID: row.ID, ImportID: job.ID()}})
 			}
 		}
 		var res store.BatchResult
@@ -191,7 +194,7 @@ func (c Cleanup) overwrite(ctx context.Context, job *pipeline.Job, keep *keyInde
 			} else if err != nil {
 				return removed, err
 			}
-			ops = append(ops, store.Op{Kind: store.OpDelete, Record: store.Record{ID: id}})
+			ops = append(ops, store.Op{Kind: store.OpDelete, Record: store.Record{ID: id, ImportID: job.ID()}})
 		}
 		if len(ops) == 0 {
 			return removed, nil

@@ -193,7 +193,8 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 	if opts.ParentResourceID != nil && *opts.ParentResourceID != "" && job.Resource.Parent == "" {
 		return Fatal("parent_resource_id: resource %s has no parent resource", opts.Resource)
 	}
-	if req.Source == nil && len(req.Inputs) == 0 {
+	revert := opts.Action == events.ActionRevert
+	if !revert && req.Source == nil && len(req.Inputs) == 0 {
 		// Options alone: the import waits (status requested) for its file,
 		// whose arrival publishes the request again with a source.
 		job.Log.Info().Msg("import requested; waiting for its file")
@@ -204,7 +205,14 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 	} else if status != "" {
 		return h.Finish(ctx, opts, status, reason)
 	}
-	src, err := h.source(ctx, &opts, req)
+	var src events.Source
+	if revert {
+		job.Options = opts
+		src, err = h.revertSource(ctx, job, req)
+		opts = job.Options
+	} else {
+		src, err = h.source(ctx, &opts, req)
+	}
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,8 @@ type Row struct {
 	Raw json.RawMessage `json:"raw,omitempty"`
 	// ID is the record id injected by transforming.
 	ID string `json:"id,omitempty"`
-	// Op is what processing will do: create | update | unchanged | delete.
+	// Op is what processing will do: create | update | unchanged | delete
+	// (revert, in a revert import).
 	Op string `json:"op,omitempty"`
 	// Record is the full record processing writes (merge of stored and given).
 	Record map[string]any `json:"rec,omitempty"`
@@ -38,6 +39,8 @@ const (
 	OpUpdate    = "update"
 	OpUnchanged = "unchanged"
 	OpDelete    = "delete"
+	// OpRevert is a row of a revert import: put record ID back as it was.
+	OpRevert = "revert"
 )
 
 // Problem is one error or warning about a row.

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/httpapi"
+	"github.com/inlet-dev/inlet/internal/imports"
+)
+
+// RevertRequest is the body of POST /v1/imports/{id}/revert; every field is
+// optional (an empty body reverts the import for real, without force).
+type RevertRequest = events.RevertRequest
+
+// revert starts a child import that puts back every record import {id}
+// changed (action revert, parent_import_id {id}): the same import-requested
+// event a client may publish on NATS. The parent must have finished.
+func (g *Gateway) revert(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	org := httpapi.Org(r, r.URL.Query().Get("organization_id"))
+	var body RevertRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		g.fail(w, r, malformedBody("the revert request is not a JSON object of name, reference, reference_origin, metadata, deadline, dry_run and force: "+err.Error()))
+		return
+	}
+	parent, found, err := g.lookup(r.Context(), id, org)
+	switch {
+	case err != nil:
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "lookup_failed", err.Error(), map[string]any{"id": id})
+		return
+	case !found:
+		httpapi.NotFound(w, "no import "+id)
+		return
+	case !parent.Status.Terminal():
+		httpapi.WriteError(w, http.StatusConflict, "not_finished",
+			"import "+id+" is "+string(parent.Status)+": only a finished import can be reverted", map[string]any{"id": id, "status": parent.Status})
+		return
+	case parent.DryRun:
+		g.fail(w, r, fieldError(http.StatusUnprocessableEntity, "nothing_to_revert", "parent_import_id",
+			"import "+id+" was a dry run: it changed nothing"))
+		return
+	}
+	now := g.cfg.Now().UTC()
+	opts := events.Options{
+		ID: imports.NewID(now), OrganizationID: parent.OrganizationID, Mode: parent.Mode, Resource: parent.Resource,
+		Action: events.ActionRevert, ParentImportID: id, ParentResourceID: parent.ParentResourceID,
+		Name: body.Name, Reference: body.Reference, ReferenceOrigin: body.ReferenceOrigin, Metadata: body.Metadata,
+		Deadline: body.Deadline, DryRun: body.DryRun, Force: body.Force, CreatedBy: httpapi.Principal(r),
+	}
+	if opts.Name == "" {
+		opts.Name = "Revert of " + cmp.Or(parent.Name, id)
+	}
+	in := &createInput{opts: opts, optionsOnly: true}
+	if err := imports.Normalize(&in.opts); err != nil {
+		var oe *imports.OptionError
+		if errors.As(err, &oe) {
+			g.fail(w, r, invalidOption(oe.Field, oe.Message))
+			return
+		}
+		g.fail(w, r, invalidOption("options", err.Error()))
+		return
+	}
+	if de := imports.CheckDeadline(in.opts, now); de != nil {
+		g.fail(w, r, invalidOption(de.Field, de.Message))
+		return
+	}
+	idem, err := g.idempotency(r, in)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if idem != nil && idem.found != nil {
+		g.repeat(w, r, idem.found)
+		return
+	}
+	req := events.ImportRequested{Options: in.opts}
+	ce, err := events.New("req:"+in.opts.ID, Source, events.EventRequested, in.opts.ID, req)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	ce.Time = now
+	imp := imports.Initial(in.opts, now)
+	g.finishCreate(w, r, idem, published{subject: events.Subject(in.opts.OrganizationID, in.opts.Resource, events.EventRequested), event: ce},
+		createResponse{Import: imp})
+}
+
