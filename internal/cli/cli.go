@@ -35,6 +35,7 @@ type CLI struct {
 	Watch     WatchCmd     `cmd:"" help:"Follow an import to its end with a progress bar per phase. Exits 0 only when it completed."`
 	Errors    ErrorsCmd    `cmd:"" help:"Download an import's rejected rows (errors.csv, or errors.json with --json)."`
 	Interrupt InterruptCmd `cmd:"" help:"Ask a running import to stop at its next batch boundary."`
+	Revert    RevertCmd    `cmd:"" help:"Undo a finished import: put every record it changed back as it was, then follow the revert to its end. Exits 0 only when it completed."`
 	Resources ResourcesCmd `cmd:"" help:"List the resources the server imports."`
 	Records   RecordsCmd   `cmd:"" help:"List a resource's stored records, or find them by key."`
 }

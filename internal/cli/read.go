@@ -174,6 +174,31 @@ func (c *InterruptCmd) Run(env *Env) error {
 	return nil
 }
 
+// RevertCmd starts a revert of an import and follows it.
+type RevertCmd struct {
+	Server         `embed:""`
+	ID             string `arg:"" help:"The import to revert."`
+	Force          bool   `name:"force" help:"Put back records another import changed since, too (they are skipped as revert.conflict otherwise)."`
+	DryRun         bool   `name:"dry-run" help:"Count what would be put back and what conflicts; write nothing."`
+	Name           string `name:"name" help:"The revert's name (default: Revert of <the import's name or id>)."`
+	IdempotencyKey string `name:"idempotency-key" help:"Repeating the command with the same key starts no second revert."`
+	Detach         bool   `name:"detach" short:"d" help:"Print the revert's id and return without following it."`
+	JSON           bool   `name:"json" help:"Print the finished import object as JSON instead of the summary."`
+}
+
+func (c *RevertCmd) Run(env *Env) error {
+	created, err := c.client().Revert(env.Ctx, c.ID, events.RevertRequest{Name: c.Name, Force: c.Force, DryRun: c.DryRun}, c.IdempotencyKey)
+	if err != nil {
+		return err
+	}
+	if c.Detach {
+		fmt.Fprintln(env.Out, created.ID)
+		return nil
+	}
+	fmt.Fprintf(env.Err, "revert %s of import %s started\n", created.ID, c.ID)
+	return follow(env, c.Server, created.ID, c.JSON)
+}
+
 // ResourcesCmd lists the resource registry.
 type ResourcesCmd struct {
 	Server `embed:""`

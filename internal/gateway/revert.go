@@ -90,4 +90,3 @@ func (g *Gateway) revert(w http.ResponseWriter, r *http.Request) {
 	g.finishCreate(w, r, idem, published{subject: events.Subject(in.opts.OrganizationID, in.opts.Resource, events.EventRequested), event: ce},
 		createResponse{Import: imp})
 }
-

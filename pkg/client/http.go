@@ -204,6 +204,31 @@ func (c *Client) Interrupt(ctx context.Context, id string) (events.Import, error
 	return imp, nil
 }
 
+// Revert starts a child import that puts back every record import id
+// changed (POST /v1/imports/{id}/revert); idempotencyKey may be empty.
+func (c *Client) Revert(ctx context.Context, id string, req events.RevertRequest, idempotencyKey string) (Created, error) {
+	var created Created
+	b, err := json.Marshal(req)
+	if err != nil {
+		return created, fmt.Errorf("client: encode revert: %w", err)
+	}
+	cl := call{method: http.MethodPost, path: importPath(id) + "/revert", want: []int{http.StatusCreated, http.StatusOK},
+		body: bytes.NewReader(b), contentType: "application/json"}
+	if idempotencyKey != "" {
+		cl.header = http.Header{events.IdempotencyHeader: {idempotencyKey}}
+	}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return created, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil {
+		return created, fmt.Errorf("client: revert %s: decode: %w", id, err)
+	}
+	created.Repeated = resp.StatusCode == http.StatusOK
+	return created, nil
+}
+
 func importPath(id string) string { return "/v1/imports/" + url.PathEscape(id) }
 
 // Get reads one import.

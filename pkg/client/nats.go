@@ -37,7 +37,12 @@ func (c *Client) RequestImport(ctx context.Context, req events.ImportRequested) 
 	if !events.ValidToken(req.Resource) {
 		return "", fmt.Errorf("client: resource %q is not a valid resource name", req.Resource)
 	}
-	if (req.Source == nil) == (len(req.Inputs) == 0) {
+	switch {
+	case req.Action == events.ActionRevert:
+		if req.Source != nil || len(req.Inputs) > 0 || req.ParentImportID == "" {
+			return "", errors.New("client: a revert names its parent_import_id and has neither source nor inputs")
+		}
+	case (req.Source == nil) == (len(req.Inputs) == 0):
 		return "", errors.New("client: an import request needs exactly one of source and inputs")
 	}
 	ce, err := events.New("req:"+req.ID, Source, events.EventRequested, req.ID, req)
