@@ -110,6 +110,7 @@ func TestReadmeTour(t *testing.T) {
 		`"email":"ada@example.com"`, // records --key
 		`"status":"queued"`,         // the creates over HTTP
 		"inlet_imports{status=\"completed\"}",
+		"created 0, updated 0, unchanged 0, deleted 4, skipped 0, failed 0", // the revert
 	} {
 		if !bytes.Contains(got, []byte(want)) {
 			t.Errorf("the tour's output lacks %q", want)
