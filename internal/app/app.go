@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg Config, service string) (*App, error) {
 		Blobs: a.Blobs, Records: a.Store, Registry: reg, Pub: a.Broker, Log: log,
 		Source: "inlet/" + service, BatchSize: cfg.BatchSize, TempDir: tmp,
 		Delivery: broker.Delivery, MaxDeliver: uint64(cfg.MaxDeliver), Parallelism: cfg.Concurrency,
-		Settle: phases.Processing{Records: a.Store}, Observer: a.Metrics,
+		Settle: phases.Processing{Records: a.Store}, Observer: a.Metrics, RevertWindow: cfg.RevertWindow,
 	})
 	a.Metrics.WatchConsumers(a.Broker.Consumers)
 	router, err := message.NewRouter(message.RouterConfig{}, logging.Watermill(log))

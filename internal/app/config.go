@@ -76,6 +76,8 @@ type Config struct {
 	SyncMaxBytes int64 `name:"sync-max-bytes" env:"INLET_SYNC_MAX_BYTES" default:"10485760" group:"Imports" help:"Largest file of an upload_mode sync request, in bytes."`
 	// UploadTTL is how long an import created without its file waits for it.
 	UploadTTL time.Duration `name:"upload-ttl" env:"INLET_UPLOAD_TTL" default:"24h" group:"Imports" help:"How long an import created without its file waits for it."`
+	// RevertWindow is how long the changes of an import are kept.
+	RevertWindow time.Duration `name:"revert-window" env:"INLET_REVERT_WINDOW" default:"720h" group:"Imports" help:"How long after its creation an import can be reverted: the changes it made are kept that long, then forgotten by the sweep."`
 	// ImportTimeout is the deadline of an import that sets none.
 	ImportTimeout time.Duration `name:"import-timeout" env:"INLET_IMPORT_TIMEOUT" default:"24h" group:"Imports" help:"Deadline of an import that sets none."`
 	// SweepEvery is how often deadlines and expiries are checked.

@@ -35,7 +35,7 @@ func (a *App) readConfig() projector.Config {
 
 func (a *App) gateway() *gateway.Gateway {
 	return gateway.New(gateway.Config{Blobs: a.Blobs, Publisher: a.Broker, Registry: a.Registry,
-		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, Views: projector.New(a.Store, a.Log)})
+		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, RevertWindow: a.Cfg.RevertWindow, Views: projector.New(a.Store, a.Log)})
 }
 
 // ReadHTTP is the projector process's API.
@@ -102,7 +102,7 @@ func (a *App) addProjector(ctx context.Context) error {
 func (a *App) sweepDeadlines(ctx context.Context, g *errgroup.Group) {
 	deadlines := &pipeline.Deadlines{Imports: projector.New(a.Store, a.Log), Finisher: a.Harness, Log: a.Log,
 		ImportTimeout: a.Cfg.ImportTimeout, UploadTTL: a.Cfg.UploadTTL, Grace: a.Cfg.DeadlineGrace,
-		StallAfter: a.Cfg.StallAfter, WorkIdle: a.Broker.WorkIdle}
+		StallAfter: a.Cfg.StallAfter, WorkIdle: a.Broker.WorkIdle, Changes: a.Store, RevertWindow: a.Cfg.RevertWindow}
 	g.Go(func() error { deadlines.Run(ctx, a.Cfg.SweepEvery); return nil })
 }
 

@@ -94,6 +94,9 @@ type Config struct {
 	// UploadTTL is how long an import created from options alone waits for
 	// its file (expires_at, and the life of the presigned URL).
 	UploadTTL time.Duration
+	// RevertWindow is how long after its creation an import can be
+	// reverted (0: for ever).
+	RevertWindow time.Duration
 	// Views, when set, are the imports as reads show them. A repeated
 	// Idempotency-Key answers with the import's current object (without
 	// views, or before they have the import, with the stored create

@@ -37,16 +37,16 @@ func (g *Gateway) revert(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		httpapi.NotFound(w, "no import "+id)
 		return
-	case !parent.Status.Terminal():
-		httpapi.WriteError(w, http.StatusConflict, "not_finished",
-			"import "+id+" is "+string(parent.Status)+": only a finished import can be reverted", map[string]any{"id": id, "status": parent.Status})
-		return
-	case parent.DryRun:
-		g.fail(w, r, fieldError(http.StatusUnprocessableEntity, "nothing_to_revert", "parent_import_id",
-			"import "+id+" was a dry run: it changed nothing"))
-		return
 	}
 	now := g.cfg.Now().UTC()
+	if no := imports.CheckRevertible(parent, g.cfg.RevertWindow, now); no != nil {
+		status := http.StatusUnprocessableEntity
+		if no.Code == imports.RevertNotFinished {
+			status = http.StatusConflict
+		}
+		httpapi.WriteError(w, status, no.Code, no.Message, map[string]any{"id": id, "status": parent.Status})
+		return
+	}
 	opts := events.Options{
 		ID: imports.NewID(now), OrganizationID: parent.OrganizationID, Mode: parent.Mode, Resource: parent.Resource,
 		Action: events.ActionRevert, ParentImportID: id, ParentResourceID: parent.ParentResourceID,

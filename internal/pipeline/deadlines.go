@@ -55,7 +55,11 @@ type Deadlines struct {
 	// looks (WorkIdle), can never move again and ends failed.
 	StallAfter time.Duration
 	WorkIdle   func(context.Context) (bool, error)
-	Now        func() time.Time
+	// Changes forgets what imports created more than RevertWindow ago
+	// changed (nil, or a zero window, keeps everything).
+	Changes      ChangePruner
+	RevertWindow time.Duration
+	Now          func() time.Time
 
 	mu     sync.Mutex
 	stalls map[string]*stall
@@ -112,7 +116,37 @@ func (d *Deadlines) Sweep(ctx context.Context) error {
 			before = list[len(list)-1].ID
 		}
 	}
+	if err := d.pruneChanges(ctx, now); err != nil && first == nil {
+		first = err
+	}
 	return first
+}
+
+// ChangePruner forgets the changes imports made (store.RecordStore).
+type ChangePruner interface {
+	PruneChanges(ctx context.Context, before time.Time, limit int) (int64, bool, error)
+}
+
+// pruneChanges forgets the changes kept longer than the revert window, a
+// bounded number a sweep so it never holds the sweep up for long.
+func (d *Deadlines) pruneChanges(ctx context.Context, now time.Time) error {
+	if d.Changes == nil || d.RevertWindow <= 0 {
+		return nil
+	}
+	const perCall, perSweep = 10000, 100
+	for range perSweep {
+		n, done, err := d.Changes.PruneChanges(ctx, now.Add(-d.RevertWindow), perCall)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			d.Log.Info().Int64("changes", n).Dur("revert_window", d.RevertWindow).Msg("forgot the changes of an import past its revert window")
+		}
+		if done {
+			return nil
+		}
+	}
+	return nil
 }
 
 func (d *Deadlines) check(ctx context.Context, imp events.Import, now time.Time) error {

@@ -65,6 +65,9 @@ type Env struct {
 	// its import (interrupt, deadline), so that one takes effect within
 	// seconds even inside a long batch (default 2s).
 	StopPoll time.Duration
+	// RevertWindow is how long after its creation an import can be
+	// reverted (imports.CheckRevertible; 0: for ever).
+	RevertWindow time.Duration
 	// Observer is told of every batch committed (metrics); nil tells no one.
 	Observer BatchObserver
 	Now      func() time.Time

@@ -36,8 +36,9 @@ func (h *Harness) revertSource(ctx context.Context, job *Job, req events.ImportR
 	case parent.Resource != opts.Resource || parent.Mode != opts.Mode:
 		return events.Source{}, Fatal("parent_import_id: import %s imported %s in %s mode, not %s in %s mode",
 			parentID, parent.Resource, parent.Mode, opts.Resource, opts.Mode)
-	case parent.DryRun:
-		return events.Source{}, Fatal("parent_import_id: import %s was a dry run: it changed nothing to revert", parentID)
+	}
+	if no := imports.CheckRevertible(parent, h.Env.RevertWindow, h.Env.now()); no != nil {
+		return events.Source{}, Fatal("parent_import_id: %s", no.Message)
 	}
 	opts.Format = events.FormatJSONL
 	const name = "revert.jsonl"

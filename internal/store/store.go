@@ -167,6 +167,10 @@ type RecordStore interface {
 	// Changes returns what importID did to the records with these ids
 	// (ids it did not change are absent).
 	Changes(ctx context.Context, scope Scope, importID string, ids []string) (map[string]Change, error)
+	// PruneChanges forgets up to limit changes of the import whose changes
+	// were first kept longest ago, if before before, and returns how many
+	// it forgot; done is true when no such import was left.
+	PruneChanges(ctx context.Context, before time.Time, limit int) (n int64, done bool, err error)
 }
 
 // KeyConflictError is the ErrKeyConflict of one key: Wanted asked for the

@@ -3,12 +3,15 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/store"
+	"github.com/inlet-dev/inlet/internal/store/storeopen"
 	"github.com/inlet-dev/inlet/pkg/client"
 )
 
@@ -216,4 +219,63 @@ func TestKillProcessingMidRevert(t *testing.T) {
 	r := c.WaitTerminalFor(created.ID, 3*time.Minute)
 	checkEnded(t, "revert", r, events.StatusCompleted, events.Stats{Total: 2000, Processed: 2000, Updated: 1500, Deleted: 500})
 	checkRecordsAre(t, "after the revert", recordsByID(c, org, "companies"), s0)
+}
+
+// TestRevertWindow: the sweep forgets what an import changed once it is
+// older than INLET_REVERT_WINDOW, and a revert of it is refused with the
+// reason, over HTTP and over NATS.
+func TestRevertWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	c := NewCluster(t, Options{BatchSize: 2, Env: map[string]map[string]string{
+		"*": {"INLET_REVERT_WINDOW": "3s", "INLET_SWEEP_INTERVAL": "200ms"}}})
+	const org = "acme"
+	old := run(c, org, "companies", "c.csv", fourCompanies, events.Options{})
+	checkEnded(t, "import", old, events.StatusCompleted, events.Stats{Total: 4, Processed: 4, Created: 4})
+	st, err := storeopen.Open(context.Background(), c.StoreURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	scope := store.Scope{Org: org, Mode: "live", Resource: "companies"}
+	kept := func() int {
+		ids, err := st.ChangedIDs(context.Background(), scope, old.ID, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ids)
+	}
+	if n := kept(); n != 4 {
+		t.Fatalf("%d changes kept of the import, want 4", n)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for kept() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the changes of %s are still kept 30 s after its 3 s revert window", old.ID)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if since := time.Since(old.CreatedAt); since < 3*time.Second {
+		t.Errorf("the changes were forgot %s after the import's creation, within its 3 s window", since)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = c.Client(org).Revert(ctx, old.ID, events.RevertRequest{}, "")
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity || apiErr.Code != "revert_window_passed" {
+		t.Errorf("revert past the window: %v, want 422 revert_window_passed", err)
+	}
+	id, err := c.Client(org).RequestImport(ctx, events.ImportRequested{Options: events.Options{
+		OrganizationID: org, Resource: "companies", Action: events.ActionRevert, ParentImportID: old.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Remember(id, org)
+	if r := c.WaitTerminal(id); r.Status != events.StatusFailed || !strings.Contains(deref(r.Reason), "no longer kept") {
+		t.Errorf("revert by event past the window: %s (%s), want failed saying why", r.Status, deref(r.Reason))
+	}
+	if n := len(c.Records(org, "companies")); n != 4 {
+		t.Errorf("%d companies after refused reverts, want the 4 imported", n)
+	}
 }

@@ -102,6 +102,13 @@ CREATE TABLE IF NOT EXISTS record_changes (
 	after_fp  bytea,
 	PRIMARY KEY (import_id, org, mode, resource, id)
 );
+-- The imports whose changes are kept, since when: what PruneChanges forgets
+-- once they are older than the revert window.
+CREATE TABLE IF NOT EXISTS change_sets (
+	import_id text COLLATE "C" PRIMARY KEY,
+	kept_at   timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS change_sets_kept_at ON change_sets (kept_at);
 CREATE TABLE IF NOT EXISTS applied_batches (
 	batch_id   text COLLATE "C" PRIMARY KEY,
 	result     jsonb NOT NULL,
@@ -450,6 +457,46 @@ func (s *Store) Changes(ctx context.Context, scope store.Scope, importID string,
 	return out, nil
 }
 
+func keepChangeSet(ctx context.Context, tx pgx.Tx, importID string, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO change_sets (import_id, kept_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, importID, now)
+	return err
+}
+
+// PruneChanges forgets the changes of the oldest import kept before before,
+// limit rows a transaction.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time, limit int) (int64, bool, error) {
+	limit = batchplan.ClampLimit(limit, 10000, 100000)
+	var (
+		pruned int64
+		done   bool
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var importID string
+		err := tx.QueryRow(ctx, `SELECT import_id FROM change_sets WHERE kept_at < $1 ORDER BY kept_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+			before).Scan(&importID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			done = true
+			return nil
+		} else if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM record_changes WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM record_changes WHERE import_id = $1 LIMIT $2))`, importID, limit)
+		if err != nil {
+			return err
+		}
+		if pruned = tag.RowsAffected(); pruned < int64(limit) {
+			// The last of them: the set goes, and the next call moves on.
+			_, err = tx.Exec(ctx, `DELETE FROM change_sets WHERE import_id = $1`, importID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("postgres: prune changes kept before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return pruned, done, nil
+}
+
 // retryable reports errors after which the whole transaction may simply be
 // run again: deadlocks between batches that touch the same records in
 // different orders, and serialization failures.
@@ -584,6 +631,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 	if plan.ImportID != "" && len(plan.Touched) > 0 {
 		ids, after := plan.Changes()
 		if _, err := tx.Exec(ctx, keepChangesQuery, append(sc, plan.ImportID, ids, after)...); err != nil {
+			return store.BatchResult{}, wrap("keep changes", err)
+		}
+		if err := keepChangeSet(ctx, tx, plan.ImportID, now); err != nil {
 			return store.BatchResult{}, wrap("keep changes", err)
 		}
 	}
@@ -742,6 +792,9 @@ func (s *Store) insertCreates(ctx context.Context, tx pgx.Tx, scope store.Scope,
 			c.bytea(plan.Fingerprints[i])
 		}
 		err = c.into(ctx, sp, "record_changes", columns...)
+		if err == nil {
+			err = keepChangeSet(ctx, sp, plan.ImportID, now)
+		}
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {

@@ -61,6 +61,12 @@ CREATE TABLE IF NOT EXISTS record_changes (
 	after_fp  BLOB,
 	PRIMARY KEY (import_id, org, mode, resource, id)
 ) WITHOUT ROWID;
+-- The imports whose changes are kept, since when (PruneChanges).
+CREATE TABLE IF NOT EXISTS change_sets (
+	import_id TEXT PRIMARY KEY,
+	kept_at   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS change_sets_kept_at ON change_sets (kept_at);
 CREATE TABLE IF NOT EXISTS applied_batches (
 	batch_id   TEXT PRIMARY KEY,
 	result     TEXT NOT NULL,
@@ -522,6 +528,40 @@ func (s *Store) Changes(ctx context.Context, scope store.Scope, importID string,
 	return out, rows.Err()
 }
 
+// PruneChanges forgets the changes of the oldest import kept before before,
+// limit rows a transaction.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time, limit int) (int64, bool, error) {
+	limit = batchplan.ClampLimit(limit, 10000, 100000)
+	var (
+		pruned int64
+		done   bool
+	)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var importID string
+		err := tx.QueryRowContext(ctx, `SELECT import_id FROM change_sets WHERE kept_at < ? ORDER BY kept_at LIMIT 1`,
+			fmtTime(before)).Scan(&importID)
+		if errors.Is(err, sql.ErrNoRows) {
+			done = true
+			return nil
+		} else if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM record_changes WHERE (import_id, org, mode, resource, id) IN (
+			SELECT import_id, org, mode, resource, id FROM record_changes WHERE import_id = ? LIMIT ?)`, importID, limit)
+		if err != nil {
+			return err
+		}
+		if pruned, err = res.RowsAffected(); err == nil && pruned < int64(limit) {
+			_, err = tx.ExecContext(ctx, `DELETE FROM change_sets WHERE import_id = ?`, importID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("sqlite: prune changes kept before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return pruned, done, nil
+}
+
 // Applied reads the stored result of a batch.
 func (s *Store) Applied(ctx context.Context, batchID string) (store.BatchResult, bool, error) {
 	var res store.BatchResult
@@ -638,6 +678,10 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, plan.ImportID, id, after[i]); err != nil {
 				return store.BatchResult{}, wrap("keep change of record "+id, err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO change_sets (import_id, kept_at) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+			plan.ImportID, fmtTime(batchplan.Now())); err != nil {
+			return store.BatchResult{}, wrap("keep changes", err)
 		}
 	}
 	if len(held) > 0 {

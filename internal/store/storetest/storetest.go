@@ -54,6 +54,7 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ChangesKeepWhatEachImportDid", testChanges},
 		{"ExpectLeavesOutChangedRecords", testExpect},
 		{"RestoreGivesCreationTimeAndKeys", testRestore},
+		{"PruneChangesForgetsOldImportsOnly", testPruneChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1312,5 +1313,42 @@ func testRestore(t *testing.T, s store.Store) {
 	}
 	if _, ok, _ := s.Applied(ctx(t), "re:6"); ok {
 		t.Error("a batch that failed on a key conflict is marked applied")
+	}
+}
+
+func testPruneChanges(t *testing.T, s store.Store) {
+	mustApply(t, s, scopeA, "pr:1", byImport("imp_old", up(rec("a", "a@x"), rec("b", "b@x"), rec("c", "c@x"))))
+	time.Sleep(20 * time.Millisecond)
+	cut := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	mustApply(t, s, scopeA, "pr:2", byImport("imp_new", up(rec("a", "a2@x"))))
+	var total int64
+	for calls := 0; ; calls++ {
+		if calls > 10 {
+			t.Fatal("PruneChanges never says done")
+		}
+		n, done, err := s.PruneChanges(ctx(t), cut, 2)
+		if err != nil {
+			t.Fatalf("PruneChanges: %v", err)
+		}
+		if n > 2 {
+			t.Fatalf("PruneChanges forgot %d changes in one call, limit 2", n)
+		}
+		total += n
+		if done {
+			break
+		}
+	}
+	if total != 3 {
+		t.Errorf("forgot %d changes, want imp_old's 3", total)
+	}
+	if ids, err := s.ChangedIDs(ctx(t), scopeA, "imp_old", "", 10); err != nil || len(ids) != 0 {
+		t.Errorf("imp_old's changes after pruning: %v, %v", ids, err)
+	}
+	if ch := changes(t, s, scopeA, "imp_new"); len(ch) != 1 || ch["a"].Before == nil {
+		t.Errorf("imp_new's changes after pruning older ones: %+v", ch)
+	}
+	if got, err := s.Get(ctx(t), scopeA, "b"); err != nil || got.ID != "b" {
+		t.Errorf("a record is gone with the changes: %v", err)
 	}
 }
