@@ -218,6 +218,29 @@ func TestDashboard(t *testing.T) {
 	if eval(`!document.querySelector('#interrupt').hidden`) != false {
 		t.Error("an ended import still offers Interrupt")
 	}
+
+	// 6. The interrupted import reverted from its page: the page goes to the
+	// revert, which removes what the import created and links back to it.
+	run("revert",
+		chromedp.WaitVisible(chromedp.CSS(`#revert`)),
+		chromedp.Click(chromedp.CSS(`#revert`)),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`location.hash.startsWith("#/imports/") && !location.hash.endsWith(%q)`, id),
+			chromedp.WithPollingTimeout(time.Minute)))
+	hash, _ := eval(`location.hash`).(string)
+	revID := strings.TrimPrefix(hash, "#/imports/")
+	c.Remember(revID, org)
+	waitText(`#import-status`, "completed")
+	rev := c.WaitTerminal(revID)
+	if rev.Action != events.ActionRevert || rev.ParentImportID != id || rev.Stats.Deleted != imp.Stats.Created {
+		t.Errorf("the page's revert: action %s of %s, stats %+v; want a revert of %s deleting its %d records",
+			rev.Action, rev.ParentImportID, rev.Stats, id, imp.Stats.Created)
+	}
+	if lineage := text(`#lineage`); !strings.Contains(lineage, id) {
+		t.Errorf("the revert's page says %q, want a link to %s", lineage, id)
+	}
+	if n := int64(len(c.Records(org, "companies"))); n == 0 || eval(`document.querySelector('#revert-box').hidden`) != false {
+		t.Errorf("%d companies after the revert; Revert offered on the revert: %v", n, eval(`!document.querySelector('#revert-box').hidden`))
+	}
 }
 
 // findChromium is Debian's chromium (make deps installs it): a missing one

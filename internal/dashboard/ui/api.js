@@ -40,7 +40,9 @@ function headers() {
 }
 
 async function call(method, url, body) {
-  const resp = await fetch(url, { method, headers: headers(), body });
+  const h = headers();
+  if (typeof body === "string") h["Content-Type"] = "application/json";
+  const resp = await fetch(url, { method, headers: h, body });
   const text = await resp.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: reported below */ }
@@ -62,6 +64,10 @@ export const rowErrors = (imp) => call("GET", `${readBase}${imp.links.errors_jso
 export const createImport = (form) => call("POST", `${writeBase}/v1/imports`, form);
 export const interruptImport = (id) =>
   call("POST", `${writeBase}/v1/imports/${encodeURIComponent(id)}/interrupt`);
+// revertImport starts a child import that puts back what import id changed.
+export const revertImport = (id, { dryRun, force }) =>
+  call("POST", `${writeBase}/v1/imports/${encodeURIComponent(id)}/revert`,
+    JSON.stringify({ dry_run: dryRun, force }));
 
 // watchImport calls onImport with the import object now and on every change
 // until it is terminal. An EventSource sends no headers: the key goes in the

@@ -119,6 +119,18 @@ function showDetail(id) {
       $("#interrupt").disabled = false;
     }
   };
+  $("#revert-box").hidden = true;
+  $("#revert").onclick = async () => {
+    $("#revert").disabled = true;
+    try {
+      const child = await api.revertImport(id, { dryRun: $("#revert-dry-run").checked, force: $("#revert-force").checked });
+      location.hash = `#/imports/${encodeURIComponent(child.id)}`;
+    } catch (err) {
+      notice(explain(err));
+    } finally {
+      $("#revert").disabled = false;
+    }
+  };
   $("#live").hidden = false;
   const stop = api.watchImport(id, (imp) => {
     current = imp;
@@ -177,6 +189,8 @@ function renderImport(imp, rate) {
   const terminal = api.TERMINAL.has(imp.status);
   $("#interrupt").hidden = terminal;
   if (terminal) $("#interrupt").disabled = false;
+  $("#revert-box").hidden = !terminal || imp.dry_run;
+  renderLineage(imp);
 
   const progress = imp.status === "completed" ? 1 : progressOf(imp);
   $("#overall").value = progress;
@@ -225,13 +239,25 @@ function renderPhases(imp) {
   }));
 }
 
+// renderLineage links the import this one derives from (a revert's or a
+// retry's parent) and the imports started from it.
+function renderLineage(imp) {
+  const link = (id) => el("a", { href: `#/imports/${encodeURIComponent(id)}`, "data-testid": "lineage-link" }, id);
+  const parts = [];
+  if (imp.parent_import_id) parts.push(`${imp.action === "revert" ? "Reverts" : "Retries"} `, link(imp.parent_import_id), ". ");
+  const children = imp.children || [];
+  if (children.length) parts.push("Started from it: ", ...children.flatMap((id, i) => (i ? [", ", link(id)] : [link(id)])), ".");
+  $("#lineage").replaceChildren(...parts);
+  $("#lineage").hidden = parts.length === 0;
+}
+
 function renderOptions(imp) {
   const f = imp.file || {};
   const rows = [
     ["resource", imp.resource], ["organization", imp.organization_id], ["mode", imp.mode], ["name", imp.name],
     ["file", f.name ? `${f.name} (${count(f.size)} bytes, ${f.content_type || "?"})` : ""],
     ["format", imp.format], ["encoding", f.encoding], ["delimiter", f.delimiter],
-    ["action", imp.action], ["duplicate handling", imp.duplicate_handling], ["upload mode", imp.upload_mode],
+    ["action", imp.action], ["force", imp.force], ["duplicate handling", imp.duplicate_handling], ["upload mode", imp.upload_mode],
     ["error threshold", imp.error_threshold], ["skip errors", imp.skip_errors], ["dry run", imp.dry_run],
     ["column mapping", imp.column_mapping && Object.keys(imp.column_mapping).length ? JSON.stringify(imp.column_mapping) : ""],
     ["parent resource id", imp.parent_resource_id], ["reference", imp.reference], ["reference origin", imp.reference_origin],
