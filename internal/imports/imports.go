@@ -169,7 +169,7 @@ func Initial(o events.Options, now time.Time) events.Import {
 		UpdatedBy: o.CreatedBy,
 		CreatedAt: now,
 		UpdatedAt: now,
-		Links:     events.Links{Self: "/v1/imports/" + o.ID},
+		Links:     Links(o),
 	}
 	if imp.ColumnMapping == nil {
 		imp.ColumnMapping = map[string]string{}
@@ -182,6 +182,16 @@ func Initial(o events.Options, now time.Time) events.Import {
 		imp.Phases[i] = events.PhaseStatus{Name: p, Status: "pending"}
 	}
 	return imp
+}
+
+// Links are the links every import has from its start: itself, and the
+// import it derives from.
+func Links(o events.Options) events.Links {
+	l := events.Links{Self: "/v1/imports/" + o.ID}
+	if o.ParentImportID != "" {
+		l.Parent = "/v1/imports/" + o.ParentImportID
+	}
+	return l
 }
 
 // Progress is the set of batch results known for an import, keyed so that a
@@ -265,7 +275,7 @@ func ApplySums(imp *events.Import, sums map[string]*PhaseSums, completedPhases m
 		if s := sums[name]; s != nil {
 			ps.BatchesDone = s.BatchesDone
 			ps.BatchesTotal = s.BatchesTotal
-			ps.RowsIn, ps.RowsOut, ps.RowsFailed = s.RowsIn, s.RowsOut, s.RowsFailed
+			ps.RowsIn, ps.RowsOut, ps.RowsFailed, ps.RowsSkipped = s.RowsIn, s.RowsOut, s.RowsFailed, s.Skipped
 			if s.StartedAt != nil {
 				t := *s.StartedAt
 				ps.StartedAt = &t
@@ -315,6 +325,7 @@ func Finish(imp *events.Import, status events.Status, reason string, now time.Ti
 		imp.Reason = nil
 	}
 	bound(imp)
+	SetProgress(imp, imp.Progress.Percent)
 	imp.Links.ErrorsCSV = imp.Links.Self + "/errors.csv"
 	imp.Links.ErrorsJSON = imp.Links.Self + "/errors.json"
 	for i := range imp.Phases {
