@@ -178,7 +178,8 @@ function renderImport(imp, rate) {
   $("#interrupt").hidden = terminal;
   if (terminal) $("#interrupt").disabled = false;
 
-  const progress = imp.status === "completed" ? 1 : progressOf(imp);
+  // The server's percent never goes back; progressOf is for a server without it.
+  const progress = imp.status === "completed" ? 1 : imp.progress ? imp.progress.percent / 100 : progressOf(imp);
   $("#overall").value = progress;
   $("#overall").textContent = `${Math.round(progress * 100)}%`;
   const est = terminal ? null : rate.estimate(imp);
