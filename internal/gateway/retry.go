@@ -46,6 +46,9 @@ func (g *Gateway) retry(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = inherited(parent.Options, in.opts)
 	}
+	if err == nil && in.up == nil && in.opts.UploadMode == events.UploadSync {
+		err = invalidOption("upload_mode", "sync prevalidates a file sent with the request; a retry without one runs in the pipeline (async)")
+	}
 	if err == nil {
 		in.opts = imports.RetryOptions(parent.Options, in.opts, in.up != nil)
 		in.opts.ID, in.opts.CreatedBy = id, httpapi.Principal(r)
@@ -142,9 +145,6 @@ func (g *Gateway) validateRetry(r *http.Request, in *createInput) error {
 	}
 	switch up := in.up; {
 	case up == nil:
-		if in.opts.UploadMode == events.UploadSync {
-			return invalidOption("upload_mode", "sync prevalidates a file sent with the request; a retry without one runs in the pipeline (async)")
-		}
 		header, err := rejects.Header(r.Context(), g.cfg.Blobs, in.opts.ParentImportID)
 		if err != nil {
 			return err

@@ -305,15 +305,22 @@ func ApplySums(imp *events.Import, sums map[string]*PhaseSums, completedPhases m
 		}
 		phases[i] = ps
 	}
-	st.Processed = st.Created + st.Updated + st.Unchanged + st.Deleted + st.Skipped + st.Failed
+	st.Processed = bucketSum(st)
 	imp.Phases = phases
 	imp.Stats = st
 }
 
-// Finish sets a terminal status on imp.
+// bucketSum is processed as spec §3 defines it: every row in one bucket.
+func bucketSum(st events.Stats) int64 {
+	return st.Created + st.Updated + st.Unchanged + st.Deleted + st.Skipped + st.Failed
+}
+
+// Finish sets a terminal status on imp. Its processed is the sum of the
+// buckets again (spec §3), whatever the running import showed.
 func Finish(imp *events.Import, status events.Status, reason string, now time.Time) {
 	now = now.UTC()
 	imp.Status = status
+	imp.Stats.Processed = bucketSum(imp.Stats)
 	imp.UpdatedAt = now
 	imp.CompletedAt = &now
 	if status == events.StatusInterrupted {
@@ -325,7 +332,7 @@ func Finish(imp *events.Import, status events.Status, reason string, now time.Ti
 		imp.Reason = nil
 	}
 	bound(imp)
-	SetProgress(imp, imp.Progress.Percent)
+	SetProgress(imp, imp.Progress.Percent, now)
 	imp.Links.ErrorsCSV = imp.Links.Self + "/errors.csv"
 	imp.Links.ErrorsJSON = imp.Links.Self + "/errors.json"
 	for i := range imp.Phases {

@@ -43,9 +43,10 @@ func Done(phases []events.PhaseStatus) float64 {
 // what it is computed from is seen in another order (the projector folds
 // events as they come). Percent is 100 only for a completed import, and
 // below it otherwise. Rows per second and the ETA are measured from the
-// import's start to its last change (updated_at, or completed_at), never
-// from the reader's clock, so the object stays a function of its events.
-func SetProgress(imp *events.Import, floor float64) {
+// import's start to at, the last batch committed (a finished import: its
+// completed_at), never the reader's clock, so the object stays a function of
+// its events.
+func SetProgress(imp *events.Import, floor float64, at time.Time) {
 	done := Done(imp.Phases)
 	pct := math.Floor(done*1000) / 10
 	if imp.Status == events.StatusCompleted {
@@ -54,7 +55,7 @@ func SetProgress(imp *events.Import, floor float64) {
 		pct = min(max(pct, floor), 99.9)
 	}
 	p := events.Progress{Percent: pct}
-	end := imp.UpdatedAt
+	end := at
 	if imp.Status.Terminal() && imp.CompletedAt != nil {
 		end = *imp.CompletedAt
 	}

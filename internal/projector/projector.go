@@ -180,7 +180,7 @@ func (p *Projector) Apply(ctx context.Context, subject string, ce events.CloudEv
 		} else {
 			// Its progress too, but for the floor: a terminal object built
 			// without progress (before there was any) keeps what was shown.
-			imports.SetProgress(&d.Import, max(d.Percent, d.Import.Progress.Percent))
+			imports.SetProgress(&d.Import, max(d.Percent, d.Import.Progress.Percent), d.Import.UpdatedAt)
 			d.Import.Normalize()
 		}
 		d.Percent = d.Import.Progress.Percent
@@ -413,6 +413,12 @@ func recompute(d *viewDoc) {
 	}
 	imports.ApplySums(imp, sums, done)
 	latest := d.BaseUpdatedAt
+	committed := latest // the last batch committed, of a running phase too
+	for _, ph := range d.Phases {
+		if ph.CompletedAt != nil && ph.CompletedAt.After(committed) {
+			committed = *ph.CompletedAt
+		}
+	}
 	var earliest *time.Time
 	for i := range imp.Phases {
 		ps := &imp.Phases[i]
@@ -442,7 +448,7 @@ func recompute(d *viewDoc) {
 			imp.StartedAt, d.StartedDerived = &t, true
 		}
 	}
-	imports.SetProgress(imp, d.Percent)
+	imports.SetProgress(imp, d.Percent, committed)
 	imp.Normalize()
 }
 
