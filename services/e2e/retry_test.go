@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -131,6 +134,29 @@ func TestRetry(t *testing.T) {
 	}
 	if got.Stats != parent.Stats {
 		t.Errorf("the parent's stats changed with its children: %+v, was %+v", got.Stats, parent.Stats)
+	}
+
+	// The command line follows a retry like an import: exit 0 only when it
+	// completed. Without a file d@x.com fails again, 1 row of 2: over the
+	// default threshold.
+	code, out, errOut := c.cli(org, "retry", parent.ID, "--json")
+	var cliImp events.Import
+	if code != 1 || json.Unmarshal([]byte(out), &cliImp) != nil || cliImp.Status != events.StatusInterrupted || cliImp.ParentImportID != parent.ID {
+		t.Errorf("inlet retry without a file: exit %d, want 1 (interrupted)\n%s\n%s", code, out, errOut)
+	}
+	file := filepath.Join(t.TempDir(), "errors.csv")
+	var again bytes.Buffer
+	w = csv.NewWriter(&again)
+	_ = w.WriteAll(lines)
+	if err := os.WriteFile(file, again.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = c.cli(org, "retry", parent.ID, file, "--name", "from the CLI")
+	if code != 0 || !strings.Contains(out, "completed") || !strings.Contains(errOut, "retry imp_") {
+		t.Errorf("inlet retry with the corrected file: exit %d, want 0\n%s\n%s", code, out, errOut)
+	}
+	if got, _ := c.Import(parent.ID); len(got.Children) != 5 {
+		t.Errorf("the parent lists %d children after two more retries from the command line, want 5: %v", len(got.Children), got.Children)
 	}
 }
 
