@@ -130,6 +130,9 @@ type PhaseStatus struct {
 	RowsIn       int64      `json:"rows_in"`
 	RowsOut      int64      `json:"rows_out"`
 	RowsFailed   int64      `json:"rows_failed"`
+	// RowsSkipped are the rows the phase set aside on purpose (duplicates,
+	// a delete's missing record): like failed rows they go no further.
+	RowsSkipped int64 `json:"rows_skipped"`
 }
 
 // Values of PhaseStatus.Status.
@@ -161,6 +164,26 @@ type Links struct {
 	ErrorsJSON string `json:"errors_json,omitempty"`
 	UploadCSV  string `json:"upload_csv,omitempty"`
 	UploadJSON string `json:"upload_json,omitempty"`
+	// Parent is the import this one derives from (parent_import_id).
+	Parent string `json:"parent,omitempty"`
+}
+
+// Progress is how far a running import has got, for a person to read. It is
+// derived from the batches the phases have committed: each of the seven
+// phases is a seventh of the work, done in the share of its batches
+// committed.
+type Progress struct {
+	// Percent of the work done, 0 to 100, one decimal; it never goes back,
+	// and is 100 only once the import completed.
+	Percent float64 `json:"percent"`
+	// RowsPerSecond is the file's rows carried through the pipeline per
+	// second since the import started (the rows' worth of the work done);
+	// null until a batch committed.
+	RowsPerSecond *float64 `json:"rows_per_second"`
+	// ETA is when the import should end at the rate so far: a time, not a
+	// count of seconds, so that a stored or cached object does not go stale.
+	// Null when unknown (nothing committed yet) and once the import ended.
+	ETA *time.Time `json:"eta"`
 }
 
 // Import is the import object of spec §1: every read returns it. It carries
@@ -184,6 +207,7 @@ type Import struct {
 	// Children are the imports started from this one (reverts, retries),
 	// oldest first.
 	Children []string `json:"children"`
+	Progress Progress `json:"progress"`
 }
 
 // DefaultErrorThreshold is the error_threshold of an import that chose none

@@ -1,6 +1,6 @@
 // Package cli is the inlet command: the all-in-one server (serve, the
 // default) and the commands a user runs against any Inlet deployment over
-// its HTTP API (import, status, list, watch, errors, interrupt, resources,
+// its HTTP API (import, retry, status, list, watch, errors, interrupt, resources,
 // records). Flags and environment variables are read by kong; progress is
 // drawn by mpb.
 package cli
@@ -34,6 +34,7 @@ type CLI struct {
 	List      ListCmd      `cmd:"" help:"List imports, newest first."`
 	Watch     WatchCmd     `cmd:"" help:"Follow an import to its end with a progress bar per phase. Exits 0 only when it completed."`
 	Errors    ErrorsCmd    `cmd:"" help:"Download an import's rejected rows (errors.csv, or errors.json with --json)."`
+	Retry     RetryCmd     `cmd:"" help:"Run a finished import's failed rows again as a child import (as they were, or from a corrected errors.csv) and follow it. Exits 0 only when it completed."`
 	Interrupt InterruptCmd `cmd:"" help:"Ask a running import to stop at its next batch boundary."`
 	Revert    RevertCmd    `cmd:"" help:"Undo a finished import: put every record it changed back as it was, then follow the revert to its end. Exits 0 only when it completed."`
 	Resources ResourcesCmd `cmd:"" help:"List the resources the server imports."`

@@ -244,6 +244,9 @@ func printSummary(w io.Writer, readBase string, imp events.Import) {
 		}
 		fmt.Fprintln(w)
 	}
+	if imp.Stats.Failed > 0 && imp.Action != events.ActionRevert {
+		fmt.Fprintf(w, "  to run the failed rows again: inlet retry %s errors.csv (corrected), or inlet retry %s (as they were)\n", imp.ID, imp.ID)
+	}
 }
 
 func printStats(w io.Writer, imp events.Import) {

@@ -36,14 +36,31 @@ func (c *StatusCmd) Run(env *Env) error {
 	if imp.Reason != nil && *imp.Reason != "" {
 		fmt.Fprintf(env.Out, "  reason: %s\n", *imp.Reason)
 	}
+	if imp.ParentImportID != "" {
+		fmt.Fprintf(env.Out, "  parent: %s\n", imp.ParentImportID)
+	}
+	if len(imp.Children) > 0 {
+		fmt.Fprintf(env.Out, "  children: %s\n", strings.Join(imp.Children, ", "))
+	}
+	if !imp.Status.Terminal() {
+		p := imp.Progress
+		fmt.Fprintf(env.Out, "  progress: %.1f%%", p.Percent)
+		if p.RowsPerSecond != nil {
+			fmt.Fprintf(env.Out, ", %.0f rows/s", *p.RowsPerSecond)
+		}
+		if p.ETA != nil {
+			fmt.Fprintf(env.Out, ", done about %s", p.ETA.Local().Format(time.TimeOnly))
+		}
+		fmt.Fprintln(env.Out)
+	}
 	tw := tabwriter.NewWriter(env.Out, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PHASE\tSTATUS\tBATCHES\tROWS IN\tOUT\tFAILED\tTOOK")
+	fmt.Fprintln(tw, "  PHASE\tSTATUS\tBATCHES\tROWS IN\tOUT\tFAILED\tSKIPPED\tTOOK")
 	for _, ph := range imp.Phases {
 		took := ""
 		if ph.StartedAt != nil && ph.CompletedAt != nil {
 			took = ph.CompletedAt.Sub(*ph.StartedAt).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d\t%d\t%s\n", ph.Name, ph.Status, ph.BatchesDone, ph.BatchesTotal, ph.RowsIn, ph.RowsOut, ph.RowsFailed, took)
+		fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\n", ph.Name, ph.Status, ph.BatchesDone, ph.BatchesTotal, ph.RowsIn, ph.RowsOut, ph.RowsFailed, ph.RowsSkipped, took)
 	}
 	tw.Flush()
 	printStats(env.Out, imp)

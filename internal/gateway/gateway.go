@@ -153,6 +153,7 @@ func (g *Gateway) Mount(r httpapi.Router) {
 	r.HandleFunc("PUT /v1/imports/{id}/upload", g.upload)
 	r.HandleFunc("POST /v1/imports/{id}/interrupt", g.interrupt)
 	r.HandleFunc("POST /v1/imports/{id}/revert", g.revert)
+	r.HandleFunc("POST /v1/imports/{id}/retry", g.retry)
 }
 
 // apiError is a client-facing failure of a create request.

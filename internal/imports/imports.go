@@ -177,7 +177,7 @@ func Initial(o events.Options, now time.Time) events.Import {
 		UpdatedBy: o.CreatedBy,
 		CreatedAt: now,
 		UpdatedAt: now,
-		Links:     events.Links{Self: "/v1/imports/" + o.ID},
+		Links:     Links(o),
 	}
 	if imp.ColumnMapping == nil {
 		imp.ColumnMapping = map[string]string{}
@@ -190,6 +190,16 @@ func Initial(o events.Options, now time.Time) events.Import {
 		imp.Phases[i] = events.PhaseStatus{Name: p, Status: "pending"}
 	}
 	return imp
+}
+
+// Links are the links every import has from its start: itself, and the
+// import it derives from.
+func Links(o events.Options) events.Links {
+	l := events.Links{Self: "/v1/imports/" + o.ID}
+	if o.ParentImportID != "" {
+		l.Parent = "/v1/imports/" + o.ParentImportID
+	}
+	return l
 }
 
 // Progress is the set of batch results known for an import, keyed so that a
@@ -273,7 +283,7 @@ func ApplySums(imp *events.Import, sums map[string]*PhaseSums, completedPhases m
 		if s := sums[name]; s != nil {
 			ps.BatchesDone = s.BatchesDone
 			ps.BatchesTotal = s.BatchesTotal
-			ps.RowsIn, ps.RowsOut, ps.RowsFailed = s.RowsIn, s.RowsOut, s.RowsFailed
+			ps.RowsIn, ps.RowsOut, ps.RowsFailed, ps.RowsSkipped = s.RowsIn, s.RowsOut, s.RowsFailed, s.Skipped
 			if s.StartedAt != nil {
 				t := *s.StartedAt
 				ps.StartedAt = &t
@@ -303,15 +313,22 @@ func ApplySums(imp *events.Import, sums map[string]*PhaseSums, completedPhases m
 		}
 		phases[i] = ps
 	}
-	st.Processed = st.Created + st.Updated + st.Unchanged + st.Deleted + st.Skipped + st.Failed
+	st.Processed = bucketSum(st)
 	imp.Phases = phases
 	imp.Stats = st
 }
 
-// Finish sets a terminal status on imp.
+// bucketSum is processed as spec §3 defines it: every row in one bucket.
+func bucketSum(st events.Stats) int64 {
+	return st.Created + st.Updated + st.Unchanged + st.Deleted + st.Skipped + st.Failed
+}
+
+// Finish sets a terminal status on imp. Its processed is the sum of the
+// buckets again (spec §3), whatever the running import showed.
 func Finish(imp *events.Import, status events.Status, reason string, now time.Time) {
 	now = now.UTC()
 	imp.Status = status
+	imp.Stats.Processed = bucketSum(imp.Stats)
 	imp.UpdatedAt = now
 	imp.CompletedAt = &now
 	if status == events.StatusInterrupted {
@@ -323,6 +340,7 @@ func Finish(imp *events.Import, status events.Status, reason string, now time.Ti
 		imp.Reason = nil
 	}
 	bound(imp)
+	SetProgress(imp, imp.Progress.Percent, now)
 	imp.Links.ErrorsCSV = imp.Links.Self + "/errors.csv"
 	imp.Links.ErrorsJSON = imp.Links.Self + "/errors.json"
 	for i := range imp.Phases {

@@ -177,6 +177,11 @@ func (h *Harness) requestID(ctx context.Context, org, msgID, id string) (string,
 }
 
 func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRequested) error {
+	if imports.IsRetry(req.Options) {
+		if err := h.retry(ctx, &req); err != nil {
+			return err
+		}
+	}
 	opts := req.Options
 	if err := imports.Normalize(&opts); err != nil {
 		return Fatal("invalid import options: %v", err)

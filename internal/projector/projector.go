@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -69,6 +70,12 @@ type viewDoc struct {
 	// own updated_at, and whether started_at was derived from the phases.
 	BaseUpdatedAt  time.Time `json:"base_updated_at"`
 	StartedDerived bool      `json:"started_derived,omitempty"`
+	// Percent is the highest progress shown: an import object arriving
+	// later (queued after started's progress) does not take it back.
+	Percent float64 `json:"percent,omitempty"`
+	// Children are the ids of the imports that name this one their parent,
+	// kept apart from the import object, which every fold replaces.
+	Children []string `json:"children,omitempty"`
 }
 
 type phaseDoc struct {
@@ -156,7 +163,7 @@ func (p *Projector) Apply(ctx context.Context, subject string, ce events.CloudEv
 	if c == nil {
 		return nil // an event the views do not show
 	}
-	return p.views.UpdateView(ctx, c.id, func(cur *store.View) (*store.View, error) {
+	err = p.views.UpdateView(ctx, c.id, func(cur *store.View) (*store.View, error) {
 		var d viewDoc
 		if cur != nil {
 			if err := json.Unmarshal(cur.Doc, &d); err != nil {
@@ -171,20 +178,59 @@ func (p *Projector) Apply(ctx context.Context, subject string, ce events.CloudEv
 		if d.Rank != rankTerminal {
 			recompute(&d) // the terminal object is authoritative as published
 		} else {
+			// Its progress too, but for the floor: a terminal object built
+			// without progress (before there was any) keeps what was shown.
+			imports.SetProgress(&d.Import, max(d.Percent, d.Import.Progress.Percent), d.Import.UpdatedAt)
 			d.Import.Normalize()
 		}
-		doc, err := json.Marshal(d)
-		if err != nil {
-			return nil, fmt.Errorf("view %s: encode: %w", c.id, err)
+		d.Percent = d.Import.Progress.Percent
+		d.Import.Children = append([]string{}, d.Children...)
+		return encodeView(c.id, d)
+	})
+	if err != nil || c.rank < 0 || c.imp.ParentImportID == "" {
+		return err
+	}
+	return p.linkChild(ctx, c.imp)
+}
+
+func encodeView(id string, d viewDoc) (*store.View, error) {
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("view %s: encode: %w", id, err)
+	}
+	return &store.View{
+		ID:        id,
+		Org:       d.Import.OrganizationID,
+		Resource:  d.Import.Resource,
+		Status:    string(d.Import.Status),
+		CreatedAt: d.Import.CreatedAt,
+		Doc:       doc,
+	}, nil
+}
+
+// linkChild lists child among its parent's children, once, in id order
+// (ids sort by creation: oldest first, whatever order the events came in).
+// Only a parent of the child's own organization lists it: a request naming
+// another organization's import is refused, and must not show there. A
+// parent not in the views yet (a rebuild replays the parent's events first)
+// has nobody to list it.
+func (p *Projector) linkChild(ctx context.Context, child events.Import) error {
+	parent := child.ParentImportID
+	return p.views.UpdateView(ctx, parent, func(cur *store.View) (*store.View, error) {
+		if cur == nil || cur.Org != child.OrganizationID {
+			return nil, nil
 		}
-		return &store.View{
-			ID:        c.id,
-			Org:       d.Import.OrganizationID,
-			Resource:  d.Import.Resource,
-			Status:    string(d.Import.Status),
-			CreatedAt: d.Import.CreatedAt,
-			Doc:       doc,
-		}, nil
+		var d viewDoc
+		if err := json.Unmarshal(cur.Doc, &d); err != nil {
+			return nil, fmt.Errorf("view %s: stored document unreadable: %w", parent, err)
+		}
+		i, found := slices.BinarySearch(d.Children, child.ID)
+		if found || child.ID == parent {
+			return nil, nil
+		}
+		d.Children = slices.Insert(d.Children, i, child.ID)
+		d.Import.Children = append([]string{}, d.Children...)
+		return encodeView(parent, d)
 	})
 }
 
@@ -235,8 +281,8 @@ func decodeChange(subject string, ce events.CloudEvent) (*change, error) {
 		c.imp = imports.Initial(o, at)
 		c.imp.Status = events.StatusRequested
 		c.imp.ExpiresAt, c.imp.Links.Upload = req.ExpiresAt, req.UploadURL
-		if req.Source != nil || len(req.Inputs) > 0 {
-			c.imp.Status = events.StatusQueued // the file is already there
+		if req.Source != nil || len(req.Inputs) > 0 || imports.FromParent(o) {
+			c.imp.Status = events.StatusQueued // the file is already there, or is the parent's
 			if req.Source != nil {
 				c.imp.File.Name, c.imp.File.ContentType = req.Source.Name, req.Source.ContentType
 			}
@@ -302,7 +348,7 @@ func skeleton(c *change) viewDoc {
 		Status:    events.StatusProcessing,
 		CreatedAt: created,
 		UpdatedAt: created,
-		Links:     events.Links{Self: "/v1/imports/" + c.id},
+		Links:     imports.Links(opts),
 	}
 	imp.Normalize()
 	return viewDoc{Import: imp, Rank: rankSkeleton, BaseUpdatedAt: created}
@@ -367,6 +413,12 @@ func recompute(d *viewDoc) {
 	}
 	imports.ApplySums(imp, sums, done)
 	latest := d.BaseUpdatedAt
+	committed := latest // the last batch committed, of a running phase too
+	for _, ph := range d.Phases {
+		if ph.CompletedAt != nil && ph.CompletedAt.After(committed) {
+			committed = *ph.CompletedAt
+		}
+	}
 	var earliest *time.Time
 	for i := range imp.Phases {
 		ps := &imp.Phases[i]
@@ -396,6 +448,7 @@ func recompute(d *viewDoc) {
 			imp.StartedAt, d.StartedDerived = &t, true
 		}
 	}
+	imports.SetProgress(imp, d.Percent, committed)
 	imp.Normalize()
 }
 

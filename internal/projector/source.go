@@ -14,6 +14,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/decode"
 	"github.com/inlet-dev/inlet/internal/httpapi"
 	"github.com/inlet-dev/inlet/internal/imports"
+	"github.com/inlet-dev/inlet/internal/rejects"
 )
 
 // The import's original file, converted (links upload_csv and upload_json,
@@ -160,7 +161,7 @@ func (a *API) uploadCSV(w http.ResponseWriter, r *http.Request) {
 		seen := map[string]bool{}
 		columns = []string{}
 		err := eachRecord(s, func(rec decode.Record) error {
-			keys, _, err := orderedKeys(rec.Raw)
+			keys, _, err := rejects.Fields(rec.Raw)
 			if err != nil {
 				return nil // not an object (an unreadable line): no columns
 			}
@@ -191,12 +192,12 @@ func (a *API) uploadCSV(w http.ResponseWriter, r *http.Request) {
 	_ = cw.Write(columns)
 	cells := make([]string, len(columns))
 	err := eachRecord(s, func(rec decode.Record) error {
-		_, vals, err := orderedKeys(rec.Raw)
+		_, vals, err := rejects.Fields(rec.Raw)
 		if err != nil {
 			return nil // an unreadable JSON line is no record: errors.csv reports it
 		}
 		for i, c := range columns {
-			cells[i] = cellText(vals[c])
+			cells[i] = rejects.Cell(vals[c])
 		}
 		return cw.Write(cells)
 	})

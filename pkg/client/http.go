@@ -61,11 +61,27 @@ type Created struct {
 
 // Create creates an import (POST /v1/imports).
 func (c *Client) Create(ctx context.Context, req CreateRequest) (Created, error) {
+	return c.create(ctx, "/v1/imports", req)
+}
+
+// Retry starts a child import of the failed rows of finished import id
+// (POST /v1/imports/{id}/retry): with req.File (or Inputs), typically the
+// parent's errors.csv corrected, or with neither to run the failed rows again
+// as they were. The child takes the parent's resource, mode, action,
+// duplicate_handling, column_mapping and parent_resource_id; req's options
+// are the child's own (name, skip_errors, error_threshold, dry_run, …), and
+// an option that contradicts the parent's is refused (422). An unknown parent
+// is a 404, one still running a 409, one without failed rows a 422.
+func (c *Client) Retry(ctx context.Context, id string, req CreateRequest) (Created, error) {
+	return c.create(ctx, importPath(id)+"/retry", req)
+}
+
+func (c *Client) create(ctx context.Context, path string, req CreateRequest) (Created, error) {
 	var created Created
 	if req.File != nil && req.Inputs != nil {
 		return created, errors.New("client: a create sends a file or inputs, not both")
 	}
-	cl := call{method: http.MethodPost, path: "/v1/imports", want: []int{http.StatusCreated, http.StatusOK}}
+	cl := call{method: http.MethodPost, path: path, want: []int{http.StatusCreated, http.StatusOK}}
 	if req.IdempotencyKey != "" {
 		cl.header = http.Header{events.IdempotencyHeader: {req.IdempotencyKey}}
 	}
@@ -104,7 +120,7 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (Created, error)
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil {
-		return created, fmt.Errorf("client: POST /v1/imports: decode: %w", err)
+		return created, fmt.Errorf("client: POST %s: decode: %w", path, err)
 	}
 	created.Repeated = resp.StatusCode == http.StatusOK
 	return created, nil

@@ -20,7 +20,8 @@ const Source = "/inlet/client"
 // RequestImport publishes an import-requested event and returns the import
 // id. An empty req.ID gets a fresh one (events.NewID); the id is the
 // Nats-Msg-Id, so publishing the same request twice (a retry) creates one
-// import.
+// import. With parent_import_id and neither source nor inputs it runs the
+// parent's failed rows again as they were (action revert: undoes the parent).
 func (c *Client) RequestImport(ctx context.Context, req events.ImportRequested) (string, error) {
 	if c.nc == nil {
 		return "", errors.New("client: RequestImport needs a NATS connection")
@@ -37,13 +38,13 @@ func (c *Client) RequestImport(ctx context.Context, req events.ImportRequested) 
 	if !events.ValidToken(req.Resource) {
 		return "", fmt.Errorf("client: resource %q is not a valid resource name", req.Resource)
 	}
-	switch {
-	case req.Action == events.ActionRevert:
-		if req.Source != nil || len(req.Inputs) > 0 || req.ParentImportID == "" {
-			return "", errors.New("client: a revert names its parent_import_id and has neither source nor inputs")
-		}
-	case (req.Source == nil) == (len(req.Inputs) == 0):
-		return "", errors.New("client: an import request needs exactly one of source and inputs")
+	// An import of its parent's rows (a retry without a file, a revert) has neither.
+	fromParent := req.ParentImportID != "" && req.Source == nil && len(req.Inputs) == 0
+	if !fromParent && (req.Source == nil) == (len(req.Inputs) == 0) {
+		return "", errors.New("client: an import request needs exactly one of source and inputs (or parent_import_id and neither: a retry of the parent's failed rows, a revert)")
+	}
+	if req.Action == events.ActionRevert && (req.ParentImportID == "" || req.Source != nil || len(req.Inputs) > 0) {
+		return "", errors.New("client: a revert names its parent_import_id and has neither source nor inputs")
 	}
 	ce, err := events.New("req:"+req.ID, Source, events.EventRequested, req.ID, req)
 	if err != nil {

@@ -192,7 +192,8 @@ function renderImport(imp, rate) {
   $("#revert-box").hidden = !terminal || imp.dry_run;
   renderLineage(imp);
 
-  const progress = imp.status === "completed" ? 1 : progressOf(imp);
+  // The server's percent never goes back; progressOf is for a server without it.
+  const progress = imp.status === "completed" ? 1 : imp.progress ? imp.progress.percent / 100 : progressOf(imp);
   $("#overall").value = progress;
   $("#overall").textContent = `${Math.round(progress * 100)}%`;
   const est = terminal ? null : rate.estimate(imp);
