@@ -89,6 +89,9 @@ func TestRevert(t *testing.T) {
 	r1 := revert(t, c, org, merge.ID, events.RevertRequest{})
 	checkEnded(t, "revert of the merge", r1, events.StatusCompleted, events.Stats{Total: 2, Processed: 2, Updated: 1, Deleted: 1})
 	checkRecordsAre(t, "after reverting the merge", recordsByID(c, org, "companies"), s0)
+	if p, ok := c.Import(merge.ID); !ok || len(p.Children) != 1 || p.Children[0] != r1.ID || r1.Links.Parent != "/v1/imports/"+merge.ID {
+		t.Errorf("the merge lists children %v, its revert %s links parent %q", p.Children, r1.ID, r1.Links.Parent)
+	}
 	// Keys come back too: A is found by its code, E's code is free.
 	if a, ok := c.RecordByKey(org, "companies", "A"); !ok || a.Fields()["name"] != "Alpha" {
 		t.Errorf("A by its key after the revert: %+v %v", a, ok)
