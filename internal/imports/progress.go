@@ -33,11 +33,11 @@ func Done(phases []events.PhaseStatus) float64 {
 	return min(1, sum/float64(len(events.Phases)))
 }
 
-// SetProgress fills imp.Progress from its phases, stats and times, and, while
-// the import runs, lets stats.processed count the rows' worth of the work
-// done (total × the percent, at least the rows already in a bucket), so it grows
-// from the first phase instead of waiting for processing. A finished import
-// keeps processed as spec §3 defines it: the sum of the buckets.
+// SetProgress fills imp.Progress from its phases, stats and times. It
+// leaves stats.processed alone: spec §3 holds it to the sum of the buckets
+// at every moment (rows land in failed and skipped in the phase that rejects
+// them, in created… only in processing); the work done through the phases
+// is the percent.
 //
 // floor is the percent shown before: the percent never goes back, even when
 // what it is computed from is seen in another order (the projector folds
@@ -74,10 +74,4 @@ func SetProgress(imp *events.Import, floor float64, at time.Time) {
 		}
 	}
 	imp.Progress = p
-	if !imp.Status.Terminal() {
-		// From the percent, which never goes back, so neither does this.
-		if worth := int64(float64(imp.Stats.Total) * pct / 100); worth > imp.Stats.Processed {
-			imp.Stats.Processed = worth
-		}
-	}
 }
