@@ -54,10 +54,10 @@ func TestAliases(t *testing.T) {
 	}
 
 	for aliases, want := range map[string]string{
-		`{"email":["Phone"]}`:                     `aliases.email: alias "Phone" matches field phone`,
+		`{"email":["Phone"]}`:                      `aliases.email: alias "Phone" matches field phone`,
 		`{"email":["Tel"],"phone":["T-E-L"]}`:      `aliases.phone: alias "T-E-L" matches field email`,
-		`{"fax":["F"]}`:                           `aliases.fax: field "fax" is not a property of the schema`,
-		`{"email":["  "]}`:                        `aliases.email: alias "  " is blank`,
+		`{"fax":["F"]}`:                            `aliases.fax: field "fax" is not a property of the schema`,
+		`{"email":["  "]}`:                         `aliases.email: alias "  " is blank`,
 		`{"mobile_phone":["mobile-phone","Cell"]}`: "",
 	} {
 		_, err := define(t, aliases)
