@@ -85,14 +85,15 @@ func parseCode(format events.Format) string {
 }
 
 // looksBinary: control characters no text file has (NUL, and those below
-// space other than tab, LF, VT, FF, CR and ESC) in the file's start. UTF-16
-// text with a byte-order mark is text (decodeText reads it).
+// space other than tab, LF, VT, FF, CR, ESC and DOS's end-of-file mark
+// Ctrl-Z) in the file's start. UTF-16 text with a byte-order mark is text
+// (decodeText reads it).
 func looksBinary(head []byte) bool {
 	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) {
 		return false
 	}
 	for _, c := range head {
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r' && c != 0x1b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r' && c != 0x1b && c != 0x1a {
 			return true
 		}
 	}
