@@ -84,20 +84,37 @@ func parseCode(format events.Format) string {
 	return CodeParseCSV
 }
 
-// looksBinary: control characters no text file has (NUL, and those below
-// space other than tab, LF, VT, FF, CR, ESC and DOS's end-of-file mark
-// Ctrl-Z) in the file's start. UTF-16 text with a byte-order mark is text
+// looksBinary: the file's start is a kind of binary file mimetype knows by
+// its magic bytes (a PNG, an XLS…) and has control characters no text has,
+// or it is mostly such characters (at least 4, more than 1 byte in 32). A
+// text file with a stray NUL in a cell is still text: its row fails or
+// imports on its own. UTF-16 text with a byte-order mark is text
 // (decodeText reads it).
 func looksBinary(head []byte) bool {
 	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) {
 		return false
 	}
+	n := controlBytes(head)
+	if n == 0 {
+		return false
+	}
+	if _, known := kindOf(mimetype.Detect(head)); known {
+		return true
+	}
+	return n >= 4 && n*32 > len(head)
+}
+
+// controlBytes counts the control characters no text file has: those below
+// space other than tab, LF, VT, FF, CR, ESC and DOS's end-of-file mark
+// Ctrl-Z.
+func controlBytes(head []byte) int {
+	n := 0
 	for _, c := range head {
 		if c < 0x20 && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r' && c != 0x1b && c != 0x1a {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // fileKinds names what users send by mistake, by MIME type (mimetype's).
@@ -131,10 +148,8 @@ var fileKinds = map[string]string{
 // image", else its MIME type.
 func whatIs(head []byte) string {
 	m := mimetype.Detect(head)
-	for t := m; t != nil; t = t.Parent() {
-		if name, ok := fileKinds[t.String()]; ok {
-			return name
-		}
+	if name, ok := kindOf(m); ok {
+		return name
 	}
 	if m.Is("application/octet-stream") {
 		return "binary data"
@@ -143,6 +158,16 @@ func whatIs(head []byte) string {
 		return fmt.Sprintf("binary data (%s, %s)", m.String(), ext)
 	}
 	return fmt.Sprintf("binary data (%s)", m.String())
+}
+
+// kindOf names m, or one of its parents, from fileKinds.
+func kindOf(m *mimetype.MIME) (string, bool) {
+	for t := m; t != nil; t = t.Parent() {
+		if name, ok := fileKinds[t.String()]; ok {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // zipKinds names the ZIP-based documents that are not XLSX workbooks, by a
