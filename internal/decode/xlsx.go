@@ -52,12 +52,17 @@ func openXLSX(r io.Reader, opts Options, det *Detected) (_ *xlsxSource, err erro
 			_ = s.Close()
 		}
 	}()
-	_, err = io.Copy(tmp, r)
+	// A gzip'd upload decompresses to what its sender chose: the spool is
+	// bounded like the workbook's unzipped size.
+	n, err := io.Copy(tmp, io.LimitReader(r, maxUnzipped+1))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode: spooling XLSX: %w", err)
+	}
+	if n > maxUnzipped {
+		return nil, &FileError{Code: CodeParseXLSX, Message: fmt.Sprintf("the workbook is larger than %d GiB once decompressed", maxUnzipped>>30)}
 	}
 	if what := notAWorkbook(s.spool); what != "" {
 		return nil, &FileError{Code: CodeFileType, Message: "the file is " + what + ", not CSV/JSON/XLSX"}
