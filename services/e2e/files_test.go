@@ -87,6 +87,24 @@ func TestFilesAsPeopleMakeThem(t *testing.T) {
 	})
 	c.T = t
 
+	t.Run("aliases listed", func(t *testing.T) {
+		c.T = t
+		var list struct {
+			Data []events.Resource `json:"data"`
+		}
+		c.Read(org, "/v1/resources", nil).JSON(t, &list)
+		var aliases map[string][]string
+		for _, r := range list.Data {
+			if r.Name == "customers" {
+				aliases = r.Aliases
+			}
+		}
+		if !reflect.DeepEqual(aliases["signed_up"], []string{"Signup Date", "Joined"}) {
+			t.Errorf("customers aliases %v", aliases)
+		}
+	})
+	c.T = t
+
 	t.Run("binary", func(t *testing.T) {
 		c.T = t
 		var img bytes.Buffer
