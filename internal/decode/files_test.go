@@ -375,3 +375,28 @@ func TestHeadersMatchFieldsLoosely(t *testing.T) {
 		t.Errorf("json: %v %v", data, probs)
 	}
 }
+
+// A header of thousands of long columns makes a bounded report.
+func TestReportIsBounded(t *testing.T) {
+	var header []string
+	for i := 0; i < 3*MaxReported; i++ {
+		header = append(header, fmt.Sprintf("%d %s", i, strings.Repeat("x", 5000)))
+	}
+	header = append(header, "email_address")
+	m, err := NewMapping(header, nil, contacts(t))
+	if err == nil {
+		t.Fatal("want a mapping error")
+	}
+	cols, unmapped := m.Report()
+	if len(unmapped) != MaxReported || len(cols) != 1 {
+		t.Fatalf("%d unmapped, %d columns", len(unmapped), len(cols))
+	}
+	for _, u := range unmapped {
+		if len(u.Header) > 256 || !strings.Contains(u.Header, "bytes in all") {
+			t.Fatalf("header of %d bytes: %.80s", len(u.Header), u.Header)
+		}
+	}
+	if len(err.Error()) > 64<<10 {
+		t.Errorf("message of %d bytes", len(err.Error()))
+	}
+}

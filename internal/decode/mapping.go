@@ -130,8 +130,12 @@ func NewMapping(header []string, columnMapping map[string]string, res *resources
 			m.pairs = append(m.pairs, pair{col, f})
 		}
 		taken := func(f string) bool { return targeted[f] || usedBy[f] != "" }
-		for _, col := range unmapped {
-			m.unmapped = append(m.unmapped, UnmappedHeader{Header: col, Suggestions: nonNil(res.ClosestFields(col, taken))})
+		for i, col := range unmapped {
+			u := UnmappedHeader{Header: col, Suggestions: []string{}}
+			if i < MaxReported {
+				u.Suggestions = nonNil(res.ClosestFields(col, taken))
+			}
+			m.unmapped = append(m.unmapped, u)
 		}
 		if len(unmapped) > 0 {
 			if res.AllowsUnknownFields() {
@@ -201,17 +205,28 @@ func (m *Mapping) fieldFor(name string) string {
 	return ""
 }
 
+// MaxReported bounds each list of Report: the import object travels in
+// events a broker must carry, whatever header a file has.
+const MaxReported = 100
+
 // Report is what the import object tells about the mapping (events.File):
 // each mapped header column with its field, and the columns no field took
-// with their suggestions. Both are nil for JSON, whose keys are mapped per
-// record.
+// with their suggestions, the first MaxReported of each in file order, a
+// header clipped to textlimit.Field bytes. Both are nil for JSON, whose keys
+// are mapped per record.
 func (m *Mapping) Report() (columns map[string]string, unmapped []UnmappedHeader) {
 	if m.pairs == nil && m.unmapped == nil {
 		return nil, nil
 	}
-	columns = m.Fields()
-	for _, u := range m.unmapped {
-		unmapped = append(unmapped, UnmappedHeader{Header: u.Header, Suggestions: append([]string{}, u.Suggestions...)})
+	columns = make(map[string]string, min(len(m.pairs), MaxReported))
+	for _, p := range m.pairs {
+		if len(columns) == MaxReported {
+			break
+		}
+		columns[textlimit.Clip(p.column, textlimit.Field)] = p.field
+	}
+	for _, u := range m.unmapped[:min(len(m.unmapped), MaxReported)] {
+		unmapped = append(unmapped, UnmappedHeader{Header: textlimit.Clip(u.Header, textlimit.Field), Suggestions: append([]string{}, u.Suggestions...)})
 	}
 	return columns, unmapped
 }

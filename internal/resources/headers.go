@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/agnivade/levenshtein"
 	"golang.org/x/text/runes"
@@ -16,10 +17,13 @@ import (
 // hyphens, so "E-mail Address", "email_address" and "Émail address" are one
 // key.
 func HeaderKey(s string) string {
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)))
-	folded, _, err := transform.String(t, s)
-	if err != nil {
-		folded = s
+	folded := s
+	if !isASCII(s) {
+		// Accents are combining marks once decomposed: "É" is "E" + U+0301.
+		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)))
+		if f, _, err := transform.String(t, s); err == nil {
+			folded = f
+		}
 	}
 	var b strings.Builder
 	b.Grow(len(folded))
@@ -30,6 +34,15 @@ func HeaderKey(s string) string {
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // headerIndex is built once at load: every field name and alias by its
@@ -96,6 +109,11 @@ func (r *Resource) FieldForHeader(header string) (string, bool) {
 // maxSuggestions is how many field names ClosestFields offers.
 const maxSuggestions = 3
 
+// maxSuggestedHeader: a header longer than this (as a HeaderKey) is no
+// misspelt field name, and edit distances over it would cost time in
+// proportion to a hostile header's size.
+const maxSuggestedHeader = 128
+
 // ClosestFields names the fields (at most three, closest first) whose name
 // or an alias is near header by edit distance over their HeaderKeys: a
 // suggestion for a header no field took. A field qualifies within a third of
@@ -104,7 +122,7 @@ const maxSuggestions = 3
 // only on its arguments.
 func (r *Resource) ClosestFields(header string, exclude func(field string) bool) []string {
 	hk := HeaderKey(header)
-	if hk == "" {
+	if hk == "" || len(hk) > maxSuggestedHeader {
 		return nil
 	}
 	type cand struct {
