@@ -400,3 +400,18 @@ func TestReportIsBounded(t *testing.T) {
 		t.Errorf("message of %d bytes", len(err.Error()))
 	}
 }
+
+// gzip'd JSON Lines: decompressed, keys matched like headers.
+func TestGzippedJSONL(t *testing.T) {
+	data := gzipped(t, []byte(`{"E-mail Address":"a@x.io","Born":"2024-01-31"}`+"\n"))
+	got, probs, pv := prepareAll(t, FormatJSONL, data, events.Options{}, contacts(t))
+	if len(got) != 1 || len(probs[0]) != 0 || got[0].Data["email_address"] != "a@x.io" || got[0].Data["born"] != "2024-01-31" {
+		t.Fatalf("rows %+v problems %v", got, probs)
+	}
+	if pv.Detected().Compression != CompressionGzip || pv.Detected().Encoding != EncodingUTF8 {
+		t.Errorf("detected %+v", pv.Detected())
+	}
+	if cols, unmapped := pv.Report(); cols != nil || unmapped != nil {
+		t.Errorf("JSON has no header to report: %v %v", cols, unmapped)
+	}
+}
