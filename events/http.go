@@ -91,7 +91,10 @@ type Resource struct {
 	AlternateKeys [][]string        `json:"alternate_keys"`
 	References    map[string]string `json:"references"`
 	Parent        *string           `json:"parent"`
-	Schema        json.RawMessage   `json:"schema"`
+	// Aliases are the other headers a field is matched by (field → headers);
+	// absent when the definition declares none.
+	Aliases map[string][]string `json:"aliases,omitempty"`
+	Schema  json.RawMessage     `json:"schema"`
 }
 
 // Record is a stored record: GET /v1/resources/{name}/records/{id}, and the

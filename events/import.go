@@ -154,6 +154,24 @@ type File struct {
 	HasHeader   bool   `json:"has_header"`
 	// Sheet is the XLSX sheet that was read, when one was named (extension).
 	Sheet string `json:"sheet,omitempty"`
+	// Compression is "gzip" when the upload was gzip-compressed (read
+	// decompressed); "" otherwise.
+	Compression string `json:"compression,omitempty"`
+	// Columns is the mapping the import used: each header column (CSV,
+	// XLSX) by the field it fed. Absent for JSON, whose keys are mapped
+	// record by record, and before the header was read.
+	Columns map[string]string `json:"columns,omitempty"`
+	// UnmappedHeaders are the header columns no field took, in file order,
+	// each with the closest field names.
+	UnmappedHeaders []UnmappedHeader `json:"unmapped_headers,omitempty"`
+}
+
+// UnmappedHeader is a header column of the file that no field took.
+type UnmappedHeader struct {
+	Header string `json:"header"`
+	// Suggestions are the fields whose names (or aliases) are closest to
+	// the header, closest first, at most three; empty when none is close.
+	Suggestions []string `json:"suggestions"`
 }
 
 // Links of an import; empty ones are omitted.

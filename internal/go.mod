@@ -57,8 +57,10 @@ require (
 )
 
 require (
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/alecthomas/kong v1.17.0
 	github.com/creack/pty v1.1.24
+	github.com/gabriel-vasile/mimetype v1.4.16
 	github.com/goccy/go-json v0.12.0
 	github.com/inlet-dev/inlet/events v0.1.0
 	github.com/inlet-dev/inlet/pkg/client v0.1.0

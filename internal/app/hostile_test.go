@@ -1,6 +1,7 @@
 package app
 
 import (
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -49,6 +50,15 @@ func gzipped(s string) []byte {
 	return b.Bytes()
 }
 
+func zipped(name, s string) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, _ := zw.Create(name)
+	_, _ = w.Write([]byte(s))
+	_ = zw.Close()
+	return b.Bytes()
+}
+
 func xlsxOf(rows ...[]any) []byte {
 	f := excelize.NewFile()
 	defer f.Close()
@@ -84,8 +94,11 @@ func hostileFiles() []hostile {
 		{name: "unterminated quote", body: []byte("email,name\na@x.io,\"Ann\nb@x.io,Bob\n"), status: events.StatusInterrupted, reason: "1 of 1 rows failed"},
 		{name: "nul bytes in a cell", body: []byte("email,name\na@x.io,A\x00nn\n"), stats: created(1)},
 		{name: "random binary", body: []byte("\x00\x01\x02\xff\xfe\x80\x81email\x00,\x9c\n\x00\x00"), status: events.StatusFailed},
-		{name: "gzip declared csv", body: gzipped(ok), status: events.StatusFailed},
-		{name: "xlsx declared csv", body: xl, status: events.StatusFailed},
+		// What a file is comes from its bytes: gzip is read through, a
+		// workbook is read as one.
+		{name: "gzip declared csv", body: gzipped(ok), stats: created(1)},
+		{name: "xlsx declared csv", body: xl, status: events.StatusInterrupted, reason: "1 of 2 rows failed"},
+		{name: "zip declared csv", body: zipped("customers.csv", ok), status: events.StatusFailed, reason: "file.type: the file is a ZIP archive, not CSV/JSON/XLSX"},
 		{name: "csv declared xlsx", file: "f.xlsx", body: []byte(ok), status: events.StatusFailed, reason: "parse.xlsx"},
 		{name: "truncated xlsx", file: "f.xlsx", body: xl[:len(xl)/2], status: events.StatusFailed, reason: "parse.xlsx"},
 		{name: "xlsx formula and bad type", file: "f.xlsx", opts: events.Options{SkipErrors: true}, body: xl,

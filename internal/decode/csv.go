@@ -18,14 +18,17 @@ type csvSource struct {
 	cols   []int // indexes of ImportColumns(header)
 	num    int64
 	det    *Detected
+	// skipped is how many lines came before what the CSV reader reads (an
+	// Excel "sep=;" line): its line numbers are off by that many.
+	skipped int64
 }
 
-func openCSV(r io.Reader, delim rune, det *Detected) (*csvSource, error) {
+func openCSV(r io.Reader, delim rune, skipped int64, det *Detected) (*csvSource, error) {
 	cr := csv.NewReader(r)
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1 // ragged rows are row errors, not the end of the file
 	cr.ReuseRecord = true
-	s := &csvSource{r: cr, det: det}
+	s := &csvSource{r: cr, det: det, skipped: skipped}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -34,7 +37,7 @@ func openCSV(r io.Reader, delim rune, det *Detected) (*csvSource, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, &FileError{Code: CodeParseCSV, Line: int64(pe.StartLine), Message: "header row: " + pe.Err.Error()}
+				return nil, &FileError{Code: CodeParseCSV, Line: int64(pe.StartLine) + skipped, Message: "header row: " + pe.Err.Error()}
 			}
 			if strings.Contains(err.Error(), "invalid field or comment delimiter") {
 				return nil, fmt.Errorf("decode: invalid CSV delimiter %s", textlimit.Quote(string(delim)))
@@ -45,6 +48,7 @@ func openCSV(r io.Reader, delim rune, det *Detected) (*csvSource, error) {
 			continue // leading blank lines (",,,," from spreadsheets) are not a header
 		}
 		line, _ := cr.FieldPos(0)
+		line += int(skipped)
 		if bad := invalidUTF8(rec); bad >= 0 {
 			return nil, &FileError{Code: CodeParseCSV, Line: int64(line), Message: notUTF8}
 		}
@@ -84,17 +88,19 @@ func (s *csvSource) Next() (Record, error) {
 			msg := pe.Err.Error()
 			switch {
 			case errors.Is(pe.Err, csv.ErrBareQuote):
-				msg = fmt.Sprintf("a quote inside an unquoted field (line %d, column %d): quote the whole field and double the quotes inside it", pe.Line, pe.Column)
+				msg = fmt.Sprintf("a quote inside an unquoted field (line %d, column %d): quote the whole field and double the quotes inside it", int64(pe.Line)+s.skipped, pe.Column)
 			case errors.Is(pe.Err, csv.ErrQuote):
-				msg = fmt.Sprintf("a quoted field is not closed properly (line %d, column %d): it must end with a quote followed by the delimiter or the end of the line", pe.Line, pe.Column)
+				msg = fmt.Sprintf("a quoted field is not closed properly (line %d, column %d): it must end with a quote followed by the delimiter or the end of the line", int64(pe.Line)+s.skipped, pe.Column)
 			}
-			re := &RowError{Row: s.num, Line: int64(pe.StartLine), Code: CodeParseCSV, Message: msg}
-			return Record{Num: s.num, Line: int64(pe.StartLine), Err: re}, nil
+			start := int64(pe.StartLine) + s.skipped
+			re := &RowError{Row: s.num, Line: start, Code: CodeParseCSV, Message: msg}
+			return Record{Num: s.num, Line: start, Err: re}, nil
 		}
 		if blank(rec) {
 			continue
 		}
 		line, _ := s.r.FieldPos(0)
+		line += int(s.skipped)
 		s.num++
 		if invalidUTF8(rec) >= 0 {
 			return Record{}, &FileError{Code: CodeParseCSV, Row: s.num, Line: int64(line), Message: notUTF8}

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/resources"
 	"github.com/inlet-dev/inlet/internal/rows"
 )
 
@@ -72,6 +75,8 @@ type Detected struct {
 	Delimiter string
 	// HasHeader: CSV and XLSX read their first non-blank row as the header.
 	HasHeader bool
+	// Compression is "gzip" for a gzip-compressed file, read decompressed.
+	Compression string
 }
 
 // Record is one data row of the file.
@@ -84,6 +89,10 @@ type Record struct {
 	// Cells holds a CSV row by column header (columns with an empty or
 	// "_"-prefixed header are left out).
 	Cells map[string]string
+	// Numbers holds the cells of an XLSX row that are numbers, by column
+	// header (Cells has their text too): the field they land on decides
+	// whether a number was a date, a number or digits of a text.
+	Numbers map[string]resources.SheetNumber
 	// Values holds a JSON object, numbers as json.Number.
 	Values map[string]any
 	// Raw is the row as the file had it, always valid JSON: the CSV cells as
@@ -123,6 +132,11 @@ type FileError struct {
 	// Code is parse.csv or parse.json.
 	Code    string
 	Message string
+	// Columns and Unmapped are, for a mapping.invalid error of a file with
+	// a header, what Mapping.Report says: the columns placed and those no
+	// field took, with suggestions. The import object reports them.
+	Columns  map[string]string
+	Unmapped []UnmappedHeader
 }
 
 func (e *FileError) Error() string {
@@ -139,39 +153,86 @@ func (e *FileError) Error() string {
 
 // Open starts reading r as format (csv, json, jsonl or xlsx).
 //
+// What the file is comes from its first bytes, whatever its name said: a
+// gzip-compressed file is decompressed as it is read (Detected.Compression);
+// a ZIP that holds a workbook is read as XLSX whatever format says; any
+// other ZIP, a PDF, an image or other binary content is refused with a
+// *FileError (CodeFileType) that says what it is.
+//
 // Text formats are decoded to UTF-8 first (see Detected.Encoding): a UTF-8
 // byte-order mark is dropped, UTF-16 LE/BE with a byte-order mark is
 // transcoded, and a CSV whose bytes are not valid UTF-8 is read as
-// Windows-1252. A CSV's delimiter is detected unless opts.Delimiter is set.
-// CSV and XLSX read their header here, so a file without one fails at Open.
-// An XLSX upload is spooled to a temporary file in opts.TempDir (the format
-// needs random access); Close removes it.
+// Windows-1252. A CSV's delimiter is set by Excel's "sep=;" first line when
+// it has one, else detected, unless opts.Delimiter is set; lines may end
+// with CR LF, LF or a bare CR (classic Mac). CSV and XLSX read their header
+// here, so a file without one fails at Open. An XLSX upload is spooled to a
+// temporary file in opts.TempDir (the format needs random access); Close
+// removes it.
 func Open(format events.Format, r io.Reader, opts Options) (Source, error) {
 	if opts.MaxRecordBytes <= 0 {
 		opts.MaxRecordBytes = 64 << 20
 	}
+	switch format {
+	case FormatCSV, FormatJSON, FormatJSONL, FormatXLSX:
+	default:
+		return nil, fmt.Errorf("decode: unsupported format %q (want csv, json, jsonl or xlsx)", format)
+	}
 	det := &Detected{}
+	in, zipped, err := unwrap(r, format, det)
+	if err != nil {
+		return nil, err
+	}
+	if zipped {
+		return openXLSX(in, opts, det)
+	}
 	switch format {
 	case FormatCSV:
-		br := bufio.NewReaderSize(decodeText(r, true, det), 64<<10)
+		br := bufio.NewReaderSize(decodeText(in, true, det), 64<<10)
 		if head, _ := br.Peek(64 << 10); bytes.IndexByte(head, '\n') < 0 && bytes.IndexByte(head, '\r') >= 0 {
 			// Lines end with a bare CR (classic Mac exports): read CR as LF.
 			br = bufio.NewReaderSize(crAsLF{br}, 64<<10)
 		}
-		delim := opts.Delimiter
+		delim, skipped := excelSep(br)
+		if opts.Delimiter != 0 {
+			delim = opts.Delimiter
+		}
 		if delim == 0 {
 			delim = sniffDelimiter(br)
 		}
 		det.Delimiter, det.HasHeader = string(delim), true
-		return openCSV(br, delim, det)
+		return openCSV(br, delim, skipped, det)
 	case FormatJSON:
-		return openJSON(decodeText(r, false, det), det)
+		return openJSON(decodeText(in, false, det), det)
 	case FormatJSONL:
-		return openJSONL(decodeText(r, false, det), opts, det), nil
-	case FormatXLSX:
-		return openXLSX(r, opts)
+		return openJSONL(decodeText(in, false, det), opts, det), nil
 	}
-	return nil, fmt.Errorf("decode: unsupported format %q (want csv, json, jsonl or xlsx)", format)
+	return nil, &FileError{Code: CodeParseXLSX, Message: "the file is empty: an XLSX import needs a workbook"}
+}
+
+// excelSep reads Excel's delimiter line ("sep=;", the whole first line,
+// optionally quoted) off br: the delimiter it names and the number of lines
+// it took (0 when there is none; then nothing is consumed).
+func excelSep(br *bufio.Reader) (rune, int64) {
+	head, _ := br.Peek(16)
+	line := head
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	} else if len(head) == 16 {
+		return 0, 0
+	}
+	text := strings.TrimSuffix(string(line), "\r")
+	if unq := strings.Trim(text, `"`); len(unq) == len(text)-2 {
+		text = unq
+	}
+	if len(text) < 5 || !strings.EqualFold(text[:4], "sep=") {
+		return 0, 0
+	}
+	d, size := utf8.DecodeRuneInString(text[4:])
+	if 4+size != len(text) || d == utf8.RuneError || d == '"' || d == '\r' || d == '\n' {
+		return 0, 0
+	}
+	_, _ = br.Discard(len(line) + min(1, len(head)-len(line)))
+	return d, 1
 }
 
 // ImportColumns returns the header columns that carry data on import, in file

@@ -28,10 +28,15 @@ var (
 
 // InferFormat is the format of a file by the extension of the first of
 // names that has a known one, else by its content type; "" when neither
-// tells.
+// tells. A compressed file is named by what it holds ("data.csv.gz" is
+// CSV): Open decompresses it by its content.
 func InferFormat(contentType string, names ...string) events.Format {
 	for _, n := range names {
-		if f, ok := formatByExt[strings.ToLower(path.Ext(n))]; ok {
+		n = strings.ToLower(n)
+		for _, z := range []string{".gz", ".gzip"} {
+			n = strings.TrimSuffix(n, z)
+		}
+		if f, ok := formatByExt[path.Ext(n)]; ok {
 			return f
 		}
 	}

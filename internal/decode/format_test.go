@@ -31,6 +31,10 @@ func TestInferFormat(t *testing.T) {
 		{"application/octet-stream", []string{"a.bin"}, ""},
 		{"", []string{"a.xls"}, ""},
 		{"not a type", nil, ""},
+		{"application/gzip", []string{"export.csv.gz"}, FormatCSV}, // named by what it holds
+		{"", []string{"data.JSONL.GZ"}, FormatJSONL},
+		{"", []string{"book.xlsx.gzip"}, FormatXLSX},
+		{"application/gzip", []string{"data.gz"}, ""},
 	} {
 		if got := InferFormat(c.contentType, c.names...); got != c.want {
 			t.Errorf("InferFormat(%q, %q) = %q, want %q", c.contentType, c.names, got, c.want)

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"path/filepath"
@@ -105,6 +106,13 @@ func FuzzCSV(f *testing.F) {
 		"email,name\na@x.io,\x00\x01\x02\n",
 		"",
 		"\n\n\n",
+		"sep=;\r\nEmail Address;NAME\r\na@x.io;Ann\r\n",
+		"\"sep=|\"\remail|name\ra@x.io|Ann\r",
+		"sep=\nemail\n",
+		string(gzipOf([]byte("sep=;\nemail;name\na@x.io;Ann\n"))),
+		string(gzipOf([]byte("email,name\na@x.io,Ann\n")))[:20],
+		"PK\x03\x04\x14\x00\x00\x00",
+		"%PDF-1.4\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -154,4 +162,12 @@ func FuzzXLSX(f *testing.F) {
 	f.Add([]byte("PK\x03\x04not really a zip"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, FormatXLSX, data, Options{}) })
+}
+
+func gzipOf(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return out.Bytes()
 }

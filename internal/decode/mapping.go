@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/resources"
 	"github.com/inlet-dev/inlet/internal/rows"
 	"github.com/inlet-dev/inlet/internal/textlimit"
@@ -26,19 +27,27 @@ const (
 // Mapping ties a file's columns (CSV) or keys (JSON) to resource fields.
 // Build it once per import; Apply and MapJSON are then safe for concurrent use.
 type Mapping struct {
-	res     *resources.Resource
-	pairs   []pair              // CSV: column → field, in header order
-	byKey   map[string][]string // JSON: explicit column_mapping, key → fields
-	byName  map[string]string   // JSON: field name and its lower case → field, fields column_mapping does not target
-	ignored []string
+	res      *resources.Resource
+	pairs    []pair              // CSV: column → field, in header order
+	byKey    map[string][]string // JSON: explicit column_mapping, key → fields
+	byName   map[string]string   // field name and its lower case → field, fields column_mapping does not target
+	targeted map[string]bool     // fields column_mapping places: no other column or key lands on them
+	ignored  []string
+	unmapped []UnmappedHeader
 }
+
+// UnmappedHeader is a header column no field took, with the fields whose
+// names are closest to it (resources.ClosestFields).
+type UnmappedHeader = events.UnmappedHeader
 
 type pair struct{ column, field string }
 
 // NewMapping maps columns to fields. columnMapping (field → column header)
 // takes precedence; any other column maps to the field of the same name,
-// compared case-insensitively after trimming. header is the CSV header
-// (Source.Header); pass nil for JSON, where keys are mapped per record.
+// else to the field whose name or alias it matches case-, space-,
+// underscore-, hyphen- and accent-insensitively (resources.HeaderKey).
+// header is the CSV header (Source.Header); pass nil for JSON, where keys
+// are mapped per record.
 //
 // Every problem is reported at once in one *FileError: a column_mapping entry
 // naming an unknown field or a column the header lacks, two columns landing
@@ -46,11 +55,12 @@ type pair struct{ column, field string }
 // column that maps to no field (spec §5: reported, not silently dropped).
 // When the schema allows them, such columns are ignored and listed by
 // Ignored; each row with a value in one gets a warning.unknown_column
-// warning from Prepare (ApplyCells).
+// warning from Prepare (ApplyCells). With a *FileError the mapping made so
+// far is returned too: its Report says what was placed and what was not.
 func NewMapping(header []string, columnMapping map[string]string, res *resources.Resource) (*Mapping, error) {
-	m := &Mapping{res: res}
-	var errs []string
 	targeted := map[string]bool{}
+	m := &Mapping{res: res, targeted: targeted}
+	var errs []string
 	claimed := map[string]bool{}
 	cols := ImportColumns(header)
 
@@ -119,13 +129,24 @@ func NewMapping(header []string, columnMapping map[string]string, res *resources
 			usedBy[f] = col
 			m.pairs = append(m.pairs, pair{col, f})
 		}
+		taken := func(f string) bool { return targeted[f] || usedBy[f] != "" }
+		for i, col := range unmapped {
+			u := UnmappedHeader{Header: col, Suggestions: []string{}}
+			if i < MaxReported {
+				u.Suggestions = nonNil(res.ClosestFields(col, taken))
+			}
+			m.unmapped = append(m.unmapped, u)
+		}
 		if len(unmapped) > 0 {
 			if res.AllowsUnknownFields() {
 				m.ignored = unmapped
 			} else {
-				q := make([]string, len(unmapped))
-				for i, c := range unmapped {
-					q[i] = textlimit.Quote(c)
+				q := make([]string, len(m.unmapped))
+				for i, u := range m.unmapped {
+					q[i] = textlimit.Quote(u.Header)
+					if len(u.Suggestions) > 0 {
+						q[i] += " (did you mean " + strings.Join(u.Suggestions, " or ") + "?)"
+					}
 				}
 				word := "column %s maps"
 				if len(q) > 1 {
@@ -137,9 +158,18 @@ func NewMapping(header []string, columnMapping map[string]string, res *resources
 		}
 	}
 	if len(errs) > 0 {
-		return nil, &FileError{Code: CodeMapping, Message: strings.Join(errs, "; ")}
+		fe := &FileError{Code: CodeMapping, Message: strings.Join(errs, "; ")}
+		fe.Columns, fe.Unmapped = m.Report()
+		return m, fe
 	}
 	return m, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // findColumn prefers an exact header match, then a unique case-insensitive one.
@@ -159,11 +189,46 @@ func findColumn(cols []string, want string) string {
 	return ""
 }
 
+// fieldFor is the field a column or key lands on without column_mapping:
+// the field of that name, else of that name in another case, else the one
+// whose name or alias matches it by resources.HeaderKey.
 func (m *Mapping) fieldFor(name string) string {
 	if f, ok := m.byName[name]; ok {
 		return f
 	}
-	return m.byName[strings.ToLower(strings.TrimSpace(name))]
+	if f, ok := m.byName[strings.ToLower(strings.TrimSpace(name))]; ok {
+		return f
+	}
+	if f, ok := m.res.FieldForHeader(name); ok && !m.targeted[f] {
+		return f
+	}
+	return ""
+}
+
+// MaxReported bounds each list of Report: the import object travels in
+// events a broker must carry, whatever header a file has.
+const MaxReported = 100
+
+// Report is what the import object tells about the mapping (events.File):
+// each mapped header column with its field, and the columns no field took
+// with their suggestions, the first MaxReported of each in file order, a
+// header clipped to textlimit.Field bytes. Both are nil for JSON, whose keys
+// are mapped per record.
+func (m *Mapping) Report() (columns map[string]string, unmapped []UnmappedHeader) {
+	if m.pairs == nil && m.unmapped == nil {
+		return nil, nil
+	}
+	columns = make(map[string]string, min(len(m.pairs), MaxReported))
+	for _, p := range m.pairs {
+		if len(columns) == MaxReported {
+			break
+		}
+		columns[textlimit.Clip(p.column, textlimit.Field)] = p.field
+	}
+	for _, u := range m.unmapped[:min(len(m.unmapped), MaxReported)] {
+		unmapped = append(unmapped, UnmappedHeader{Header: textlimit.Clip(u.Header, textlimit.Field), Suggestions: append([]string{}, u.Suggestions...)})
+	}
+	return columns, unmapped
 }
 
 // Ignored lists the columns that map to no field of a resource that allows
@@ -193,13 +258,26 @@ func (m *Mapping) Apply(cells map[string]string) (map[string]any, []rows.Problem
 // schema allows unknown fields, each ignored column (Ignored) in which this
 // row has a non-blank cell (WarnUnknownColumn).
 func (m *Mapping) ApplyCells(cells map[string]string) (data map[string]any, warnings, problems []rows.Problem) {
+	return m.applyCells(cells, nil)
+}
+
+// applyCells is ApplyCells for a spreadsheet row too: a cell that holds a
+// number (numbers, by column) is coerced as one (resources.CoerceSheetNumber),
+// so the field decides whether it was a date, a number or a text of digits.
+func (m *Mapping) applyCells(cells map[string]string, numbers map[string]resources.SheetNumber) (data map[string]any, warnings, problems []rows.Problem) {
 	data = make(map[string]any, len(m.pairs))
 	for _, p := range m.pairs {
 		cell, ok := cells[p.column]
 		if !ok {
 			continue
 		}
-		v, warn, prob := m.res.CoerceCell(p.field, cell)
+		var v any
+		var warn, prob *rows.Problem
+		if n, isNumber := numbers[p.column]; isNumber {
+			v, warn, prob = m.res.CoerceSheetNumber(p.field, n)
+		} else {
+			v, warn, prob = m.res.CoerceCell(p.field, cell)
+		}
 		if prob != nil {
 			if p.column != p.field {
 				prob.Message = fmt.Sprintf("column %s: %s", textlimit.Quote(p.column), prob.Message)

@@ -35,7 +35,7 @@ func prepare(res *resources.Resource, m *Mapping, rec Record, keysOnly bool) (ro
 	var data map[string]any
 	var warns, probs []rows.Problem
 	if rec.Cells != nil {
-		data, warns, probs = m.ApplyCells(rec.Cells)
+		data, warns, probs = m.applyCells(rec.Cells, rec.Numbers)
 	} else {
 		data, warns, probs = m.MapValues(rec.Values)
 	}

@@ -42,6 +42,12 @@ func NewPrevalidator(src io.Reader, opts events.Options, res *resources.Resource
 	return &Prevalidator{Source: dec, Mapping: m, res: res, delete: opts.Action == events.ActionDelete}, nil
 }
 
+// Report is the mapping's Report: what the import object's file says of
+// the columns.
+func (p *Prevalidator) Report() (columns map[string]string, unmapped []UnmappedHeader) {
+	return p.Mapping.Report()
+}
+
 // Prepare prevalidates one record (Prepare, or PrepareDelete for a delete
 // import).
 func (p *Prevalidator) Prepare(rec Record) (rows.Row, []rows.Problem) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/inlet-dev/inlet/internal/resources"
 	"github.com/inlet-dev/inlet/internal/textlimit"
 )
 
@@ -25,6 +26,9 @@ type xlsxSource struct {
 	spool  string
 	f      *excelize.File
 	rows   *excelize.Rows
+	types  *cellTypes  // which cells are numbers, read beside rows
+	styles []cellStyle // by style index: what a number cell's format makes of it
+	d1904  bool        // the workbook's date system
 	header []string
 	cols   []int
 	line   int64 // the worksheet row Next is at (1-based)
@@ -37,23 +41,31 @@ type xlsxSource struct {
 // several million rows of worksheet XML.
 const maxUnzipped = 4 << 30
 
-func openXLSX(r io.Reader, opts Options) (_ *xlsxSource, err error) {
+func openXLSX(r io.Reader, opts Options, det *Detected) (_ *xlsxSource, err error) {
 	tmp, err := os.CreateTemp(opts.TempDir, "inlet-upload-*.xlsx")
 	if err != nil {
 		return nil, fmt.Errorf("decode: spooling XLSX: %w", err)
 	}
-	s := &xlsxSource{spool: tmp.Name(), det: Detected{HasHeader: true}}
+	s := &xlsxSource{spool: tmp.Name(), det: Detected{HasHeader: true, Compression: det.Compression}}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
 		}
 	}()
-	_, err = io.Copy(tmp, r)
+	// A gzip'd upload decompresses to what its sender chose: the spool is
+	// bounded like the workbook's unzipped size.
+	n, err := io.Copy(tmp, io.LimitReader(r, maxUnzipped+1))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode: spooling XLSX: %w", err)
+	}
+	if n > maxUnzipped {
+		return nil, &FileError{Code: CodeParseXLSX, Message: fmt.Sprintf("the workbook is larger than %d GiB once decompressed", maxUnzipped>>30)}
+	}
+	if what := notAWorkbook(s.spool); what != "" {
+		return nil, &FileError{Code: CodeFileType, Message: "the file is " + what + ", not CSV/JSON/XLSX"}
 	}
 	// The unzipped size is bounded (a zip bomb would fill TempDir); parts
 	// over excelize's 16 MiB default are extracted to TempDir, not memory.
@@ -62,14 +74,23 @@ func openXLSX(r io.Reader, opts Options) (_ *xlsxSource, err error) {
 		s.f = nil
 		return nil, &FileError{Code: CodeParseXLSX, Message: "file is not a readable XLSX workbook: " + err.Error()}
 	}
-	sheet, err := pickSheet(s.f.GetSheetList(), opts.Sheet)
+	sheet, err := pickSheet(s.f.GetSheetList(), opts.Sheet, func(name string) bool {
+		visible, err := s.f.GetSheetVisible(name)
+		return err == nil && visible
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err = isoDateStyles(s.f); err != nil {
+	if s.styles, err = isoDateStyles(s.f); err != nil {
 		return nil, &FileError{Code: CodeParseXLSX, Message: "reading the workbook's styles: " + err.Error()}
 	}
+	if props, err := s.f.GetWorkbookProps(); err == nil && props.Date1904 != nil {
+		s.d1904 = *props.Date1904
+	}
 	if s.rows, err = s.f.Rows(sheet); err != nil {
+		return nil, &FileError{Code: CodeParseXLSX, Message: fmt.Sprintf("sheet %s: %v", textlimit.Quote(sheet), err)}
+	}
+	if s.types, err = openCellTypes(s.spool, sheet); err != nil {
 		return nil, &FileError{Code: CodeParseXLSX, Message: fmt.Sprintf("sheet %s: %v", textlimit.Quote(sheet), err)}
 	}
 	for {
@@ -97,14 +118,21 @@ func openXLSX(r io.Reader, opts Options) (_ *xlsxSource, err error) {
 }
 
 // pickSheet returns the sheet to read: want by exact name, else by a unique
-// case-insensitive match; the first sheet when want is "".
-func pickSheet(sheets []string, want string) (string, error) {
+// case-insensitive match, hidden or not; when want is "", the first sheet
+// visible says is shown (a hidden or very hidden sheet holds lookups and
+// leftovers, not what the user sees as the workbook's data).
+func pickSheet(sheets []string, want string, visible func(string) bool) (string, error) {
 	if len(sheets) == 0 {
 		return "", &FileError{Code: CodeParseXLSX, Message: "the workbook has no sheets"}
 	}
 	want = strings.TrimSpace(want)
 	if want == "" {
-		return sheets[0], nil
+		for _, s := range sheets {
+			if visible(s) {
+				return s, nil
+			}
+		}
+		return "", &FileError{Code: CodeParseXLSX, Message: "every sheet of the workbook is hidden: name the one to read with the sheet option"}
 	}
 	var ci []string
 	for _, s := range sheets {
@@ -185,19 +213,43 @@ func (s *xlsxSource) Next() (Record, error) {
 			return Record{}, &FileError{Code: CodeParseXLSX, Row: s.num, Line: s.line, Message: "a cell is not valid UTF-8"}
 		}
 		rec := Record{Num: s.num, Line: s.line}
-		rec.Cells, rec.Raw = xlsxCells(s.header, s.cols, cells)
+		numbers, err := s.types.row(int(s.line))
+		if err != nil {
+			_ = s.Close()
+			return Record{}, &FileError{Code: CodeParseXLSX, Row: s.num, Line: s.line, Message: "unreadable worksheet: " + err.Error()}
+		}
+		rec.Cells, rec.Numbers, rec.Raw = s.cells(cells, numbers)
 		return rec, nil
 	}
 }
 
-func xlsxCells(header []string, cols []int, rec []string) (map[string]string, []byte) {
+// cells maps a row's import columns by header. A number cell goes to
+// Numbers too, and its text is resources.SheetNumber.Text, the one rule for
+// a spreadsheet number read as text.
+func (s *xlsxSource) cells(rec []string, numbers map[int]numberCell) (map[string]string, map[string]resources.SheetNumber, []byte) {
+	header, cols := s.header, s.cols
 	cells := make(map[string]string, len(cols))
+	var nums map[string]resources.SheetNumber
 	raw := make([]byte, 0, 64)
 	raw = append(raw, '{')
 	for n, i := range cols {
 		v := ""
 		if i < len(rec) {
 			v = rec[i]
+		}
+		if nc, ok := numbers[i]; ok {
+			sn := resources.SheetNumber{Value: nc.value, Date1904: s.d1904}
+			if nc.style >= 0 && nc.style < len(s.styles) {
+				sn.Kind = s.styles[nc.style].kind
+				if s.styles[nc.style].shown {
+					sn.Shown = v
+				}
+			}
+			if nums == nil {
+				nums = map[string]resources.SheetNumber{}
+			}
+			nums[header[i]] = sn
+			v = sn.Text()
 		}
 		cells[header[i]] = v
 		if n > 0 {
@@ -207,7 +259,7 @@ func xlsxCells(header []string, cols []int, rec []string) (map[string]string, []
 		raw = append(raw, ':')
 		raw = appendJSONString(raw, v)
 	}
-	return cells, append(raw, '}')
+	return cells, nums, append(raw, '}')
 }
 
 // Close closes the workbook and removes the spooled upload and excelize's
@@ -220,6 +272,9 @@ func (s *xlsxSource) Close() error {
 	var errs []error
 	if s.rows != nil {
 		errs = append(errs, s.rows.Close())
+	}
+	if s.types != nil {
+		errs = append(errs, s.types.Close())
 	}
 	if s.f != nil {
 		errs = append(errs, s.f.Close())
@@ -251,7 +306,7 @@ const noNumFmt = 1 << 30
 //
 // A workbook without cell styles has nothing to rewrite: its numbers show
 // raw. excelize panics on some malformed style sheets; that is an error here.
-func isoDateStyles(f *excelize.File) (err error) {
+func isoDateStyles(f *excelize.File) (styles []cellStyle, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("malformed styles: %v", p)
@@ -259,8 +314,9 @@ func isoDateStyles(f *excelize.File) (err error) {
 	}()
 	_, _ = f.GetStyle(-1) // loads styles.xml; the index is invalid on purpose
 	if f.Styles == nil || f.Styles.CellXfs == nil || len(f.Styles.CellXfs.Xf) == 0 {
-		return nil
+		return nil, nil
 	}
+	styles = make([]cellStyle, len(f.Styles.CellXfs.Xf))
 	iso := map[int]int{}
 	for kind, code := range map[int]string{
 		fmtDate:     "yyyy-mm-dd",
@@ -270,7 +326,7 @@ func isoDateStyles(f *excelize.File) (err error) {
 		c := code
 		style, err := f.NewStyle(&excelize.Style{CustomNumFmt: &c})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if id := f.Styles.CellXfs.Xf[style].NumFmtID; id != nil {
 			iso[kind] = *id
@@ -289,20 +345,23 @@ func isoDateStyles(f *excelize.File) (err error) {
 			custom[nf.NumFmtID] = code
 		}
 	}
-	for i := range f.Styles.CellXfs.Xf {
+	for i := range styles {
 		xf := &f.Styles.CellXfs.Xf[i]
 		id := 0
 		if xf.NumFmtID != nil {
 			id = *xf.NumFmtID
 		}
 		kind := builtinFormatKind(id)
-		if code, ok := custom[id]; ok {
+		code, isCustom := custom[id]
+		if isCustom {
 			kind = formatKind(code)
 		}
-		switch kind {
-		case fmtElapsed:
+		styles[i].kind = sheetKinds[kind]
+		switch {
+		case kind == fmtElapsed, isCustom && kind == fmtOther && digitLayout(code):
+			styles[i].shown = true // excelize lays the digits out as the sheet shows them
 			continue
-		case fmtDate, fmtDateTime, fmtTime:
+		case kind == fmtDate, kind == fmtDateTime, kind == fmtTime:
 			if to, ok := iso[kind]; ok {
 				xf.NumFmtID = &to
 				continue
@@ -311,7 +370,47 @@ func isoDateStyles(f *excelize.File) (err error) {
 		none := noNumFmt
 		xf.NumFmtID = &none
 	}
-	return nil
+	return styles, nil
+}
+
+// cellStyle is what a style's number format makes of a number cell.
+type cellStyle struct {
+	kind  resources.SheetKind
+	shown bool // its text is the formatted value (leading zeros, elapsed time)
+}
+
+var sheetKinds = map[int]resources.SheetKind{
+	fmtDate: resources.SheetNumberDate, fmtDateTime: resources.SheetNumberDateTime, fmtTime: resources.SheetNumberTime,
+}
+
+// digitLayout reports whether a number format only lays out the digits of
+// a whole number: zeros that pad it ("00000" for zip codes, "000-00-0000"),
+// with literal text around them, and no decimals, grouping, percent,
+// exponent or rounding a text field would not want. Such a cell is text
+// typed as digits, and its text is what the sheet shows.
+func digitLayout(code string) bool {
+	if i := strings.IndexByte(code, ';'); i >= 0 {
+		code = code[:i]
+	}
+	zeros := 0
+	for i := 0; i < len(code); i++ {
+		switch c := code[i]; c {
+		case '0':
+			zeros++
+		case '"':
+			j := strings.IndexByte(code[i+1:], '"')
+			if j < 0 {
+				return false
+			}
+			i += j + 1
+		case '\\':
+			i++
+		case '-', ' ', '(', ')', '/', '+', ':':
+		default:
+			return false
+		}
+	}
+	return zeros >= 2
 }
 
 // builtinFormatKind classifies the number formats ECMA-376 predefines

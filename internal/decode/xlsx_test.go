@@ -196,7 +196,8 @@ func TestXLSXFileErrors(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		{"not a zip", []byte("email,name\na@x.io,Ann\n"), "file is not a readable XLSX workbook"},
+		{"text", []byte("email,name\na@x.io,Ann\n"), "the file is text, not an XLSX workbook"},
+		{"broken zip", []byte("PK\x03\x04 and then no zip at all"), "file is not a readable XLSX workbook"},
 		{"empty sheet", empty, `sheet "Sheet1" is empty: an XLSX import needs a header row`},
 		{"duplicate header", dupHeader, `line 3: header row: duplicate column name "email" (columns A and C)`},
 	}

@@ -191,6 +191,9 @@ type createInput struct {
 	up   *upload
 	// optionsOnly: a JSON body without inputs, which asks for an upload link.
 	optionsOnly bool
+	// columns and unmapped: the mapping a sync prevalidation used.
+	columns  map[string]string
+	unmapped []events.UnmappedHeader
 }
 
 func (g *Gateway) create(w http.ResponseWriter, r *http.Request) {
@@ -247,6 +250,7 @@ func (g *Gateway) create(w http.ResponseWriter, r *http.Request) {
 	ce.Time = now
 	imp := imports.Initial(in.opts, now)
 	imp.File = events.File{Name: up.name, Size: up.size, ContentType: up.contentType, Checksum: "sha256:" + up.sum}
+	imp.File.Columns, imp.File.UnmappedHeaders = in.columns, in.unmapped
 	withUploadLinks(&imp)
 	g.finishCreate(w, r, idem, published{subject: events.Subject(in.opts.OrganizationID, in.opts.Resource, events.EventRequested), event: ce},
 		createResponse{Import: imp, Prevalidation: pv})

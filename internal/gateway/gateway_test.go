@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -171,7 +172,7 @@ func TestMultipartUpload(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte(csv))
 	wantFile := events.File{Name: "My File (1).CSV", Size: int64(len(csv)), ContentType: "text/csv", Checksum: "sha256:" + hex.EncodeToString(sum[:])}
-	if imp.File != wantFile {
+	if !reflect.DeepEqual(imp.File, wantFile) {
 		t.Errorf("file = %+v, want %+v", imp.File, wantFile)
 	}
 	if imp.Status != events.StatusQueued || imp.OrganizationID != "acme" || imp.Format != "csv" || !imp.DryRun ||

@@ -53,6 +53,9 @@ func (g *Gateway) prevalidate(ctx context.Context, in *createInput, res *resourc
 		return nil, fileProblem(err, src, in.opts.Format)
 	}
 	defer pv.Close() // a spooled XLSX file
+	// The import object the create answers with reports the mapping, as the
+	// pipeline's will once prevalidation has read the file.
+	in.columns, in.unmapped = pv.Report()
 	type prepared struct {
 		row      rows.Row
 		problems []rows.Problem
@@ -99,6 +102,9 @@ func fileProblem(err error, src *readErr, format events.Format) error {
 		}
 		if fe.Line > 0 {
 			d["line"] = fe.Line
+		}
+		if fe.Unmapped != nil {
+			d["unmapped_headers"] = fe.Unmapped
 		}
 		return &apiError{status: http.StatusUnprocessableEntity, code: "invalid_file", message: fe.Error(), details: d}
 	}

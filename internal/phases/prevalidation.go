@@ -23,6 +23,10 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 	}
 	pv, err := decode.NewPrevalidator(src, job.Options, job.Resource, sp.TempDir())
 	if err != nil {
+		var fe *decode.FileError
+		if errors.As(err, &fe) {
+			file.Columns, file.UnmappedHeaders = fe.Columns, fe.Unmapped
+		}
 		return asFatal(err)
 	}
 	defer pv.Close() // removes an XLSX spool file
@@ -31,6 +35,8 @@ func (Prevalidation) Read(ctx context.Context, job *pipeline.Job, src io.Reader,
 	setFile := func() {
 		d := pv.Detected()
 		file.Encoding, file.Delimiter, file.HasHeader, file.Sheet = d.Encoding, d.Delimiter, d.HasHeader, job.Options.Sheet
+		file.Compression = d.Compression
+		file.Columns, file.UnmappedHeaders = pv.Report()
 	}
 	setFile()
 	if h := pv.Header(); h != nil {

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"path"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -246,6 +247,17 @@ func (h *Harness) intake(ctx context.Context, p SourcePhase, req events.ImportRe
 	defer sp.discard()
 	file := imp.File
 	if err := p.Read(ctx, job, io.TeeReader(rc, sum), &file, sp); err != nil {
+		var fatal *FatalError
+		if errors.As(err, &fatal) && !reflect.DeepEqual(file, imp.File) {
+			// What the phase found before the file failed (its columns, the
+			// headers no field took) goes into the failed import object:
+			// Finish builds it from import.json. It depends only on the
+			// file, so a redelivery writes the same.
+			imp.File = file
+			if perr := h.putJSON(ctx, imports.ImportKey(opts.ID), imp); perr != nil {
+				return perr
+			}
+		}
 		return err
 	}
 	// Hash what is left, should the reader have stopped early.

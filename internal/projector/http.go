@@ -178,7 +178,7 @@ func (a *API) listResources(w http.ResponseWriter, r *http.Request) {
 	list := a.cfg.Registry.List()
 	out := make([]events.Resource, 0, len(list))
 	for _, res := range list {
-		j := events.Resource{Name: res.Name, Key: res.Key, AlternateKeys: res.AlternateKeys, References: res.References, Schema: res.Schema}
+		j := events.Resource{Name: res.Name, Key: res.Key, AlternateKeys: res.AlternateKeys, References: res.References, Aliases: res.Aliases, Schema: res.Schema}
 		if j.AlternateKeys == nil {
 			j.AlternateKeys = [][]string{}
 		}

@@ -154,13 +154,17 @@ func compileDefinition(file string, b []byte) (*Resource, []error) {
 		return nil, errs
 	}
 
-	res := &Resource{Definition: def, schema: sch, fast: compileFast(sch), props: map[string]*jsonschema.Schema{}, types: map[string][]string{}}
+	res := &Resource{Definition: def, schema: sch, fast: compileFast(sch), props: map[string]*jsonschema.Schema{}, types: map[string][]string{}, formats: map[string]string{}}
 	for name := range props {
 		res.fields = append(res.fields, name)
 		res.props[name] = sch.Properties[name]
 		res.types[name] = resolveTypes(sch.Properties[name])
+		if f := resolveFormat(sch.Properties[name]); f != "" {
+			res.formats[name] = f
+		}
 	}
 	sort.Strings(res.fields)
+	res.indexHeaders(fail)
 	res.allowUnknown = sch.AdditionalProperties == nil || sch.AdditionalProperties != false
 
 	checkKey := func(field string, key []string) {

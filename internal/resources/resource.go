@@ -28,6 +28,8 @@ type Resource struct {
 	fields       []string
 	allowUnknown bool
 	refs         []Reference
+	formats      map[string]string // per field, the JSON Schema format ("date", "date-time"), resolved once
+	headers      headerIndex
 }
 
 // Reference is one parsed entry of Definition.References: Field holds a value
@@ -70,6 +72,20 @@ func (r *Resource) AllowsUnknownFields() bool { return r.allowUnknown }
 // $ref), or nil when the field is unknown or its type is unconstrained.
 // The slice is shared: do not modify it.
 func (r *Resource) FieldTypes(name string) []string { return r.types[name] }
+
+// FieldFormat is the JSON Schema format of a field (following $ref), or ""
+// when it has none.
+func (r *Resource) FieldFormat(name string) string { return r.formats[name] }
+
+func resolveFormat(s *jsonschema.Schema) string {
+	for depth := 0; s != nil && depth < 16; depth++ {
+		if s.Format != nil {
+			return s.Format.Name
+		}
+		s = s.Ref
+	}
+	return ""
+}
 
 func resolveTypes(s *jsonschema.Schema) []string {
 	for depth := 0; s != nil && depth < 16; depth++ {

@@ -14,6 +14,12 @@ type Definition struct {
 	References map[string]string `json:"references,omitempty"`
 	// Parent names the resource records are created under.
 	Parent string `json:"parent,omitempty"`
+	// Aliases maps a field to other headers a file may give it under
+	// ("email_address": ["E-mail", "Mail"]). Headers are matched to fields
+	// and aliases by HeaderKey (case, spaces, underscores, hyphens and
+	// accents aside); an alias that matches another field or its aliases is
+	// a definition error.
+	Aliases map[string][]string `json:"aliases,omitempty"`
 	// Schema is a JSON Schema (2020-12) for one record.
 	Schema json.RawMessage `json:"schema"`
 }
