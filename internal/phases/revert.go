@@ -1,7 +1,6 @@
 package phases
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,9 +95,7 @@ func (p Processing) revert(ctx context.Context, job *pipeline.Job, b int, batch 
 			op.Record.ParentID, op.Record.Data, op.Record.Keys = ch.Before.ParentID, data, ch.Before.Keys
 			op.Record.CreatedAt = ch.Before.CreatedAt
 		}
-		if !job.Options.Force {
-			op.Expect = &store.Expect{Exists: ch.After != nil, Fingerprint: ch.After}
-		}
+		op.Expect = &store.Expect{Exists: ch.After != nil, Fingerprint: ch.After, Anything: job.Options.Force}
 		ops = append(ops, op)
 	}
 	conflicts := map[string]string{} // id → why
@@ -109,23 +106,20 @@ func (p Processing) revert(ctx context.Context, job *pipeline.Job, b int, batch 
 			return err
 		}
 	} else {
-		// A key another record holds now leaves its record out; the batch,
-		// rolled back, is applied again without it (at most once per op).
-		for {
-			res, err = p.Records.Apply(ctx, job.Scope(), imports.ProcessingBatchID(job.ID(), b), ops)
-			var kc *store.KeyConflictError
-			if !errors.As(err, &kc) || outcome[kc.Wanted] == "" {
-				break
-			}
-			conflicts[kc.Wanted] = fmt.Sprintf("its key %s=%s is held by record %s now", kc.Name, kc.Value, kc.Held)
-			ops = withoutRecord(ops, kc.Wanted)
-		}
+		// The store leaves out, and keeps in the batch's result, what it
+		// cannot put back: a record changed since, or whose key another
+		// record holds now; a replay reports the same.
+		res, err = p.Records.Apply(ctx, job.Scope(), imports.ProcessingBatchID(job.ID(), b), ops)
 		if err != nil {
 			return fmt.Errorf("apply batch %d: %w", b, err)
 		}
 	}
 	for _, id := range res.Conflicts {
-		conflicts[id] = "another import changed it since " + parent
+		if held, ok := res.HeldKeys[id]; ok {
+			conflicts[id] = "its key " + held + " now"
+		} else {
+			conflicts[id] = "another import changed it since " + parent
+		}
 	}
 	for i := range batch {
 		row := &batch[i]
@@ -178,25 +172,11 @@ func (p Processing) unmet(ctx context.Context, job *pipeline.Job, ops []store.Op
 	}
 	var unmet []string
 	for _, op := range ops {
-		if op.Expect == nil {
-			continue
-		}
-		fp, exists := fps[op.Record.ID]
-		if exists != op.Expect.Exists || exists && !bytes.Equal(fp, op.Expect.Fingerprint) {
+		if fp, exists := fps[op.Record.ID]; op.Expect != nil && !op.Expect.Met(exists, fp) {
 			unmet = append(unmet, op.Record.ID)
 		}
 	}
 	return unmet, nil
-}
-
-func withoutRecord(ops []store.Op, id string) []store.Op {
-	kept := ops[:0:0]
-	for _, op := range ops {
-		if op.Record.ID != id {
-			kept = append(kept, op)
-		}
-	}
-	return kept
 }
 
 // canonicalJSON writes data as an import writes a record (jsonenc), so a

@@ -3,6 +3,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -90,10 +91,20 @@ type Op struct {
 }
 
 // Expect is a record's required state: absent, or present with the data
-// whose Fingerprint this is.
+// whose Fingerprint this is; or Anything. An op with an Expect that gives a
+// key another record holds is left out as a conflict (BatchResult.HeldKeys)
+// rather than failing the batch.
 type Expect struct {
 	Exists      bool
 	Fingerprint []byte
+	// Anything requires no state (a forced revert): only the key rule holds.
+	Anything bool
+}
+
+// Met reports whether a record in this state (exists, with the data whose
+// Fingerprint is fp) is as e requires.
+func (e *Expect) Met(exists bool, fp []byte) bool {
+	return e.Anything || exists == e.Exists && (!exists || bytes.Equal(fp, e.Fingerprint))
 }
 
 // Change is what one import did to one record.
@@ -129,8 +140,12 @@ type BatchResult struct {
 	// MissingIDs lists the deletes whose record did not exist.
 	MissingIDs []string `json:"missing_ids,omitempty"`
 	// Conflicts lists the ops left out because their record was not in the
-	// state they expected (Op.Expect).
-	Conflicts []string `json:"conflicts,omitempty"`
+	// state they expected (Op.Expect), or because a key they give is held
+	// by another record: HeldKeys names it ("email=a@x is held by record
+	// rec_2"). An op without Expect meeting a held key fails the batch
+	// (ErrKeyConflict) instead.
+	Conflicts []string          `json:"conflicts,omitempty"`
+	HeldKeys  map[string]string `json:"held_keys,omitempty"`
 }
 
 // RecordStore holds the records of every resource.

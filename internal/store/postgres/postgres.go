@@ -587,10 +587,19 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 		}
 	}
 
+	// A record a revert expects absent has no row to lock: two reverts
+	// recreating it would both find it absent. Its id's advisory lock,
+	// taken in id order before any row lock, makes the second wait and
+	// find it.
+	if absent := plan.ExpectedAbsent(); len(absent) > 0 {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2 || '/' || $3 || '/' || q.id, 0))
+			FROM unnest($4::text[]) AS q(id) ORDER BY q.id`, append(sc, absent)...); err != nil {
+			return store.BatchResult{}, wrap("lock absent records", err)
+		}
+	}
 	// Lock every record the batch touches and read the keys it holds now.
 	existed := map[string]bool{}
 	stored := map[string][]byte{} // fingerprints, for Expect
-	type heldKey struct{ name, value, id string }
 	var held []heldKey
 	{
 		rows, err := tx.Query(ctx, lockRecordsQuery, append(sc, plan.Touched)...)
@@ -622,6 +631,55 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			return store.BatchResult{}, err
 		}
 	}
+	// An op that expects a state (a revert putting a record back) whose
+	// record's key another record holds now is left out too: its writes
+	// are rolled back to a savepoint and the rest written again, so the
+	// stored result names it and a replay reports the same.
+	for {
+		if !plan.Expects {
+			if err := s.write(ctx, tx, scope, batchID, plan, existed, held, now); err != nil {
+				return store.BatchResult{}, err
+			}
+			break
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return store.BatchResult{}, wrap("savepoint", err)
+		}
+		err = s.write(ctx, sp, scope, batchID, plan, existed, held, now)
+		var kc *store.KeyConflictError
+		if errors.As(err, &kc) && plan.Expecting(kc.Wanted) {
+			if err := sp.Rollback(ctx); err != nil {
+				return store.BatchResult{}, wrap("roll back to savepoint", err)
+			}
+			if plan, err = plan.WithoutKeyConflict(batchID, kc); err != nil {
+				return store.BatchResult{}, err
+			}
+			continue
+		}
+		if err != nil {
+			_ = sp.Rollback(ctx)
+			return store.BatchResult{}, err
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return store.BatchResult{}, wrap("release savepoint", err)
+		}
+		break
+	}
+	return s.storeResult(ctx, tx, batchID, plan.Count(existed), now, wrap)
+}
+
+// heldKey is a key row a locked record holds.
+type heldKey struct{ name, value, id string }
+
+// write applies plan (its records locked, held their key rows): the
+// changes kept for its import, deletes, upserts, key rows.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID string, plan *batchplan.Plan,
+	existed map[string]bool, held []heldKey, now time.Time) error {
+	sc := []any{scope.Org, scope.Mode, scope.Resource}
+	wrap := func(what string, err error) error {
+		return fmt.Errorf("postgres: batch %s in %s: %s: %w", batchID, scopeName(scope), what, err)
+	}
 	var oldNames, oldValues, oldIDs []string
 	for _, k := range held {
 		if _, touched := slices.BinarySearch(plan.Touched, k.id); touched {
@@ -629,23 +687,23 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 		}
 	}
 	if plan.ImportID != "" && len(plan.Touched) > 0 {
-		ids, after := plan.Changes()
+		ids, after := plan.Changes(existed)
 		if _, err := tx.Exec(ctx, keepChangesQuery, append(sc, plan.ImportID, ids, after)...); err != nil {
-			return store.BatchResult{}, wrap("keep changes", err)
+			return wrap("keep changes", err)
 		}
 		if err := keepChangeSet(ctx, tx, plan.ImportID, now); err != nil {
-			return store.BatchResult{}, wrap("keep changes", err)
+			return wrap("keep changes", err)
 		}
 	}
 	if len(plan.Deletes) > 0 {
 		if _, err := tx.Exec(ctx, deleteRecordsQuery, append(sc, plan.Deletes)...); err != nil {
-			return store.BatchResult{}, wrap("delete records", err)
+			return wrap("delete records", err)
 		}
 	}
 	if len(plan.Upserts) > 0 {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE inlet_tmp_records
 			(id text COLLATE "C", parent_id text, data jsonb, import_id text, keys jsonb, fp bytea) ON COMMIT DROP`); err != nil {
-			return store.BatchResult{}, wrap("create temp table", err)
+			return wrap("create temp table", err)
 		}
 		c := newCopyRows(len(recordColumns), nil)
 		for i := range plan.Upserts {
@@ -653,7 +711,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			c.record(plan, i)
 		}
 		if err := c.into(ctx, tx, "inlet_tmp_records", recordColumns...); err != nil {
-			return store.BatchResult{}, wrap("copy records", err)
+			return wrap("copy records", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO records
 			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys, fp)
@@ -663,7 +721,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 				parent_id = EXCLUDED.parent_id, data = EXCLUDED.data, keys = EXCLUDED.keys, fp = EXCLUDED.fp,
 				import_id = EXCLUDED.import_id, updated_at = EXCLUDED.updated_at`,
 			append(sc, now)...); err != nil {
-			return store.BatchResult{}, wrap("upsert records", err)
+			return wrap("upsert records", err)
 		}
 		if len(plan.Restores) > 0 {
 			ids, created := make([]string, len(plan.Restores)), make([]time.Time, len(plan.Restores))
@@ -674,7 +732,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 				FROM unnest($4::text[], $5::timestamptz[]) AS q(id, created_at)
 				WHERE r.org = $1 AND r.mode = $2 AND r.resource = $3 AND r.id = q.id`,
 				append(sc, ids, created)...); err != nil {
-				return store.BatchResult{}, wrap("restore creation times", err)
+				return wrap("restore creation times", err)
 			}
 		}
 	}
@@ -682,13 +740,13 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 	// have: a batch that changed them committed before our lock was granted.
 	if len(oldIDs) > 0 {
 		if _, err := tx.Exec(ctx, dropKeysQuery, append(sc, oldNames, oldValues, oldIDs)...); err != nil {
-			return store.BatchResult{}, wrap("drop old keys", err)
+			return wrap("drop old keys", err)
 		}
 	}
 	if len(plan.Keys) > 0 {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE inlet_tmp_keys
 			(key_name text COLLATE "C", key_value text COLLATE "C", id text COLLATE "C", fp bytea) ON COMMIT DROP`); err != nil {
-			return store.BatchResult{}, wrap("create temp table", err)
+			return wrap("create temp table", err)
 		}
 		c := newCopyRows(len(keyColumns), nil)
 		for _, k := range plan.Keys {
@@ -696,7 +754,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			c.key(k)
 		}
 		if err := c.into(ctx, tx, "inlet_tmp_keys", keyColumns...); err != nil {
-			return store.BatchResult{}, wrap("copy keys", err)
+			return wrap("copy keys", err)
 		}
 		// DO NOTHING rather than failing on the primary key: a key held by a
 		// concurrent, not yet committed batch makes this wait for it, and the
@@ -706,7 +764,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 			ORDER BY t.key_value, t.key_name
 			ON CONFLICT DO NOTHING`, sc...)
 		if err != nil {
-			return store.BatchResult{}, wrap("insert keys", err)
+			return wrap("insert keys", err)
 		}
 		if tag.RowsAffected() != int64(len(plan.Keys)) {
 			var name, value, want, held string
@@ -717,15 +775,15 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, scope store.Scope, batchID
 				WHERE k.id <> t.id ORDER BY t.key_name, t.key_value LIMIT 1`, sc...).Scan(&name, &value, &want, &held)
 			switch {
 			case err == nil:
-				return store.BatchResult{}, batchplan.ConflictError(batchID, name, value, held, want)
+				return batchplan.ConflictError(batchID, name, value, held, want)
 			case !errors.Is(err, pgx.ErrNoRows):
-				return store.BatchResult{}, wrap(fmt.Sprintf("find key conflict (%d of %d keys inserted)", tag.RowsAffected(), len(plan.Keys)), err)
+				return wrap(fmt.Sprintf("find key conflict (%d of %d keys inserted)", tag.RowsAffected(), len(plan.Keys)), err)
 			}
 			// Every skipped key is already held by the record that wants it:
 			// the end state is right, nothing to report.
 		}
 	}
-	return s.storeResult(ctx, tx, batchID, plan.Count(existed), now, wrap)
+	return nil
 }
 
 func (s *Store) storeResult(ctx context.Context, tx pgx.Tx, batchID string, res store.BatchResult, now time.Time, wrap func(string, error) error) (store.BatchResult, error) {

@@ -625,7 +625,6 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 	// keys read here all the key rows these records have.
 	existed := map[string]bool{}
 	stored := map[string][]byte{} // fingerprints, for Expect
-	type heldKey struct{ id, name, value string }
 	var held []heldKey
 	{
 		rows, err := tx.QueryContext(ctx, touchedQuery, append(sc, jsonArray(plan.Touched))...)
@@ -662,96 +661,39 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 		if plan, err = plan.Without(batchID, plan.Unmet(stored)); err != nil {
 			return store.BatchResult{}, err
 		}
-		held = slices.DeleteFunc(held, func(k heldKey) bool {
-			_, touched := slices.BinarySearch(plan.Touched, k.id)
-			return !touched
-		})
 	}
-	if plan.ImportID != "" && len(plan.Touched) > 0 {
-		st, err := tx.PrepareContext(ctx, keepChangeQuery)
-		if err != nil {
-			return store.BatchResult{}, wrap("prepare keeping changes", err)
-		}
-		defer st.Close()
-		ids, after := plan.Changes()
-		for i, id := range ids {
-			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, plan.ImportID, id, after[i]); err != nil {
-				return store.BatchResult{}, wrap("keep change of record "+id, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO change_sets (import_id, kept_at) VALUES (?, ?) ON CONFLICT DO NOTHING`,
-			plan.ImportID, fmtTime(batchplan.Now())); err != nil {
-			return store.BatchResult{}, wrap("keep changes", err)
-		}
-	}
-	if len(held) > 0 {
-		st, err := tx.PrepareContext(ctx, dropKeyQuery)
-		if err != nil {
-			return store.BatchResult{}, wrap("prepare key drop", err)
-		}
-		defer st.Close()
-		for _, k := range held {
-			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.name, k.value, k.id); err != nil {
-				return store.BatchResult{}, wrap("drop old keys", err)
-			}
-		}
-	}
-	if len(plan.Deletes) > 0 {
-		if _, err := tx.ExecContext(ctx, deleteRecordsQuery, append(sc, jsonArray(plan.Deletes))...); err != nil {
-			return store.BatchResult{}, wrap("delete records", err)
-		}
-	}
+	// An op that expects a state whose key another record holds now is
+	// left out too (see the PostgreSQL adapter): rolled back to a savepoint,
+	// the rest written again.
 	now := fmtTime(batchplan.Now())
-	if len(plan.Upserts) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO records
-			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys, fp)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (org, mode, resource, id) DO UPDATE SET
-				parent_id = excluded.parent_id, data = excluded.data, keys = excluded.keys, fp = excluded.fp,
-				import_id = excluded.import_id, updated_at = excluded.updated_at`)
+	for {
+		if !plan.Expects {
+			if err := s.write(ctx, tx, scope, batchID, plan, existed, held, now); err != nil {
+				return store.BatchResult{}, err
+			}
+			break
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT expecting`); err != nil {
+			return store.BatchResult{}, wrap("savepoint", err)
+		}
+		err := s.write(ctx, tx, scope, batchID, plan, existed, held, now)
+		var kc *store.KeyConflictError
+		if errors.As(err, &kc) && plan.Expecting(kc.Wanted) {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO expecting`); err != nil {
+				return store.BatchResult{}, wrap("roll back to savepoint", err)
+			}
+			if plan, err = plan.WithoutKeyConflict(batchID, kc); err != nil {
+				return store.BatchResult{}, err
+			}
+			continue
+		}
 		if err != nil {
-			return store.BatchResult{}, wrap("prepare upsert", err)
+			return store.BatchResult{}, err
 		}
-		defer st.Close()
-		for i, r := range plan.Upserts {
-			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
-				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), plan.Fingerprints[i]); err != nil {
-				return store.BatchResult{}, wrap("upsert record "+r.ID, err)
-			}
+		if _, err := tx.ExecContext(ctx, `RELEASE expecting`); err != nil {
+			return store.BatchResult{}, wrap("release savepoint", err)
 		}
-		for _, u := range plan.Restores {
-			r := plan.Upserts[u]
-			if _, err := tx.ExecContext(ctx, `UPDATE records SET created_at = ?
-				WHERE org = ? AND mode = ? AND resource = ? AND id = ?`,
-				fmtTime(r.CreatedAt), scope.Org, scope.Mode, scope.Resource, r.ID); err != nil {
-				return store.BatchResult{}, wrap("restore creation time of record "+r.ID, err)
-			}
-		}
-	}
-	if len(plan.Keys) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO record_keys
-			(org, mode, resource, key_name, key_value, id) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return store.BatchResult{}, wrap("prepare keys", err)
-		}
-		defer st.Close()
-		for _, k := range inIndexOrder(plan.Keys) {
-			r, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.Name, k.Value, k.ID)
-			if err != nil {
-				return store.BatchResult{}, wrap("insert key of record "+k.ID, err)
-			}
-			if n, _ := r.RowsAffected(); n == 1 {
-				continue
-			}
-			var holder string
-			if err := tx.QueryRowContext(ctx, `SELECT id FROM record_keys
-				WHERE org = ? AND mode = ? AND resource = ? AND key_name = ? AND key_value = ?`,
-				scope.Org, scope.Mode, scope.Resource, k.Name, k.Value).Scan(&holder); err != nil {
-				return store.BatchResult{}, wrap("find holder of key "+k.Name, err)
-			}
-			return store.BatchResult{}, batchplan.ConflictError(batchID, k.Name, k.Value, holder, k.ID)
-		}
+		break
 	}
 	res := plan.Count(existed)
 	b, _ := json.Marshal(res)
@@ -760,6 +702,109 @@ func (s *Store) applyPlan(ctx context.Context, tx *sql.Tx, scope store.Scope, ba
 		return store.BatchResult{}, wrap("mark applied", err)
 	}
 	return res, nil
+}
+
+// heldKey is a key row a record of the batch holds.
+type heldKey struct{ id, name, value string }
+
+// write applies plan: the changes kept for its import, the touched
+// records' old key rows dropped, deletes, upserts, key rows.
+func (s *Store) write(ctx context.Context, tx *sql.Tx, scope store.Scope, batchID string, plan *batchplan.Plan,
+	existed map[string]bool, held []heldKey, now string) error {
+	sc := []any{scope.Org, scope.Mode, scope.Resource}
+	wrap := func(what string, err error) error {
+		return fmt.Errorf("sqlite: batch %s: %s: %w", batchID, what, err)
+	}
+	held = slices.DeleteFunc(slices.Clone(held), func(k heldKey) bool {
+		_, touched := slices.BinarySearch(plan.Touched, k.id)
+		return !touched
+	})
+	if plan.ImportID != "" && len(plan.Touched) > 0 {
+		st, err := tx.PrepareContext(ctx, keepChangeQuery)
+		if err != nil {
+			return wrap("prepare keeping changes", err)
+		}
+		defer st.Close()
+		ids, after := plan.Changes(existed)
+		for i, id := range ids {
+			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, plan.ImportID, id, after[i]); err != nil {
+				return wrap("keep change of record "+id, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO change_sets (import_id, kept_at) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+			plan.ImportID, fmtTime(batchplan.Now())); err != nil {
+			return wrap("keep changes", err)
+		}
+	}
+	if len(held) > 0 {
+		st, err := tx.PrepareContext(ctx, dropKeyQuery)
+		if err != nil {
+			return wrap("prepare key drop", err)
+		}
+		defer st.Close()
+		for _, k := range held {
+			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.name, k.value, k.id); err != nil {
+				return wrap("drop old keys", err)
+			}
+		}
+	}
+	if len(plan.Deletes) > 0 {
+		if _, err := tx.ExecContext(ctx, deleteRecordsQuery, append(sc, jsonArray(plan.Deletes))...); err != nil {
+			return wrap("delete records", err)
+		}
+	}
+	if len(plan.Upserts) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO records
+			(org, mode, resource, id, parent_id, data, import_id, created_at, updated_at, keys, fp)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (org, mode, resource, id) DO UPDATE SET
+				parent_id = excluded.parent_id, data = excluded.data, keys = excluded.keys, fp = excluded.fp,
+				import_id = excluded.import_id, updated_at = excluded.updated_at`)
+		if err != nil {
+			return wrap("prepare upsert", err)
+		}
+		defer st.Close()
+		for i, r := range plan.Upserts {
+			if _, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, r.ID, r.ParentID,
+				string(r.Data), r.ImportID, now, now, plan.KeysJSON(i), plan.Fingerprints[i]); err != nil {
+				return wrap("upsert record "+r.ID, err)
+			}
+		}
+		for _, u := range plan.Restores {
+			r := plan.Upserts[u]
+			if _, err := tx.ExecContext(ctx, `UPDATE records SET created_at = ?
+				WHERE org = ? AND mode = ? AND resource = ? AND id = ?`,
+				fmtTime(r.CreatedAt), scope.Org, scope.Mode, scope.Resource, r.ID); err != nil {
+				return wrap("restore creation time of record "+r.ID, err)
+			}
+		}
+	}
+	if len(plan.Keys) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO record_keys
+			(org, mode, resource, key_name, key_value, id) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return wrap("prepare keys", err)
+		}
+		defer st.Close()
+		for _, k := range inIndexOrder(plan.Keys) {
+			r, err := st.ExecContext(ctx, scope.Org, scope.Mode, scope.Resource, k.Name, k.Value, k.ID)
+			if err != nil {
+				return wrap("insert key of record "+k.ID, err)
+			}
+			if n, _ := r.RowsAffected(); n == 1 {
+				continue
+			}
+			var holder string
+			if err := tx.QueryRowContext(ctx, `SELECT id FROM record_keys
+				WHERE org = ? AND mode = ? AND resource = ? AND key_name = ? AND key_value = ?`,
+				scope.Org, scope.Mode, scope.Resource, k.Name, k.Value).Scan(&holder); err != nil {
+				return wrap("find holder of key "+k.Name, err)
+			}
+			return batchplan.ConflictError(batchID, k.Name, k.Value, holder, k.ID)
+		}
+	}
+	return nil
 }
 
 const viewCols = `id, org, resource, status, created_at, doc`

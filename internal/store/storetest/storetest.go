@@ -55,6 +55,7 @@ func RunContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ExpectLeavesOutChangedRecords", testExpect},
 		{"RestoreGivesCreationTimeAndKeys", testRestore},
 		{"PruneChangesForgetsOldImportsOnly", testPruneChanges},
+		{"ConcurrentRecreateOnce", testConcurrentRecreate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1245,12 +1246,36 @@ func testExpect(t *testing.T, s store.Store) {
 		{Kind: store.OpDelete, Record: store.Record{ID: "b"}, Expect: &store.Expect{Exists: true, Fingerprint: fa}},
 		// c is expected absent and is: created.
 		{Kind: store.OpUpsert, Record: rec("c", "c@x"), Expect: &store.Expect{}},
-		// a second record expected absent that exists: left out, its key stays.
-		{Kind: store.OpUpsert, Record: store.Record{ID: "b", Data: json.RawMessage(`{"x":1}`)}, Expect: &store.Expect{}},
+		// d expected absent but there: left out, its key stays.
+		{Kind: store.OpUpsert, Record: rec("d", "d2@x"), Expect: &store.Expect{}},
+		// e gives a key f holds: left out, naming the key and its holder.
+		{Kind: store.OpUpsert, Record: rec("e", "f@x"), Expect: &store.Expect{}},
+		// g, forced (any state), gives the key d keeps: left out too.
+		{Kind: store.OpUpsert, Record: rec("g", "d@x"), Expect: &store.Expect{Anything: true}},
 	}
+	for i := range ops {
+		ops[i].Record.ImportID = "imp_revert"
+	}
+	mustApply(t, s, scopeA, "ex:1b", up(rec("d", "d@x"), rec("f", "f@x")))
 	res := mustApply(t, s, scopeA, "ex:2", ops)
-	if !reflect.DeepEqual(res.Conflicts, []string{"b"}) || res.Upserted != 2 || res.Deleted != 0 {
-		t.Fatalf("result = %+v, want a and c written, b a conflict", res)
+	if !reflect.DeepEqual(res.Conflicts, []string{"b", "d", "e", "g"}) || res.Upserted != 2 || res.Deleted != 0 {
+		t.Fatalf("result = %+v, want a and c written, b, d, e and g conflicts", res)
+	}
+	if e, g := res.HeldKeys["e"], res.HeldKeys["g"]; !strings.Contains(e, "f@x") || !strings.Contains(e, "record f") ||
+		!strings.Contains(g, "record d") || len(res.HeldKeys) != 2 {
+		t.Errorf("held keys = %v, want e's email held by record f, g's by record d", res.HeldKeys)
+	}
+	if id, ok := lookup(t, s, scopeA, "email", "d@x"); !ok || id != "d" {
+		t.Errorf("d's key = %q %v after its op was left out", id, ok)
+	}
+	for _, id := range []string{"e", "g"} {
+		if _, err := s.Get(ctx(t), scopeA, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s was written though its key is held: %v", id, err)
+		}
+	}
+	// Only what was written is kept as the import's changes.
+	if ch := changes(t, s, scopeA, "imp_revert"); len(ch) != 2 || ch["a"].Before == nil || ch["c"].After == nil {
+		t.Errorf("changes kept = %+v, want a and c only", ch)
 	}
 	if got, err := s.Get(ctx(t), scopeA, "b"); err != nil || !jsonEqual(t, got.Data, b.Data) {
 		t.Errorf("b = %+v, %v: want it untouched", got, err)
@@ -1261,8 +1286,13 @@ func testExpect(t *testing.T, s store.Store) {
 	if id, ok := lookup(t, s, scopeA, "email", "a2@x"); !ok || id != "a" {
 		t.Errorf("a's new key = %q %v", id, ok)
 	}
-	if res, err := s.Apply(ctx(t), scopeA, "ex:2", ops); err != nil || !res.Replayed || !reflect.DeepEqual(res.Conflicts, []string{"b"}) {
-		t.Errorf("replay = %+v, %v: want the stored conflicts", res, err)
+	if res, err := s.Apply(ctx(t), scopeA, "ex:2", ops); err != nil || !res.Replayed || !reflect.DeepEqual(res.Conflicts, []string{"b", "d", "e", "g"}) || len(res.HeldKeys) != 2 {
+		t.Errorf("replay = %+v, %v: want the stored conflicts and held keys", res, err)
+	}
+	// A delete of a record that does not exist changed nothing: not kept.
+	mustApply(t, s, scopeA, "ex:4", byImport("imp_del", del("nope", "c")))
+	if ch := changes(t, s, scopeA, "imp_del"); len(ch) != 1 || ch["c"].Before == nil {
+		t.Errorf("changes of a delete = %+v, want c only", ch)
 	}
 	// Every op left out: nothing written, the batch still applied once.
 	all := []store.Op{{Kind: store.OpDelete, Record: store.Record{ID: "a"}, Expect: &store.Expect{}}}
@@ -1303,16 +1333,51 @@ func testRestore(t *testing.T, s store.Store) {
 	if rc := changes(t, s, scopeA, "imp_revert")["a"]; rc.Before != nil || rc.After == nil {
 		t.Errorf("the revert's own change = %+v, want a recreated (revertible)", rc)
 	}
-	// A restore whose key another record took meanwhile names both records.
+	// A restore whose key another record took meanwhile is left out,
+	// naming both records; without Expect the batch fails instead.
 	mustApply(t, s, scopeA, "re:4", byImport("imp_del2", del("a")))
 	mustApply(t, s, scopeA, "re:5", up(rec("z", "a@x")))
-	_, err = s.Apply(ctx(t), scopeA, "re:6", []store.Op{{Kind: store.OpUpsert, Record: back, Expect: &store.Expect{}}})
+	res := mustApply(t, s, scopeA, "re:6", []store.Op{{Kind: store.OpUpsert, Record: back, Expect: &store.Expect{}}})
+	if !reflect.DeepEqual(res.Conflicts, []string{"a"}) || !strings.Contains(res.HeldKeys["a"], "record z") {
+		t.Fatalf("result = %+v, want a left out: its key held by z", res)
+	}
+	_, err = s.Apply(ctx(t), scopeA, "re:7", []store.Op{{Kind: store.OpUpsert, Record: back}})
 	var kc *store.KeyConflictError
 	if !errors.As(err, &kc) || kc.Wanted != "a" || kc.Held != "z" {
 		t.Fatalf("err = %v, want a key conflict of a with z", err)
 	}
-	if _, ok, _ := s.Applied(ctx(t), "re:6"); ok {
+	if _, ok, _ := s.Applied(ctx(t), "re:7"); ok {
 		t.Error("a batch that failed on a key conflict is marked applied")
+	}
+}
+
+// Two batches putting back the same absent record at once (two reverts of
+// one import): one recreates it, the other finds it there.
+func testConcurrentRecreate(t *testing.T, s store.Store) {
+	for round := range 5 {
+		id := fmt.Sprintf("x%d", round)
+		var wg sync.WaitGroup
+		results := make([]store.BatchResult, 2)
+		errs := make([]error, 2)
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rec(id, id+"@x")
+				r.ImportID = fmt.Sprintf("imp_r%d", i)
+				results[i], errs[i] = s.Apply(ctx(t), scopeA, fmt.Sprintf("cr:%d:%d", round, i),
+					[]store.Op{{Kind: store.OpUpsert, Record: r, Expect: &store.Expect{}}})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d batch %d: %v", round, i, err)
+			}
+		}
+		if got := results[0].Upserted + results[1].Upserted; got != 1 || len(results[0].Conflicts)+len(results[1].Conflicts) != 1 {
+			t.Fatalf("round %d: %+v and %+v, want one recreate and one conflict", round, results[0], results[1])
+		}
 	}
 }
 

@@ -5,7 +5,6 @@
 package batchplan
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -52,8 +51,10 @@ type Plan struct {
 	// Expects is true when some op has an Expect: the adapter reads the
 	// state of Touched under its locks and asks Unmet.
 	Expects bool
-	// Conflicts are the ids left out by Without.
+	// Conflicts are the ids left out by Without; HeldKeys says, of those
+	// left out by WithoutKeyConflict, which key another record holds.
 	Conflicts []string
+	HeldKeys  map[string]string
 	// Restores are the upserts that give their record's created_at
 	// (store.Op), by index in Upserts.
 	Restores []int
@@ -148,11 +149,7 @@ func (p *Plan) Unmet(stored map[string][]byte) []string {
 			continue
 		}
 		seen[id] = true
-		if op.Expect == nil {
-			continue
-		}
-		fp, exists := stored[id]
-		if exists != op.Expect.Exists || exists && !bytes.Equal(fp, op.Expect.Fingerprint) {
+		if fp, exists := stored[id]; op.Expect != nil && !op.Expect.Met(exists, fp) {
 			unmet = append(unmet, id)
 		}
 	}
@@ -183,21 +180,72 @@ func (p *Plan) Without(batchID string, ids []string) (*Plan, error) {
 	next.ImportID = p.ImportID
 	next.Conflicts = append(slices.Clone(p.Conflicts), ids...)
 	slices.Sort(next.Conflicts)
+	next.HeldKeys = p.HeldKeys
+	return next, nil
+}
+
+// firstOps maps each id to its first op.
+func (p *Plan) firstOps() map[string]store.Op {
+	first := make(map[string]store.Op, len(p.Touched))
+	for _, op := range p.ops {
+		if _, ok := first[op.Record.ID]; !ok {
+			first[op.Record.ID] = op
+		}
+	}
+	return first
+}
+
+// ExpectedAbsent are the ids, sorted, whose first op expects no record.
+func (p *Plan) ExpectedAbsent() []string {
+	if !p.Expects {
+		return nil
+	}
+	var ids []string
+	for id, op := range p.firstOps() {
+		if op.Expect != nil && !op.Expect.Exists && !op.Expect.Anything {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Expecting reports whether id's first op expects a state.
+func (p *Plan) Expecting(id string) bool {
+	op, ok := p.firstOps()[id]
+	return ok && op.Expect != nil
+}
+
+// WithoutKeyConflict is the plan less the record that wanted the key of
+// kc, which it reports as a conflict naming the key and its holder.
+func (p *Plan) WithoutKeyConflict(batchID string, kc *store.KeyConflictError) (*Plan, error) {
+	next, err := p.Without(batchID, []string{kc.Wanted})
+	if err != nil {
+		return nil, err
+	}
+	next.HeldKeys = maps.Clone(p.HeldKeys)
+	if next.HeldKeys == nil {
+		next.HeldKeys = map[string]string{}
+	}
+	next.HeldKeys[kc.Wanted] = fmt.Sprintf("%s=%s is held by record %s", kc.Name, kc.Value, kc.Held)
 	return next, nil
 }
 
 // Changes are what the batch leaves each record of Touched with, for the
 // import's changes: the Fingerprint of its data, nil where it deletes it.
-func (p *Plan) Changes() (ids []string, after [][]byte) {
+// A delete of a record that did not exist (existed: before the batch)
+// changed nothing and is not among them.
+func (p *Plan) Changes(existed map[string]bool) (ids []string, after [][]byte) {
 	fps := make(map[string][]byte, len(p.Upserts))
 	for i, r := range p.Upserts {
 		fps[r.ID] = p.Fingerprints[i]
 	}
-	after = make([][]byte, len(p.Touched))
-	for i, id := range p.Touched {
-		after[i] = fps[id]
+	for _, id := range p.Touched {
+		if fp, ok := fps[id]; ok || existed[id] {
+			ids, after = append(ids, id), append(after, fp)
+		}
 	}
-	return p.Touched, after
+	return ids, after
 }
 
 // CheckData names the first op whose data is not JSON. It is not part of
@@ -232,7 +280,7 @@ func (p *Plan) KeysJSON(i int) string {
 // stored before the batch) to produce the result: a delete counts as Deleted
 // when its record exists at that point of the batch, else as Missing.
 func (p *Plan) Count(existed map[string]bool) store.BatchResult {
-	r := store.BatchResult{Conflicts: p.Conflicts}
+	r := store.BatchResult{Conflicts: p.Conflicts, HeldKeys: p.HeldKeys}
 	present := make(map[string]bool, len(existed))
 	for id, ok := range existed {
 		present[id] = ok
