@@ -169,6 +169,7 @@ type ViewStore interface {
 type Store interface {
 	RecordStore
 	ViewStore
+	WebhookStore
 	Ping(ctx context.Context) error
 	Close() error
 }
