@@ -46,8 +46,8 @@ type App struct {
 	router   *message.Router
 	// dispatcher sends webhook deliveries (the webhooks role).
 	dispatcher *webhooks.Dispatcher
-	running  *errgroup.Group
-	addr     net.Addr // where Start listens
+	running    *errgroup.Group
+	addr       net.Addr // where Start listens
 	// httpClosing is closed when the HTTP server starts shutting down, so
 	// the import event streams end instead of holding the shutdown.
 	httpClosing chan struct{}
