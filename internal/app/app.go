@@ -44,13 +44,13 @@ type App struct {
 	Harness  *pipeline.Harness
 	Metrics  *metrics.Metrics
 	router   *message.Router
-	// dispatcher sends webhook deliveries (the webhooks role).
-	dispatcher *webhooks.Dispatcher
-	running    *errgroup.Group
-	addr       net.Addr // where Start listens
+	running  *errgroup.Group
+	addr     net.Addr // where Start listens
 	// httpClosing is closed when the HTTP server starts shutting down, so
 	// the import event streams end instead of holding the shutdown.
 	httpClosing chan struct{}
+	// dispatcher sends webhook deliveries (the webhooks role).
+	dispatcher *webhooks.Dispatcher
 }
 
 // Addr is the address the HTTP server listens on, once started.
