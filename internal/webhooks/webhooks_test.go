@@ -1,0 +1,267 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/inlet-dev/inlet/events"
+	"github.com/inlet-dev/inlet/internal/faults"
+	"github.com/inlet-dev/inlet/internal/store"
+	"github.com/inlet-dev/inlet/internal/store/sqlite"
+	"github.com/inlet-dev/inlet/internal/topology"
+)
+
+func TestBackoffDoublesUpToItsMostWithinTheWindow(t *testing.T) {
+	p := Policy{Backoff: faults.Backoff{First: 30 * time.Second, Max: time.Hour}, RetryWindow: 24 * time.Hour}
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		attempts int
+		wait     time.Duration
+	}{{1, 30 * time.Second}, {2, time.Minute}, {3, 2 * time.Minute}, {7, 32 * time.Minute}, {8, time.Hour}, {30, time.Hour}} {
+		next, ok := p.Next(created, created, tc.attempts)
+		if !ok || next.Sub(created) != tc.wait {
+			t.Errorf("after failure %d: wait %s (retry %v), want %s", tc.attempts, next.Sub(created), ok, tc.wait)
+		}
+	}
+	// A retry that would come after the window ends the delivery.
+	if _, ok := p.Next(created, created.Add(23*time.Hour+30*time.Minute), 20); ok {
+		t.Errorf("a retry past the 24 h window was allowed")
+	}
+	if _, ok := p.Next(created, created.Add(22*time.Hour), 20); !ok {
+		t.Errorf("a retry within the window was refused")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	hook, field, msg := Validate(events.WebhookCreate{URL: "https://example.com/hook?x=1"})
+	if field != "" || !strings.HasPrefix(hook.Secret, SecretPrefix) || len(hook.Secret) < 40 ||
+		strings.Join(hook.Events, ",") != strings.Join(events.DefaultWebhookEvents, ",") {
+		t.Errorf("defaults: %+v (%s %s)", hook, field, msg)
+	}
+	if other, _, _ := Validate(events.WebhookCreate{URL: "https://example.com/"}); other.Secret == hook.Secret {
+		t.Errorf("two generated secrets are equal")
+	}
+	hook, field, _ = Validate(events.WebhookCreate{URL: "http://127.0.0.1:9/x", Events: []string{"progress", "completed", "progress"}, Secret: "0123456789abcdef"})
+	if field != "" || strings.Join(hook.Events, ",") != "progress,completed" || hook.Secret != "0123456789abcdef" {
+		t.Errorf("given: %+v (%s)", hook, field)
+	}
+	for _, tc := range []struct {
+		c     events.WebhookCreate
+		field string
+	}{
+		{events.WebhookCreate{}, "url"},
+		{events.WebhookCreate{URL: "ftp://example.com/"}, "url"},
+		{events.WebhookCreate{URL: "https:///path"}, "url"},
+		{events.WebhookCreate{URL: "https://a:b@example.com/"}, "url"},
+		{events.WebhookCreate{URL: "https://example.com/#frag"}, "url"},
+		{events.WebhookCreate{URL: "https://example.com/" + strings.Repeat("x", MaxURL)}, "url"},
+		{events.WebhookCreate{URL: "https://example.com/", Events: []string{}}, "events"},
+		{events.WebhookCreate{URL: "https://example.com/", Events: []string{"completed", "requested"}}, "events[1]"},
+		{events.WebhookCreate{URL: "https://example.com/", Secret: "short"}, "secret"},
+		{events.WebhookCreate{URL: "https://example.com/", Secret: "has a space in it ok"}, "secret"},
+		{events.WebhookCreate{URL: "https://example.com/", Description: strings.Repeat("d", MaxDescription+1)}, "description"},
+	} {
+		if _, field, msg := Validate(tc.c); field != tc.field || msg == "" {
+			t.Errorf("%+v: field %q (%s), want %q", tc.c, field, msg, tc.field)
+		}
+	}
+}
+
+func openStore(t *testing.T) store.Store {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "inlet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func eventMessage(t *testing.T, org, event, id string, at time.Time) *message.Message {
+	ce, err := events.New(id, "inlet/test", event, "imp_1", map[string]string{"id": "imp_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce.Time = at
+	body, _ := json.Marshal(ce)
+	msg := message.NewMessage(id, body)
+	msg.Metadata.Set(topology.MetaSubject, events.Subject(org, "companies", event))
+	return msg
+}
+
+// An event becomes one delivery per subscription of its organization that
+// wants it and existed when it was published; a redelivered event adds none.
+func TestConsumerRecordsEachDeliveryOnce(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC()
+	for _, w := range []store.Webhook{
+		{ID: "wh_a", Org: "acme", URL: "https://a.example/", Events: []string{"completed"}, Secret: "x", CreatedAt: t0},
+		{ID: "wh_b", Org: "acme", URL: "https://b.example/", Events: []string{"failed"}, Secret: "x", CreatedAt: t0},
+		{ID: "wh_c", Org: "acme", URL: "https://c.example/", Events: []string{"completed"}, Secret: "x", CreatedAt: t0.Add(time.Hour)},
+		{ID: "wh_d", Org: "other", URL: "https://d.example/", Events: []string{"completed"}, Secret: "x", CreatedAt: t0},
+		{ID: "wh_e", Org: "acme", URL: "https://e.example/", Events: []string{"completed"}, Secret: "x", CreatedAt: t0, Disabled: true},
+	} {
+		if err := s.CreateWebhook(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kicks := 0
+	h := (&Consumer{Store: s, Log: zerolog.Nop(), Delivered: func() { kicks++ }}).Handler()
+	at := t0.Add(time.Minute)
+	for range 2 {
+		if err := h(eventMessage(t, "acme", events.EventCompleted, "imp_1:terminal", at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h(eventMessage(t, "acme", events.EventRequested, "req:imp_1", at)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]int{"wh_a": 1, "wh_b": 0, "wh_c": 0, "wh_d": 0, "wh_e": 0} {
+		org := "acme"
+		if id == "wh_d" {
+			org = "other"
+		}
+		ds, err := s.ListDeliveries(ctx, store.DeliveryFilter{Org: org, WebhookID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != want {
+			t.Errorf("%s has %d deliveries, want %d", id, len(ds), want)
+		}
+		for _, d := range ds {
+			if d.ID != DeliveryID(id, "imp_1:terminal") || d.EventType != events.EventCompleted || d.ImportID != "imp_1" {
+				t.Errorf("delivery %+v", d)
+			}
+		}
+	}
+	if kicks != 1 {
+		t.Errorf("the dispatcher was woken %d times, want once (the redelivery added nothing)", kicks)
+	}
+}
+
+// dispatch runs a dispatcher until the delivery of hook reaches a state
+// other than pending, or several attempts were made.
+func dispatch(t *testing.T, s store.Store, hook store.Webhook, p Policy) store.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	hook.Org, hook.Events, hook.Secret, hook.CreatedAt = "acme", []string{"completed"}, "secret-0123456789", time.Now().UTC()
+	if err := s.CreateWebhook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	d := store.Delivery{ID: DeliveryID(hook.ID, "e1"), WebhookID: hook.ID, Org: "acme", EventID: "e1", EventType: "completed",
+		ImportID: "imp_1", Payload: []byte(`{"id":"e1"}`), NextAttemptAt: time.Now()}
+	if _, err := s.AddDeliveries(ctx, []store.Delivery{d}); err != nil {
+		t.Fatal(err)
+	}
+	if p.Timeout == 0 {
+		p.Timeout = 2 * time.Second
+	}
+	p.Concurrency, p.PollEvery, p.RetryWindow = 2, 20*time.Millisecond, 2*time.Hour
+	p.Backoff = faults.Backoff{First: time.Hour, Max: time.Hour} // one attempt, unless it succeeds
+	disp := &Dispatcher{Store: s, Policy: p, Log: zerolog.Nop()}
+	done := make(chan struct{})
+	go func() { defer close(done); disp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ds, err := s.ListDeliveries(ctx, store.DeliveryFilter{Org: "acme", WebhookID: hook.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 1 && ds[0].Attempts > 0 && (ds[0].State != store.DeliveryPending || ds[0].LastError != "") {
+			return ds[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no attempt was recorded")
+	return store.Delivery{}
+}
+
+func TestDispatcherSendsSignedEvents(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	d := dispatch(t, openStore(t), store.Webhook{ID: "wh_ok", URL: srv.URL}, Policy{})
+	if d.State != store.DeliveryDelivered || d.LastStatus != 202 {
+		t.Fatalf("delivery %+v", d)
+	}
+	if err := events.VerifyWebhook("secret-0123456789", got, []byte(`{"id":"e1"}`), time.Minute, time.Now()); err != nil {
+		t.Errorf("signature: %v", err)
+	}
+	if got.Get(events.WebhookIDHeader) != "e1" || got.Get(events.WebhookDeliveryHeader) != d.ID || got.Get(events.WebhookAttemptHeader) != "1" {
+		t.Errorf("headers %v", got)
+	}
+}
+
+// A redirect, here to another host, is not followed: the attempt fails
+// saying so, and the other host hears nothing.
+func TestDispatcherFollowsNoRedirect(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	d := dispatch(t, openStore(t), store.Webhook{ID: "wh_redirect", URL: srv.URL}, Policy{})
+	if d.State != store.DeliveryPending || d.LastStatus != 307 || !strings.Contains(d.LastError, "redirects are not followed") {
+		t.Errorf("delivery %+v", d)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed (%d requests)", n)
+	}
+}
+
+// A huge answer is read no further than maxAnswer, and the log quotes a
+// bounded start of it.
+func TestDispatcherBoundsTheAnswer(t *testing.T) {
+	var written atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		chunk := []byte(strings.Repeat("e", 32<<10))
+		for range 1024 { // 32 MiB, unless the reader goes away
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	d := dispatch(t, openStore(t), store.Webhook{ID: "wh_big", URL: srv.URL}, Policy{})
+	if d.LastStatus != 500 || !strings.HasPrefix(d.LastError, "HTTP 500: eee") || len(d.LastError) > quotedAnswer+64 {
+		t.Errorf("last error (%d bytes): %.100s", len(d.LastError), d.LastError)
+	}
+	if w := written.Load(); w >= 32<<20 {
+		t.Errorf("the whole answer was read (%d bytes)", w)
+	}
+}
+
+func TestDispatcherTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	d := dispatch(t, openStore(t), store.Webhook{ID: "wh_slow", URL: srv.URL}, Policy{Timeout: 300 * time.Millisecond})
+	if d.LastStatus != 0 || d.LastError != "no answer within 300ms" {
+		t.Errorf("delivery %+v", d)
+	}
+}
