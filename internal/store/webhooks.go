@@ -112,4 +112,7 @@ type WebhookStore interface {
 	FinishAttempt(ctx context.Context, d Delivery, a Attempt, disableAfter int, disableReason string) (Webhook, bool, error)
 	// ListDeliveries returns the deliveries of a webhook, newest first.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	// PruneDeliveries deletes up to limit deliveries that ended (delivered
+	// or failed) before before, and returns how many it deleted.
+	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
 }

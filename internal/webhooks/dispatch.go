@@ -50,7 +50,8 @@ const quotedAnswer = 256
 // store (at most one of a subscription at a time), POSTs each, and records
 // the result. Every replica may run one; claims never overlap.
 type Dispatcher struct {
-	Store    store.WebhookStore
+	Store store.WebhookStore
+	// Policy's fields that are not positive take DefaultPolicy's.
 	Policy   Policy
 	Log      zerolog.Logger
 	Observer Observer
@@ -85,6 +86,7 @@ func NewClient(timeout time.Duration) *http.Client {
 
 func (d *Dispatcher) init() {
 	d.once.Do(func() {
+		d.Policy = d.Policy.withDefaults()
 		d.kick = make(chan struct{}, 1)
 		if d.Client == nil {
 			d.Client = NewClient(d.Policy.Timeout)
@@ -116,6 +118,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer wg.Wait()
 	poll := time.NewTicker(d.Policy.PollEvery)
 	defer poll.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	d.prune(ctx)
 	for {
 		mu.Lock()
 		free := d.Policy.Concurrency - len(inFlight)
@@ -161,6 +166,30 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			return
 		case <-d.kick:
 		case <-poll.C:
+		case <-prune.C:
+			d.prune(ctx)
+		}
+	}
+}
+
+// pruneEvery is how often the log is pruned; pruneBatch how many
+// deliveries one statement deletes at most (a short transaction).
+const (
+	pruneEvery = 10 * time.Minute
+	pruneBatch = 1000
+)
+
+// prune deletes the deliveries that ended longer than LogRetention ago.
+func (d *Dispatcher) prune(ctx context.Context) {
+	before := d.Now().Add(-d.Policy.LogRetention)
+	for ctx.Err() == nil {
+		n, err := d.Store.PruneDeliveries(ctx, before, pruneBatch)
+		if err != nil {
+			d.Log.Warn().Err(err).Msg("webhooks: pruning the delivery log failed; trying again later")
+			return
+		}
+		if n < pruneBatch {
+			return
 		}
 	}
 }

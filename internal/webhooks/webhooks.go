@@ -41,6 +41,38 @@ type Policy struct {
 	// PollEvery is how often the dispatcher looks for deliveries that came
 	// due (a new event wakes it at once).
 	PollEvery time.Duration
+	// LogRetention is how long the log keeps a delivery after it ended.
+	LogRetention time.Duration
+}
+
+// DefaultPolicy is what the zero fields of a dispatcher's Policy take (the
+// defaults of the INLET_WEBHOOK_ settings).
+var DefaultPolicy = Policy{Timeout: 10 * time.Second, Backoff: faults.Backoff{First: 30 * time.Second, Max: time.Hour},
+	RetryWindow: 24 * time.Hour, DisableAfter: 50, Concurrency: 8, PollEvery: time.Second, LogRetention: 30 * 24 * time.Hour}
+
+// withDefaults is p with DefaultPolicy's value for each field that is not
+// positive (DisableAfter 0 stays: it means never).
+func (p Policy) withDefaults() Policy {
+	d := DefaultPolicy
+	if p.Timeout <= 0 {
+		p.Timeout = d.Timeout
+	}
+	if p.Backoff.First <= 0 || p.Backoff.Max <= 0 {
+		p.Backoff = d.Backoff
+	}
+	if p.RetryWindow <= 0 {
+		p.RetryWindow = d.RetryWindow
+	}
+	if p.Concurrency <= 0 {
+		p.Concurrency = d.Concurrency
+	}
+	if p.PollEvery <= 0 {
+		p.PollEvery = d.PollEvery
+	}
+	if p.LogRetention <= 0 {
+		p.LogRetention = d.LogRetention
+	}
+	return p
 }
 
 // Lease is how long an attempt holds its delivery: past it, the attempt's

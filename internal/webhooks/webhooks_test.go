@@ -265,3 +265,62 @@ func TestDispatcherTimesOut(t *testing.T) {
 		t.Errorf("delivery %+v", d)
 	}
 }
+
+// The delivery log keeps an ended delivery for LogRetention, a pending one
+// for as long as it is pending.
+func TestDispatcherPrunesTheLog(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	old := time.Now().Add(-48 * time.Hour)
+	if err := s.CreateWebhook(ctx, store.Webhook{ID: "wh_1", Org: "acme", URL: "http://127.0.0.1:9/", Events: []string{"completed"},
+		Secret: "x", Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	var ds []store.Delivery
+	for _, e := range []string{"e1", "e2", "e3"} {
+		ds = append(ds, store.Delivery{ID: e, WebhookID: "wh_1", Org: "acme", EventID: e, EventType: "completed", Payload: []byte("{}"), NextAttemptAt: old})
+	}
+	if _, err := s.AddDeliveries(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnableWebhook(ctx, "acme", "wh_1", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{old, time.Now()} {
+		claimed, err := s.ClaimDeliveries(ctx, time.Now(), time.Now().Add(time.Hour), 1, nil)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		if _, _, err := s.FinishAttempt(ctx, claimed[0], store.Attempt{State: store.DeliveryDelivered, Status: 200, At: at}, 0, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.EnableWebhook(ctx, "acme", "wh_1", false, "test"); err != nil { // keep the pending one pending
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	disp := &Dispatcher{Store: s, Log: zerolog.Nop(), Policy: Policy{LogRetention: 24 * time.Hour}}
+	done := make(chan struct{})
+	go func() { defer close(done); disp.Run(runCtx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left, err := s.ListDeliveries(ctx, store.DeliveryFilter{Org: "acme", WebhookID: "wh_1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 2 {
+			for _, d := range left {
+				if d.UpdatedAt.Before(old.Add(time.Hour)) && d.State != store.DeliveryPending {
+					t.Errorf("an ended delivery older than the retention was kept: %+v", d)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries left, want 2", len(left))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

@@ -290,3 +290,13 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]s
 	}
 	return out, rows.Err()
 }
+
+// PruneDeliveries deletes deliveries that ended before before.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+		SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < $1 LIMIT $2)`, before.UTC(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune deliveries: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

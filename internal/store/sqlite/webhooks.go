@@ -326,3 +326,19 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]s
 	}
 	return out, rows.Err()
 }
+
+// PruneDeliveries deletes deliveries that ended before before.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	n := 0
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ? LIMIT ?)`, fmtTime(before), limit)
+		if err != nil {
+			return fmt.Errorf("sqlite: prune deliveries: %w", err)
+		}
+		k, _ := res.RowsAffected()
+		n = int(k)
+		return nil
+	})
+	return n, err
+}

@@ -25,6 +25,7 @@ func RunWebhookContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"FinishAttemptRecordsOnlyTheCurrentAttempt", testFinishAttempt},
 		{"FailuresDisableAndEnablingResets", testDisable},
 		{"DeliveriesListNewestFirst", testListDeliveries},
+		{"PruneDeletesOnlyEndedDeliveries", testPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -344,5 +345,30 @@ func testListDeliveries(t *testing.T, s store.Store) {
 	}
 	if other, err := s.ListDeliveries(ctx(t), store.DeliveryFilter{Org: "other", WebhookID: "wh_1"}); err != nil || len(other) != 0 {
 		t.Errorf("another organization listed %d deliveries of wh_1 (%v)", len(other), err)
+	}
+}
+
+func testPrune(t *testing.T, s store.Store) {
+	hook(t, s, "acme", "wh_1")
+	addAll(t, s, delivery("wh_1", "acme", "e1", t0), delivery("wh_1", "acme", "e2", t0), delivery("wh_1", "acme", "e3", t0))
+	for _, state := range []string{store.DeliveryDelivered, store.DeliveryFailed} {
+		d := claim(t, s, t0, 1)[0]
+		if _, _, err := s.FinishAttempt(ctx(t), d, store.Attempt{State: state, Status: 200, At: t0}, 0, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := s.PruneDeliveries(ctx(t), t0.Add(-time.Second), 10); n != 0 {
+		t.Errorf("pruned %d deliveries that ended after the cut", n)
+	}
+	// The pending one (its lease running) stays, however old.
+	if n, err := s.PruneDeliveries(ctx(t), time.Now().Add(time.Hour), 1); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want 1: the limit", n, err)
+	}
+	if n, err := s.PruneDeliveries(ctx(t), time.Now().Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the other ended one", n, err)
+	}
+	left, err := s.ListDeliveries(ctx(t), store.DeliveryFilter{Org: "acme", WebhookID: "wh_1"})
+	if err != nil || len(left) != 1 || left[0].State != store.DeliveryPending {
+		t.Errorf("left %+v (%v), want the pending delivery", left, err)
 	}
 }
