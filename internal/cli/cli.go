@@ -37,6 +37,7 @@ type CLI struct {
 	Interrupt InterruptCmd `cmd:"" help:"Ask a running import to stop at its next batch boundary."`
 	Resources ResourcesCmd `cmd:"" help:"List the resources the server imports."`
 	Records   RecordsCmd   `cmd:"" help:"List a resource's stored records, or find them by key."`
+	Webhooks  WebhooksCmd  `cmd:"" help:"Manage the organization's webhooks: create, list, delete, enable, disable, deliveries."`
 }
 
 // Main runs inlet with the process's arguments and exits with its status.
@@ -97,6 +98,7 @@ func optionVars() kong.Vars {
 	add("duplicate_handling", "duplicate_handlings", valuesOf(events.DuplicateHandlings))
 	add("upload_mode", "upload_modes", valuesOf(events.UploadModes))
 	add("status", "statuses", valuesOf(events.Statuses))
+	vars["webhook_events"] = strings.Join(events.WebhookEvents, ", ")
 	return vars
 }
 

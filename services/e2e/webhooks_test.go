@@ -261,6 +261,57 @@ func TestWebhooks(t *testing.T) {
 		}
 	})
 
+	t.Run("CommandLine", func(t *testing.T) {
+		run := func(args ...string) string {
+			t.Helper()
+			code, out, errOut := c.cli("wh-ok", args...)
+			if code != 0 {
+				t.Fatalf("inlet %v: exit %d\n%s%s", args, code, out, errOut)
+			}
+			return out
+		}
+		var created events.Webhook
+		if err := json.Unmarshal([]byte(run("webhooks", "create", rc.URL+"/cli", "-e", "completed,failed", "-d", "from the CLI", "--json")), &created); err != nil {
+			t.Fatal(err)
+		}
+		if created.Secret == "" || strings.Join(created.Events, ",") != "completed,failed" || created.Description != "from the CLI" {
+			t.Errorf("created %+v", created)
+		}
+		var list []events.Webhook
+		if err := json.Unmarshal([]byte(run("webhooks", "list", "--json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		var ok events.Webhook
+		for _, w := range list {
+			if strings.HasSuffix(w.URL, "/ok") {
+				ok = w
+			}
+		}
+		if len(list) != 2 || ok.ID == "" {
+			t.Fatalf("list %+v", list)
+		}
+		var log []events.WebhookDelivery
+		if err := json.Unmarshal([]byte(run("webhooks", "deliveries", ok.ID, "--state", "delivered", "--json")), &log); err != nil {
+			t.Fatal(err)
+		}
+		if len(log) != 1 || log[0].EventType != events.EventCompleted {
+			t.Errorf("deliveries %+v", log)
+		}
+		if out := run("webhooks", "disable", created.ID); !strings.Contains(out, "disabled") {
+			t.Errorf("disable printed %q", out)
+		}
+		if out := run("webhooks", "list"); !strings.Contains(out, created.ID) || !strings.Contains(out, "disabled (") {
+			t.Errorf("list printed %q", out)
+		}
+		run("webhooks", "delete", created.ID)
+		if code, _, errOut := c.cli("wh-ok", "webhooks", "delete", created.ID); code != 1 || !strings.Contains(errOut, "no webhook") {
+			t.Errorf("second delete: exit %d %s", code, errOut)
+		}
+		if code, _, errOut := c.cli("wh-ok", "webhooks", "create", "ftp://example.com/"); code != 1 || !strings.Contains(errOut, "url") {
+			t.Errorf("invalid create: exit %d %s", code, errOut)
+		}
+	})
+
 	t.Run("FailingReceiverRecovers", func(t *testing.T) {
 		rc.on("/flaky", func(n int, w http.ResponseWriter, _ *http.Request) {
 			if n <= 2 {
