@@ -97,6 +97,7 @@ type Config struct {
 	WebhookDisableAfter int           `name:"webhook-disable-after" env:"INLET_WEBHOOK_DISABLE_AFTER" default:"50" zero:"never disable" group:"Webhooks" help:"Failed attempts in a row after which a subscription is disabled (0: never)."`
 	WebhookConcurrency  int           `name:"webhook-concurrency" env:"INLET_WEBHOOK_CONCURRENCY" default:"8" group:"Webhooks" help:"Delivery attempts one process makes at once (at most one per subscription)."`
 	WebhookPoll         time.Duration `name:"webhook-poll" env:"INLET_WEBHOOK_POLL" default:"1s" group:"Webhooks" help:"How often the dispatcher looks for retries that came due (a new event wakes it at once)."`
+	WebhookBlockPrivate bool          `name:"webhook-block-private" env:"INLET_WEBHOOK_BLOCK_PRIVATE" group:"Webhooks" help:"Refuse to deliver to loopback, private and link-local addresses (checked on the address dialled): set it where subscribers are not trusted with the inside of the deployment."`
 	WebhookLogRetention time.Duration `name:"webhook-log-retention" env:"INLET_WEBHOOK_LOG_RETENTION" default:"720h" group:"Webhooks" help:"How long the delivery log keeps a delivery after it was delivered or failed."`
 
 	// APIKeysFile and APIKeysList are read into APIKeys (hashes only).

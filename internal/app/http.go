@@ -151,7 +151,7 @@ func (a *App) addWebhooks() error {
 	a.dispatcher = &webhooks.Dispatcher{Store: a.Store, Log: a.Log, Observer: a.Metrics, Policy: webhooks.Policy{
 		Timeout: c.WebhookTimeout, Backoff: faults.Backoff{First: c.WebhookBackoff, Max: c.WebhookBackoffMax},
 		RetryWindow: c.WebhookRetryWindow, DisableAfter: c.WebhookDisableAfter, Concurrency: c.WebhookConcurrency,
-		PollEvery: c.WebhookPoll, LogRetention: c.WebhookLogRetention,
+		PollEvery: c.WebhookPoll, LogRetention: c.WebhookLogRetention, BlockPrivate: c.WebhookBlockPrivate,
 	}}
 	consumer := &webhooks.Consumer{Store: a.Store, Log: a.Log, Delivered: a.dispatcher.Kick}
 	return a.addConsumer("webhooks", events.AllSubjects, consumer.Handler())

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -67,9 +69,13 @@ type Dispatcher struct {
 // NewClient is the HTTP client of deliveries: every attempt bounded by
 // timeout, and redirects not followed (a subscription names the URL that
 // receives its events; a redirect, to whatever host, is an answer that
-// fails the attempt).
-func NewClient(timeout time.Duration) *http.Client {
+// fails the attempt); with blockPrivate, no connection to an address that
+// is not public (Policy.BlockPrivate).
+func NewClient(timeout time.Duration, blockPrivate bool) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	if blockPrivate {
+		dialer.Control = refusePrivate
+	}
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
@@ -89,7 +95,7 @@ func (d *Dispatcher) init() {
 		d.Policy = d.Policy.withDefaults()
 		d.kick = make(chan struct{}, 1)
 		if d.Client == nil {
-			d.Client = NewClient(d.Policy.Timeout)
+			d.Client = NewClient(d.Policy.Timeout, d.Policy.BlockPrivate)
 		}
 		if d.Now == nil {
 			d.Now = time.Now
@@ -287,6 +293,33 @@ func NewRequest(ctx context.Context, hook store.Webhook, del store.Delivery, now
 	h.Set(events.WebhookSignatureHeader, events.WebhookSignature(hook.Secret, ts, del.Payload))
 	return req, nil
 }
+
+// ErrPrivateAddress is a connection refused by Policy.BlockPrivate.
+var ErrPrivateAddress = errors.New("not a public address (INLET_WEBHOOK_BLOCK_PRIVATE)")
+
+// refusePrivate is a dialer's Control: it sees the address about to be
+// connected to, after name resolution, so no DNS answer can get around it
+// (a proxy, when one is set, is what is dialled).
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("%s: %w", address, err)
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() ||
+		ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || cgnat.Contains(ip) {
+		return fmt.Errorf("%s: %w", ip, ErrPrivateAddress)
+	}
+	return nil
+}
+
+// cgnat is the shared address space of carrier-grade NAT (RFC 6598), which
+// netip does not count as private.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // describe says why a request got no answer, without the URL (the log
 // names the subscription) and bounded.

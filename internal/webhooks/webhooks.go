@@ -43,6 +43,11 @@ type Policy struct {
 	PollEvery time.Duration
 	// LogRetention is how long the log keeps a delivery after it ended.
 	LogRetention time.Duration
+	// BlockPrivate refuses to connect to loopback, private, link-local
+	// (cloud metadata) and unspecified addresses, checked on the address
+	// actually dialled: a subscriber cannot reach the deployment's inside,
+	// even through a name that resolves there.
+	BlockPrivate bool
 }
 
 // DefaultPolicy is what the zero fields of a dispatcher's Policy take (the

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -323,4 +324,27 @@ func TestDispatcherPrunesTheLog(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestBlockPrivateRefusesTheInside(t *testing.T) {
+	for addr, refused := range map[string]bool{
+		"127.0.0.1:80": true, "[::1]:443": true, "10.1.2.3:80": true, "192.168.0.10:80": true, "172.16.5.4:80": true,
+		"169.254.169.254:80": true, "[fe80::1]:80": true, "0.0.0.0:80": true, "100.64.0.1:80": true, "[::ffff:127.0.0.1]:80": true,
+		"[fd00::1]:80": true, "93.184.216.34:443": false, "[2606:4700::1]:443": false, "8.8.8.8:53": false,
+	} {
+		err := refusePrivate("tcp", addr, nil)
+		if got := errors.Is(err, ErrPrivateAddress); got != refused {
+			t.Errorf("%s: refused %v (%v), want %v", addr, got, err, refused)
+		}
+	}
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	d := dispatch(t, openStore(t), store.Webhook{ID: "wh_inside", URL: srv.URL}, Policy{BlockPrivate: true})
+	if d.State != store.DeliveryPending || d.LastStatus != 0 || !strings.Contains(d.LastError, "not a public address") {
+		t.Errorf("delivery %+v", d)
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the private address was reached")
+	}
 }
