@@ -341,6 +341,17 @@ func TestWebhooks(t *testing.T) {
 		if w := webhook(t, c, "wh-flaky", w.ID); w.ConsecutiveFailures != 0 || w.Status != events.WebhookEnabled {
 			t.Errorf("after recovering: %+v", w)
 		}
+		// The webhooks service counts attempts by outcome: the two retried
+		// here, and the two delivered so far (this one and the first test's).
+		r, err := Do(c.HTTP, http.MethodGet, "http://"+c.Proc("webhooks", 0).Addr+"/metrics", "", nil, nil)
+		if err != nil || r.Status != http.StatusOK {
+			t.Fatalf("webhooks /metrics: %v %d", err, r.Status)
+		}
+		m := parseMetrics(t, r.Body)
+		if m[`inlet_webhook_attempts_total{outcome="retrying"}`] != 2 || m[`inlet_webhook_attempts_total{outcome="delivered"}`] != 2 {
+			t.Errorf("attempt counters: retrying %v, delivered %v; want 2 and 2", m[`inlet_webhook_attempts_total{outcome="retrying"}`],
+				m[`inlet_webhook_attempts_total{outcome="delivered"}`])
+		}
 	})
 
 	t.Run("KilledMidDeliveryDeliversLater", func(t *testing.T) {
