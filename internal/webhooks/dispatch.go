@@ -200,8 +200,11 @@ func (d *Dispatcher) prune(ctx context.Context) {
 	}
 }
 
-// attempt sends del once and records the result.
+// attempt sends del once and records the result, within the lease: past
+// it, the delivery is another attempt's and this one's result is dropped.
 func (d *Dispatcher) attempt(ctx context.Context, del store.Delivery) {
+	ctx, cancel := context.WithTimeout(ctx, d.Policy.Lease())
+	defer cancel()
 	log := d.Log.With().Str("delivery_id", del.ID).Str("webhook_id", del.WebhookID).Str("event_id", del.EventID).
 		Int("attempt", del.Attempts).Logger()
 	hook, err := d.Store.GetWebhook(ctx, del.Org, del.WebhookID)
