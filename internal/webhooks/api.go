@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -119,7 +120,13 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&body); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
-			invalid(w, ute.Field, "must be a JSON "+ute.Type.Kind().String())
+			kind := "string"
+			if ute.Type.Kind() == reflect.Slice {
+				kind = "array of strings"
+			}
+			// The path runs through the embedded WebhookCreate: the body is flat.
+			field := ute.Field[strings.LastIndexByte(ute.Field, '.')+1:]
+			invalid(w, field, "must be a JSON "+kind+", not "+ute.Value)
 			return
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {

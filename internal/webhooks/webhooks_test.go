@@ -348,3 +348,33 @@ func TestBlockPrivateRefusesTheInside(t *testing.T) {
 		t.Errorf("the private address was reached")
 	}
 }
+
+// A create body that is not what it should be is refused naming the field.
+func TestCreateRefusesBadBodies(t *testing.T) {
+	api := &API{Store: openStore(t), Log: zerolog.Nop()}
+	mux := http.NewServeMux()
+	api.MountWrites(mux)
+	for body, want := range map[string]string{
+		`{"url": 5}`: `url: must be a JSON string, not number`,
+		`{"url": "https://x.example/", "events": "completed"}`: `events: must be a JSON array of strings, not string`,
+		`{"url": "https://x.example/", "colour": "red"}`:       `colour: is not a webhook field`,
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/webhooks", strings.NewReader(body)))
+		var e events.ErrorBody
+		_ = json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != http.StatusUnprocessableEntity || e.Error.Code != "invalid_webhook" || !strings.HasPrefix(e.Error.Message, want) {
+			t.Errorf("%s: %d %s, want 422 %q", body, rec.Code, rec.Body, want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/webhooks", strings.NewReader(`{"url": "https://x.example/", "description": "`+strings.Repeat("d", maxBody)+`"}`)))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over %d bytes: %d", maxBody, rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/webhooks", strings.NewReader(`[1,2`)))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("not JSON: %d", rec.Code)
+	}
+}
