@@ -112,6 +112,11 @@ type WebhookStore interface {
 	FinishAttempt(ctx context.Context, d Delivery, a Attempt, disableAfter int, disableReason string) (Webhook, bool, error)
 	// ListDeliveries returns the deliveries of a webhook, newest first.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	// ExpireDeliveries fails the pending deliveries of disabled webhooks
+	// created before createdBefore (their retry window ended while nothing
+	// attempted them), with reason as their last error, and returns how
+	// many it failed.
+	ExpireDeliveries(ctx context.Context, createdBefore time.Time, reason string) (int, error)
 	// PruneDeliveries deletes up to limit deliveries that ended (delivered
 	// or failed) before before, and returns how many it deleted.
 	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error)

@@ -185,8 +185,16 @@ const (
 	pruneBatch = 1000
 )
 
-// prune deletes the deliveries that ended longer than LogRetention ago.
+// ExpiredWhileDisabled is the last error of a delivery failed by prune.
+const ExpiredWhileDisabled = "the retry window ended while the webhook was disabled"
+
+// prune fails the deliveries a disabled webhook kept pending past their
+// retry window (nothing attempts them, so nothing else would), and deletes
+// the deliveries that ended longer than LogRetention ago.
 func (d *Dispatcher) prune(ctx context.Context) {
+	if _, err := d.Store.ExpireDeliveries(ctx, d.Now().Add(-d.Policy.RetryWindow), ExpiredWhileDisabled); err != nil {
+		d.Log.Warn().Err(err).Msg("webhooks: failing the expired deliveries of disabled webhooks failed; trying again later")
+	}
 	before := d.Now().Add(-d.Policy.LogRetention)
 	for ctx.Err() == nil {
 		n, err := d.Store.PruneDeliveries(ctx, before, pruneBatch)

@@ -300,3 +300,15 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// ExpireDeliveries fails the pending deliveries of disabled webhooks that
+// were created before createdBefore.
+func (s *Store) ExpireDeliveries(ctx context.Context, createdBefore time.Time, reason string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE webhook_deliveries SET state = 'failed', last_error = $1, updated_at = $2
+		WHERE state = 'pending' AND created_at < $3
+			AND webhook_id IN (SELECT id FROM webhooks WHERE disabled)`, reason, batchplan.Now(), createdBefore.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("postgres: expire deliveries: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

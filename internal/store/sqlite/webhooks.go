@@ -352,3 +352,22 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int
 	})
 	return n, err
 }
+
+// ExpireDeliveries fails the pending deliveries of disabled webhooks that
+// were created before createdBefore.
+func (s *Store) ExpireDeliveries(ctx context.Context, createdBefore time.Time, reason string) (int, error) {
+	n := 0
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		now := fmtTime(batchplan.Now())
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'failed', last_error = ?, updated_at = ?
+			WHERE state = 'pending' AND created_at < ?
+				AND webhook_id IN (SELECT id FROM webhooks WHERE disabled = 1)`, reason, now, fmtTime(createdBefore))
+		if err != nil {
+			return fmt.Errorf("sqlite: expire deliveries: %w", err)
+		}
+		k, _ := res.RowsAffected()
+		n = int(k)
+		return nil
+	})
+	return n, err
+}

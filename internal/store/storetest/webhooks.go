@@ -26,6 +26,7 @@ func RunWebhookContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"FailuresDisableAndEnablingResets", testDisable},
 		{"DeliveriesListNewestFirst", testListDeliveries},
 		{"PruneDeletesOnlyEndedDeliveries", testPrune},
+		{"ExpireFailsWhatADisabledWebhookLeftPending", testExpire},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -370,5 +371,28 @@ func testPrune(t *testing.T, s store.Store) {
 	left, err := s.ListDeliveries(ctx(t), store.DeliveryFilter{Org: "acme", WebhookID: "wh_1"})
 	if err != nil || len(left) != 1 || left[0].State != store.DeliveryPending {
 		t.Errorf("left %+v (%v), want the pending delivery", left, err)
+	}
+}
+
+func testExpire(t *testing.T, s store.Store) {
+	hook(t, s, "acme", "wh_on")
+	hook(t, s, "acme", "wh_off")
+	addAll(t, s, delivery("wh_on", "acme", "e1", t0), delivery("wh_off", "acme", "e1", t0))
+	if _, err := s.EnableWebhook(ctx(t), "acme", "wh_off", false, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ExpireDeliveries(ctx(t), time.Now().Add(-time.Hour), "x"); err != nil || n != 0 {
+		t.Fatalf("expired %d (%v) created after the cut", n, err)
+	}
+	if n, err := s.ExpireDeliveries(ctx(t), time.Now().Add(time.Hour), "the retry window ended while the webhook was disabled"); err != nil || n != 1 {
+		t.Fatalf("expired %d (%v), want the disabled webhook's one", n, err)
+	}
+	off, err := s.ListDeliveries(ctx(t), store.DeliveryFilter{Org: "acme", WebhookID: "wh_off"})
+	if err != nil || len(off) != 1 || off[0].State != store.DeliveryFailed || off[0].LastError != "the retry window ended while the webhook was disabled" {
+		t.Errorf("disabled webhook's delivery %+v (%v)", off, err)
+	}
+	on, err := s.ListDeliveries(ctx(t), store.DeliveryFilter{Org: "acme", WebhookID: "wh_on"})
+	if err != nil || len(on) != 1 || on[0].State != store.DeliveryPending {
+		t.Errorf("enabled webhook's delivery %+v (%v): an enabled one fails at its own attempt", on, err)
 	}
 }
