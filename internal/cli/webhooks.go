@@ -19,6 +19,23 @@ type WebhooksCmd struct {
 	Enable     WebhookEnableCmd     `cmd:"" help:"Enable a webhook (after it was disabled); its pending deliveries resume."`
 	Disable    WebhookDisableCmd    `cmd:"" help:"Disable a webhook: no new events, pending deliveries wait."`
 	Deliveries WebhookDeliveriesCmd `cmd:"" help:"Show a webhook's delivery log, newest first."`
+	Redeliver  WebhookRedeliverCmd  `cmd:"" help:"Send a delivery again (same event id and body)."`
+}
+
+// WebhookRedeliverCmd sends a delivery again.
+type WebhookRedeliverCmd struct {
+	Server   `embed:""`
+	ID       string `arg:"" help:"The webhook's id."`
+	Delivery string `arg:"" help:"The delivery's id (see deliveries)."`
+}
+
+func (c *WebhookRedeliverCmd) Run(env *Env) error {
+	d, err := c.client().Redeliver(env.Ctx, c.ID, c.Delivery)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "delivery %s of event %s is %s again\n", d.ID, d.EventID, d.State)
+	return nil
 }
 
 // WebhookCreateCmd subscribes a URL.

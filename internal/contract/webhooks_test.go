@@ -72,6 +72,12 @@ func TestClientWebhookCalls(t *testing.T) {
 	if ds, err := cl.WebhookDeliveries(ctx, w.ID, events.DeliveryDelivered, client.PageOpts{}); err != nil || len(ds.Data) != 0 {
 		t.Errorf("delivered ones %+v (%v)", ds, err)
 	}
+	if d, err := cl.Redeliver(ctx, w.ID, "dlv_1"); err != nil || d.ID != "dlv_1" || d.State != events.DeliveryPending {
+		t.Errorf("redeliver %+v (%v)", d, err)
+	}
+	if _, err := cl.Redeliver(ctx, w.ID, "dlv_none"); !client.IsNotFound(err) {
+		t.Errorf("redeliver of no delivery: %v", err)
+	}
 
 	_, err = cl.CreateWebhook(ctx, events.WebhookCreate{URL: "gopher://example.com/"})
 	var ce *client.Error

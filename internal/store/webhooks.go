@@ -110,6 +110,10 @@ type WebhookStore interface {
 	// with disableReason once they reach disableAfter (0: never); one that
 	// succeeded sets them to 0. It returns the webhook as it is after.
 	FinishAttempt(ctx context.Context, d Delivery, a Attempt, disableAfter int, disableReason string) (Webhook, bool, error)
+	// RedeliverDelivery makes org's delivery id of webhookID pending again,
+	// due at now (a user asks for it again), and returns it; ErrNotFound
+	// when there is none. A pending one is only made due now.
+	RedeliverDelivery(ctx context.Context, org, webhookID, id string, now time.Time) (Delivery, error)
 	// ListDeliveries returns the deliveries of a webhook, newest first.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
 	// ExpireDeliveries fails the pending deliveries of disabled webhooks

@@ -57,6 +57,7 @@ func (a *API) MountWrites(r httpapi.Router) {
 	r.HandleFunc("DELETE /v1/webhooks/{id}", a.delete)
 	r.HandleFunc("POST /v1/webhooks/{id}/enable", a.enable(true))
 	r.HandleFunc("POST /v1/webhooks/{id}/disable", a.enable(false))
+	r.HandleFunc("POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver", a.redeliver)
 }
 
 func (a *API) now() time.Time {
@@ -336,4 +337,24 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 		out[i] = deliveryToAPI(d)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, httpapi.NewPage(out, limit, func(d events.WebhookDelivery) string { return d.ID }))
+}
+
+// redeliver sends a delivery again (a receiver lost it, or was fixed after
+// it failed): pending, due now, with the same event id and body.
+func (a *API) redeliver(w http.ResponseWriter, r *http.Request) {
+	o, ok := org(w, r, "")
+	if !ok {
+		return
+	}
+	id := r.PathValue("delivery")
+	d, err := a.Store.RedeliverDelivery(r.Context(), o, r.PathValue("id"), id, a.now())
+	if errors.Is(err, store.ErrNotFound) {
+		httpapi.NotFound(w, "no delivery "+id+" of webhook "+r.PathValue("id"))
+		return
+	}
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, deliveryToAPI(d))
 }

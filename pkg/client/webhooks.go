@@ -109,3 +109,19 @@ func (c *Client) WebhookDeliveries(ctx context.Context, id, state string, p Page
 	err := c.getJSON(ctx, call{path: webhookPath(id) + "/deliveries", query: q}, &page)
 	return page, err
 }
+
+// Redeliver sends a delivery of a subscription again: it is pending, due
+// now, with the same event id and body (the answer is the delivery).
+func (c *Client) Redeliver(ctx context.Context, webhookID, deliveryID string) (events.WebhookDelivery, error) {
+	var d events.WebhookDelivery
+	resp, err := c.do(ctx, call{method: http.MethodPost, path: webhookPath(webhookID) + "/deliveries/" + url.PathEscape(deliveryID) + "/redeliver",
+		want: []int{http.StatusAccepted}})
+	if err != nil {
+		return d, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		return d, fmt.Errorf("client: redeliver %s: decode: %w", deliveryID, err)
+	}
+	return d, nil
+}

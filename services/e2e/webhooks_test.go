@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -440,6 +441,15 @@ func TestWebhooks(t *testing.T) {
 		if d.Attempts != 5 {
 			t.Errorf("delivered at attempt %d, want 5", d.Attempts)
 		}
+		// Asked for again (a receiver lost it), it comes again: the same event.
+		if _, err := c.Client("wh-dead").Redeliver(context.Background(), w.ID, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := rc.wait(t, "/dead", 6, 20*time.Second)
+		if r := got[5]; r.Header.Get(events.WebhookIDHeader) != d.EventID || r.Header.Get(events.WebhookAttemptHeader) != "6" {
+			t.Errorf("redelivery: event %s attempt %s, want %s 6", r.Header.Get(events.WebhookIDHeader), r.Header.Get(events.WebhookAttemptHeader), d.EventID)
+		}
+		checkDelivery(t, got[5], w.Secret)
 	})
 
 	t.Run("OrganizationsAreKeptApart", func(t *testing.T) {

@@ -312,3 +312,16 @@ func (s *Store) ExpireDeliveries(ctx context.Context, createdBefore time.Time, r
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// RedeliverDelivery makes a delivery pending and due at now.
+func (s *Store) RedeliverDelivery(ctx context.Context, org, webhookID, id string, now time.Time) (store.Delivery, error) {
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1
+		WHERE org = $2 AND webhook_id = $3 AND id = $4 RETURNING `+deliveryCols, now.UTC(), org, webhookID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, fmt.Errorf("delivery %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("postgres: redeliver %s: %w", id, err)
+	}
+	return d, nil
+}

@@ -371,3 +371,21 @@ func (s *Store) ExpireDeliveries(ctx context.Context, createdBefore time.Time, r
 	})
 	return n, err
 }
+
+// RedeliverDelivery makes a delivery pending and due at now.
+func (s *Store) RedeliverDelivery(ctx context.Context, org, webhookID, id string, now time.Time) (store.Delivery, error) {
+	var d store.Delivery
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?
+			WHERE org = ? AND webhook_id = ? AND id = ? RETURNING `+deliveryCols, fmtTime(now), fmtTime(now), org, webhookID, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("delivery %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: redeliver %s: %w", id, err)
+		}
+		return nil
+	})
+	return d, err
+}

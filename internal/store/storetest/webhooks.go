@@ -27,6 +27,7 @@ func RunWebhookContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeliveriesListNewestFirst", testListDeliveries},
 		{"PruneDeletesOnlyEndedDeliveries", testPrune},
 		{"ExpireFailsWhatADisabledWebhookLeftPending", testExpire},
+		{"RedeliverMakesADeliveryDueAgain", testRedeliver},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -394,5 +395,29 @@ func testExpire(t *testing.T, s store.Store) {
 	on, err := s.ListDeliveries(ctx(t), store.DeliveryFilter{Org: "acme", WebhookID: "wh_on"})
 	if err != nil || len(on) != 1 || on[0].State != store.DeliveryPending {
 		t.Errorf("enabled webhook's delivery %+v (%v): an enabled one fails at its own attempt", on, err)
+	}
+}
+
+func testRedeliver(t *testing.T, s store.Store) {
+	hook(t, s, "acme", "wh_1")
+	addAll(t, s, delivery("wh_1", "acme", "e1", t0))
+	d := claim(t, s, t0, 1)[0]
+	if _, _, err := s.FinishAttempt(ctx(t), d, store.Attempt{State: store.DeliveryDelivered, Status: 200, At: t0}, 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedeliverDelivery(ctx(t), "other", "wh_1", d.ID, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another organization redelivered: %v", err)
+	}
+	if _, err := s.RedeliverDelivery(ctx(t), "acme", "wh_2", d.ID, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("redelivered under another webhook: %v", err)
+	}
+	at := t0.Add(time.Hour)
+	got, err := s.RedeliverDelivery(ctx(t), "acme", "wh_1", d.ID, at)
+	if err != nil || got.State != store.DeliveryPending || !got.NextAttemptAt.Equal(at) || got.Attempts != 1 || got.DeliveredAt == nil {
+		t.Fatalf("redelivered %+v (%v)", got, err)
+	}
+	again := claim(t, s, at, 1)
+	if len(again) != 1 || again[0].ID != d.ID || again[0].Attempts != 2 {
+		t.Errorf("claimed after a redeliver: %+v", again)
 	}
 }
