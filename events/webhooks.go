@@ -95,6 +95,14 @@ type WebhookCreate struct {
 	Description string `json:"description,omitempty"`
 }
 
+// WebhookUpdate is the body of PATCH /v1/webhooks/{id}: the fields given
+// replace the subscription's (the secret cannot be changed).
+type WebhookUpdate struct {
+	URL         *string   `json:"url,omitempty"`
+	Events      *[]string `json:"events,omitempty"`
+	Description *string   `json:"description,omitempty"`
+}
+
 // Webhook statuses.
 const (
 	WebhookEnabled  = "enabled"

@@ -37,7 +37,7 @@ type CLI struct {
 	Interrupt InterruptCmd `cmd:"" help:"Ask a running import to stop at its next batch boundary."`
 	Resources ResourcesCmd `cmd:"" help:"List the resources the server imports."`
 	Records   RecordsCmd   `cmd:"" help:"List a resource's stored records, or find them by key."`
-	Webhooks  WebhooksCmd  `cmd:"" help:"Manage the organization's webhooks: create, list, delete, enable, disable, deliveries, redeliver."`
+	Webhooks  WebhooksCmd  `cmd:"" help:"Manage the organization's webhooks: create, list, update, delete, enable, disable, deliveries, redeliver."`
 }
 
 // Main runs inlet with the process's arguments and exits with its status.

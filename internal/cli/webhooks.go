@@ -15,6 +15,7 @@ import (
 type WebhooksCmd struct {
 	Create     WebhookCreateCmd     `cmd:"" help:"Subscribe a URL to the events of the organization's imports; prints the signing secret (shown this once)."`
 	List       WebhookListCmd       `cmd:"" help:"List the organization's webhooks."`
+	Update     WebhookUpdateCmd     `cmd:"" help:"Change a webhook's URL, events or description."`
 	Delete     WebhookDeleteCmd     `cmd:"" help:"Delete a webhook and its delivery log."`
 	Enable     WebhookEnableCmd     `cmd:"" help:"Enable a webhook (after it was disabled); its pending deliveries resume."`
 	Disable    WebhookDisableCmd    `cmd:"" help:"Disable a webhook: no new events, pending deliveries wait."`
@@ -95,6 +96,32 @@ func (c *WebhookListCmd) Run(env *Env) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", w.ID, status, w.ConsecutiveFailures, strings.Join(w.Events, ","), w.URL)
 	}
 	return tw.Flush()
+}
+
+// WebhookUpdateCmd changes a webhook.
+type WebhookUpdateCmd struct {
+	Server      `embed:""`
+	ID          string   `arg:"" help:"The webhook's id."`
+	URL         string   `name:"url" help:"The new URL."`
+	Events      []string `name:"event" short:"e" sep:"," help:"The new events (repeat or comma-separate): ${webhook_events}."`
+	Description *string  `name:"description" short:"d" help:"The new description."`
+}
+
+func (c *WebhookUpdateCmd) Run(env *Env) error {
+	var req events.WebhookUpdate
+	if c.URL != "" {
+		req.URL = &c.URL
+	}
+	if len(c.Events) > 0 {
+		req.Events = &c.Events
+	}
+	req.Description = c.Description
+	w, err := c.client().UpdateWebhook(env.Ctx, c.ID, req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "webhook %s: %s for %s\n", w.ID, w.URL, strings.Join(w.Events, ", "))
+	return nil
 }
 
 // WebhookDeleteCmd deletes a webhook.

@@ -49,6 +49,11 @@ func TestClientWebhookCalls(t *testing.T) {
 	if err != nil || got.ID != w.ID || got.Secret != "" || got.URL != w.URL {
 		t.Errorf("get %+v (%v)", got, err)
 	}
+	newURL, newEvents := "https://example.com/moved", []string{"failed"}
+	moved, err := cl.UpdateWebhook(ctx, w.ID, events.WebhookUpdate{URL: &newURL, Events: &newEvents})
+	if err != nil || moved.URL != newURL || len(moved.Events) != 1 || moved.Description != "crm" {
+		t.Errorf("update %+v (%v)", moved, err)
+	}
 	page, err := cl.Webhooks(ctx, client.PageOpts{Limit: 1})
 	if err != nil || len(page.Data) != 1 || page.HasMore {
 		t.Errorf("list %+v (%v)", page, err)

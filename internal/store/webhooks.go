@@ -87,6 +87,9 @@ type WebhookStore interface {
 	// ListWebhooks pages through org's webhooks by id; after is the last id
 	// of the previous page.
 	ListWebhooks(ctx context.Context, org, after string, limit int) ([]Webhook, error)
+	// UpdateWebhook replaces the URL, events and description of org's
+	// webhook w.ID (ErrNotFound when it does not exist) and returns it.
+	UpdateWebhook(ctx context.Context, w Webhook) (Webhook, error)
 	// DeleteWebhook removes org's webhook id and its deliveries
 	// (ErrNotFound when it does not exist).
 	DeleteWebhook(ctx context.Context, org, id string) error

@@ -54,6 +54,7 @@ func (a *API) MountReads(r httpapi.Router) {
 // MountWrites registers the routes that change subscriptions.
 func (a *API) MountWrites(r httpapi.Router) {
 	r.HandleFunc("POST /v1/webhooks", a.create)
+	r.HandleFunc("PATCH /v1/webhooks/{id}", a.update)
 	r.HandleFunc("DELETE /v1/webhooks/{id}", a.delete)
 	r.HandleFunc("POST /v1/webhooks/{id}/enable", a.enable(true))
 	r.HandleFunc("POST /v1/webhooks/{id}/disable", a.enable(false))
@@ -104,37 +105,48 @@ type createBody struct {
 	OrganizationID string `json:"organization_id,omitempty"`
 }
 
-func (a *API) create(w http.ResponseWriter, r *http.Request) {
+// decodeBody reads a JSON object of at most maxBody bytes into v, refusing
+// a field v does not have (fields lists those it has) or of the wrong type,
+// naming it; it answers the request itself when it returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, fields string) bool {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		httpapi.WriteError(w, http.StatusBadRequest, "malformed_body", "reading the body: "+err.Error(), nil)
-		return
+		return false
 	}
 	if len(raw) > maxBody {
 		httpapi.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large",
 			fmt.Sprintf("a webhook is at most %d bytes of JSON", maxBody), nil)
-		return
+		return false
 	}
-	var body createBody
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field != "" {
-			kind := "string"
-			if ute.Type.Kind() == reflect.Slice {
-				kind = "array of strings"
-			}
-			// The path runs through the embedded WebhookCreate: the body is flat.
-			field := ute.Field[strings.LastIndexByte(ute.Field, '.')+1:]
-			invalid(w, field, "must be a JSON "+kind+", not "+ute.Value)
-			return
+	err = dec.Decode(v)
+	if err == nil {
+		return true
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) && ute.Field != "" {
+		kind := "string"
+		if t := ute.Type; t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Slice {
+			kind = "array of strings"
 		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			invalid(w, strings.Trim(f, `"`), "is not a webhook field (url, events, secret, description)")
-			return
-		}
-		httpapi.WriteError(w, http.StatusBadRequest, "malformed_body", "the body is not a JSON object: "+err.Error(), nil)
+		// The path may run through an embedded struct: the body is flat.
+		field := ute.Field[strings.LastIndexByte(ute.Field, '.')+1:]
+		invalid(w, field, "must be a JSON "+kind+", not "+ute.Value)
+		return false
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		invalid(w, strings.Trim(f, `"`), "is not a field here ("+fields+")")
+		return false
+	}
+	httpapi.WriteError(w, http.StatusBadRequest, "malformed_body", "the body is not a JSON object: "+err.Error(), nil)
+	return false
+}
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	var body createBody
+	if !decodeBody(w, r, &body, "url, events, secret, description") {
 		return
 	}
 	o, ok := org(w, r, body.OrganizationID)
@@ -357,4 +369,45 @@ func (a *API) redeliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusAccepted, deliveryToAPI(d))
+}
+
+// update changes a subscription's URL, events or description; the secret
+// is not among them: to rotate it, create a second subscription, switch
+// the receiver to accept both secrets, and delete the first (receivers
+// dedupe by event id meanwhile).
+func (a *API) update(w http.ResponseWriter, r *http.Request) {
+	var body events.WebhookUpdate
+	if !decodeBody(w, r, &body, "url, events, description; to rotate the secret, create a new webhook and delete this one") {
+		return
+	}
+	hook, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	c := events.WebhookCreate{URL: hook.URL, Events: hook.Events, Secret: hook.Secret, Description: hook.Description}
+	if body.URL != nil {
+		c.URL = *body.URL
+	}
+	if body.Events != nil {
+		c.Events = *body.Events
+	}
+	if body.Description != nil {
+		c.Description = *body.Description
+	}
+	next, field, msg := Validate(c)
+	if field != "" {
+		invalid(w, field, msg)
+		return
+	}
+	next.ID, next.Org = hook.ID, hook.Org
+	updated, err := a.Store.UpdateWebhook(r.Context(), next)
+	if errors.Is(err, store.ErrNotFound) {
+		httpapi.NotFound(w, "no webhook "+hook.ID)
+		return
+	}
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, toAPI(updated))
 }

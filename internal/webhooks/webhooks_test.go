@@ -357,7 +357,7 @@ func TestCreateRefusesBadBodies(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"url": 5}`: `url: must be a JSON string, not number`,
 		`{"url": "https://x.example/", "events": "completed"}`: `events: must be a JSON array of strings, not string`,
-		`{"url": "https://x.example/", "colour": "red"}`:       `colour: is not a webhook field`,
+		`{"url": "https://x.example/", "colour": "red"}`:       `colour: is not a field here`,
 	} {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/webhooks", strings.NewReader(body)))
@@ -376,5 +376,50 @@ func TestCreateRefusesBadBodies(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/webhooks", strings.NewReader(`[1,2`)))
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("not JSON: %d", rec.Code)
+	}
+}
+
+func TestUpdateChangesOnlyWhatItNames(t *testing.T) {
+	s := openStore(t)
+	api := &API{Store: s, Log: zerolog.Nop()}
+	mux := http.NewServeMux()
+	api.MountWrites(mux)
+	api.MountReads(mux)
+	do := func(method, path, body string) (int, []byte) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set(events.OrgHeader, "acme")
+		mux.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.Bytes()
+	}
+	code, b := do(http.MethodPost, "/v1/webhooks", `{"url": "https://a.example/", "events": ["completed"], "description": "first"}`)
+	var w events.Webhook
+	if err := json.Unmarshal(b, &w); err != nil || code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	code, b = do(http.MethodPatch, "/v1/webhooks/"+w.ID, `{"events": ["failed", "progress"]}`)
+	var got events.Webhook
+	_ = json.Unmarshal(b, &got)
+	if code != http.StatusOK || got.URL != w.URL || strings.Join(got.Events, ",") != "failed,progress" || got.Description != "first" || got.Secret != "" {
+		t.Errorf("patch events: %d %s", code, b)
+	}
+	stored, err := s.GetWebhook(context.Background(), "acme", w.ID)
+	if err != nil || stored.Secret != w.Secret {
+		t.Errorf("the secret changed: %v", err)
+	}
+	for body, want := range map[string]string{
+		`{"url": "ftp://a.example/"}`:      "url: must be an http or https URL",
+		`{"events": []}`:                   "events: must name at least one event",
+		`{"secret": "0123456789abcdefgh"}`: "secret: is not a field here (url, events, description; to rotate the secret",
+	} {
+		code, b := do(http.MethodPatch, "/v1/webhooks/"+w.ID, body)
+		var e events.ErrorBody
+		_ = json.Unmarshal(b, &e)
+		if code != http.StatusUnprocessableEntity || !strings.HasPrefix(e.Error.Message, want) {
+			t.Errorf("%s: %d %s, want 422 %q", body, code, b, want)
+		}
+	}
+	if code, _ := do(http.MethodPatch, "/v1/webhooks/wh_nope", `{"description": "x"}`); code != http.StatusNotFound {
+		t.Errorf("patch of no webhook: %d", code)
 	}
 }

@@ -125,3 +125,23 @@ func (c *Client) Redeliver(ctx context.Context, webhookID, deliveryID string) (e
 	}
 	return d, nil
 }
+
+// UpdateWebhook changes a subscription's URL, events or description (the
+// fields of req that are set).
+func (c *Client) UpdateWebhook(ctx context.Context, id string, req events.WebhookUpdate) (events.Webhook, error) {
+	var w events.Webhook
+	body, err := json.Marshal(req)
+	if err != nil {
+		return w, fmt.Errorf("client: update webhook: %w", err)
+	}
+	resp, err := c.do(ctx, call{method: http.MethodPatch, path: webhookPath(id), body: bytes.NewReader(body),
+		contentType: "application/json", want: []int{http.StatusOK}})
+	if err != nil {
+		return w, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
+		return w, fmt.Errorf("client: update webhook %s: decode: %w", id, err)
+	}
+	return w, nil
+}

@@ -298,6 +298,12 @@ func TestWebhooks(t *testing.T) {
 		if len(log) != 1 || log[0].EventType != events.EventCompleted {
 			t.Errorf("deliveries %+v", log)
 		}
+		if out := run("webhooks", "update", created.ID, "-e", "progress", "--url", rc.URL+"/cli2"); !strings.Contains(out, "/cli2 for progress") {
+			t.Errorf("update printed %q", out)
+		}
+		if w := webhook(t, c, "wh-ok", created.ID); w.URL != rc.URL+"/cli2" || strings.Join(w.Events, ",") != "progress" || w.Description != "from the CLI" {
+			t.Errorf("after the update: %+v", w)
+		}
 		if out := run("webhooks", "disable", created.ID); !strings.Contains(out, "disabled") {
 			t.Errorf("disable printed %q", out)
 		}

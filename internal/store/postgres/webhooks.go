@@ -325,3 +325,19 @@ func (s *Store) RedeliverDelivery(ctx context.Context, org, webhookID, id string
 	}
 	return d, nil
 }
+
+// UpdateWebhook replaces a webhook's URL, events and description.
+func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) (store.Webhook, error) {
+	if w.Events == nil {
+		w.Events = []string{}
+	}
+	out, err := scanWebhook(s.pool.QueryRow(ctx, `UPDATE webhooks SET url = $1, events = $2, description = $3, updated_at = $4
+		WHERE org = $5 AND id = $6 RETURNING `+webhookCols, w.URL, w.Events, w.Description, batchplan.Now(), w.Org, w.ID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return out, fmt.Errorf("webhook %s: %w", w.ID, store.ErrNotFound)
+	}
+	if err != nil {
+		return out, fmt.Errorf("postgres: update webhook %s: %w", w.ID, err)
+	}
+	return out, nil
+}

@@ -389,3 +389,21 @@ func (s *Store) RedeliverDelivery(ctx context.Context, org, webhookID, id string
 	})
 	return d, err
 }
+
+// UpdateWebhook replaces a webhook's URL, events and description.
+func (s *Store) UpdateWebhook(ctx context.Context, w store.Webhook) (store.Webhook, error) {
+	var out store.Webhook
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, events = ?, description = ?, updated_at = ? WHERE org = ? AND id = ?`,
+			w.URL, jsonArray(w.Events), w.Description, fmtTime(batchplan.Now()), w.Org, w.ID)
+		if err != nil {
+			return fmt.Errorf("sqlite: update webhook %s: %w", w.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("webhook %s: %w", w.ID, store.ErrNotFound)
+		}
+		out, err = getWebhook(ctx, tx, w.Org, w.ID)
+		return err
+	})
+	return out, err
+}

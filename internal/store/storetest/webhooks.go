@@ -102,6 +102,14 @@ func testWebhookCRUD(t *testing.T, s store.Store) {
 	if err != nil || len(page) != 1 || page[0].ID != "wh_2" {
 		t.Fatalf("second page %v, %v", page, err)
 	}
+	upd := store.Webhook{ID: "wh_1", Org: "acme", URL: "https://example.com/new", Events: []string{"progress"}, Description: "new"}
+	if _, err := s.UpdateWebhook(c, store.Webhook{ID: "wh_1", Org: "other", URL: "https://evil.example/"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update by another organization: %v, want ErrNotFound", err)
+	}
+	if after, err := s.UpdateWebhook(c, upd); err != nil || after.URL != upd.URL || !slices.Equal(after.Events, upd.Events) ||
+		after.Description != "new" || after.Secret != w.Secret || !after.CreatedAt.Equal(got.CreatedAt) {
+		t.Errorf("updated %+v (%v)", after, err)
+	}
 	if err := s.DeleteWebhook(c, "other", "wh_1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete by another organization: %v, want ErrNotFound", err)
 	}
