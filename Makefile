@@ -8,7 +8,7 @@ BIN := $(CURDIR)/bin
 # client outside programs import (pkg/client), the server's packages
 # (internal) and its commands (services).
 MODULES := ./events/... ./pkg/client/... ./internal/... ./services/...
-SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway inlet
+SERVICES := prevalidation preparsing transforming parsing validation processing cleanup projector gateway webhooks inlet
 
 .PHONY: run test test-unit deps build bench chaos fuzz lint fmt clean deploy-check
 

@@ -30,6 +30,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/store/storeopen"
 	"github.com/inlet-dev/inlet/internal/topology"
 	"github.com/inlet-dev/inlet/internal/uploads"
+	"github.com/inlet-dev/inlet/internal/webhooks"
 )
 
 // App is one Inlet process: its adapters and the services it runs.
@@ -48,6 +49,8 @@ type App struct {
 	// httpClosing is closed when the HTTP server starts shutting down, so
 	// the import event streams end instead of holding the shutdown.
 	httpClosing chan struct{}
+	// dispatcher sends webhook deliveries (the webhooks role).
+	dispatcher *webhooks.Dispatcher
 }
 
 // Addr is the address the HTTP server listens on, once started.
@@ -180,6 +183,8 @@ func (a *App) addRole(ctx context.Context, role Role) error {
 		return a.addProjector(ctx)
 	case role == Gateway:
 		return nil // an HTTP API only: Start serves it
+	case role == Webhooks:
+		return a.addWebhooks()
 	}
 	return fmt.Errorf("no role %q", role)
 }

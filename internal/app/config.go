@@ -89,6 +89,19 @@ type Config struct {
 	// sweep hands its work on again, and ends it if nothing can move it.
 	StallAfter time.Duration `name:"stall-after" env:"INLET_STALL_AFTER" default:"5m" group:"Imports" help:"How long an import may go without an event before its work is handed on again (and ended if nothing moves it)."`
 
+	// Webhook deliveries (the webhooks role, internal/webhooks).
+	WebhookTimeout time.Duration `name:"webhook-timeout" env:"INLET_WEBHOOK_TIMEOUT" default:"10s" group:"Webhooks" help:"How long one delivery attempt may take: connecting, sending and the answer."`
+	// WebhookBackoff and WebhookBackoffMax space a delivery's attempts:
+	// the first wait, doubling up to the most.
+	WebhookBackoff      time.Duration `name:"webhook-backoff" env:"INLET_WEBHOOK_BACKOFF" default:"30s" group:"Webhooks" help:"Wait after a delivery's first failed attempt; it doubles after each failure, up to --webhook-backoff-max."`
+	WebhookBackoffMax   time.Duration `name:"webhook-backoff-max" env:"INLET_WEBHOOK_BACKOFF_MAX" default:"1h" group:"Webhooks" help:"Longest wait between two attempts of a delivery."`
+	WebhookRetryWindow  time.Duration `name:"webhook-retry-window" env:"INLET_WEBHOOK_RETRY_WINDOW" default:"24h" group:"Webhooks" help:"How long after its event a delivery is retried before it is failed."`
+	WebhookDisableAfter int           `name:"webhook-disable-after" env:"INLET_WEBHOOK_DISABLE_AFTER" default:"50" zero:"never disable" group:"Webhooks" help:"Failed attempts in a row after which a subscription is disabled (0: never)."`
+	WebhookConcurrency  int           `name:"webhook-concurrency" env:"INLET_WEBHOOK_CONCURRENCY" default:"8" group:"Webhooks" help:"Delivery attempts one process makes at once (at most one per subscription)."`
+	WebhookPoll         time.Duration `name:"webhook-poll" env:"INLET_WEBHOOK_POLL" default:"1s" group:"Webhooks" help:"How often the dispatcher looks for retries that came due (a new event wakes it at once)."`
+	WebhookBlockPrivate bool          `name:"webhook-block-private" env:"INLET_WEBHOOK_BLOCK_PRIVATE" group:"Webhooks" help:"Refuse to deliver to loopback, private and link-local addresses (checked on the address dialled): set it where subscribers are not trusted with the inside of the deployment."`
+	WebhookLogRetention time.Duration `name:"webhook-log-retention" env:"INLET_WEBHOOK_LOG_RETENTION" default:"720h" group:"Webhooks" help:"How long the delivery log keeps a delivery after it was delivered or failed."`
+
 	// APIKeysFile and APIKeysList are read into APIKeys (hashes only).
 	APIKeysFile string `name:"api-keys-file" env:"INLET_API_KEYS_FILE" group:"Security" help:"JSON file of API keys (id, organization, secret or its SHA-256)."`
 	APIKeysList string `name:"api-keys" env:"INLET_API_KEYS" group:"Security" help:"API keys as id:organization:secret, comma-separated."`

@@ -10,10 +10,12 @@ import (
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/auth"
 	"github.com/inlet-dev/inlet/internal/dashboard"
+	"github.com/inlet-dev/inlet/internal/faults"
 	"github.com/inlet-dev/inlet/internal/gateway"
 	"github.com/inlet-dev/inlet/internal/httpapi"
 	"github.com/inlet-dev/inlet/internal/pipeline"
 	"github.com/inlet-dev/inlet/internal/projector"
+	"github.com/inlet-dev/inlet/internal/webhooks"
 )
 
 func (a *App) readyChecks() []httpapi.Check {
@@ -38,13 +40,29 @@ func (a *App) gateway() *gateway.Gateway {
 		Log: a.Log, Ready: a.readyChecks(), SyncMaxBytes: a.Cfg.SyncMaxBytes, UploadTTL: a.Cfg.UploadTTL, RevertWindow: a.Cfg.RevertWindow, Views: projector.New(a.Store, a.Log)})
 }
 
-// ReadHTTP is the projector process's API.
+// ReadHTTP is the projector process's API: the import reads and the
+// webhook reads.
 func (a *App) ReadHTTP() http.Handler {
-	return projector.NewHTTP(a.readConfig())
+	mux := http.NewServeMux()
+	a.readAPI().Mount(mux)
+	a.webhooksAPI().MountReads(mux)
+	httpapi.MountCommon(mux, a.readyChecks()...)
+	return httpapi.Routes(mux)
 }
 
-// WriteHTTP is the gateway process's API.
-func (a *App) WriteHTTP() http.Handler { return a.gateway() }
+// WriteHTTP is the gateway process's API: the import writes and the
+// webhook writes (the separate shape's ingress sends every method but GET
+// and HEAD here).
+func (a *App) WriteHTTP() http.Handler {
+	mux := http.NewServeMux()
+	a.gateway().Mount(mux)
+	a.webhooksAPI().MountWrites(mux)
+	httpapi.MountCommon(mux, a.readyChecks()...)
+	return httpapi.Routes(mux)
+}
+
+// webhooksAPI serves the webhook subscriptions and their delivery log.
+func (a *App) webhooksAPI() *webhooks.API { return &webhooks.API{Store: a.Store, Log: a.Log} }
 
 // probes is the HTTP API of a process that serves no API: its liveness and
 // readiness, as every server answers them (handler adds /metrics).
@@ -79,6 +97,8 @@ func (a *App) AllHTTP() http.Handler {
 func (a *App) mountAll(r httpapi.Router) {
 	a.readAPI().Mount(r)
 	a.gateway().Mount(r)
+	a.webhooksAPI().MountReads(r)
+	a.webhooksAPI().MountWrites(r)
 	httpapi.MountCommon(r, a.readyChecks()...)
 }
 
@@ -121,4 +141,18 @@ func (a *App) apiKeys() (*auth.Keyring, error) {
 	}
 	a.Log.Warn().Msg("API keys are off: every request acts for the organization it names (embedded default)")
 	return auth.Disabled(), nil
+}
+
+// addWebhooks routes the public events into webhook deliveries (durable
+// webhooks-v2) and makes the dispatcher Start runs; the consumer wakes it
+// when it adds deliveries.
+func (a *App) addWebhooks() error {
+	c := a.Cfg
+	a.dispatcher = &webhooks.Dispatcher{Store: a.Store, Log: a.Log, Observer: a.Metrics, Policy: webhooks.Policy{
+		Timeout: c.WebhookTimeout, Backoff: faults.Backoff{First: c.WebhookBackoff, Max: c.WebhookBackoffMax},
+		RetryWindow: c.WebhookRetryWindow, DisableAfter: c.WebhookDisableAfter, Concurrency: c.WebhookConcurrency,
+		PollEvery: c.WebhookPoll, LogRetention: c.WebhookLogRetention, BlockPrivate: c.WebhookBlockPrivate,
+	}}
+	consumer := &webhooks.Consumer{Store: a.Store, Log: a.Log, Delivered: a.dispatcher.Kick}
+	return a.addConsumer("webhooks", events.AllSubjects, consumer.Handler())
 }

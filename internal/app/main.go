@@ -133,6 +133,9 @@ func (a *App) Start(ctx context.Context, roles ...Role) error {
 	if slices.Contains(roles, Projector) {
 		a.sweepDeadlines(gctx, g)
 	}
+	if a.dispatcher != nil {
+		g.Go(func() error { a.dispatcher.Run(gctx); return nil })
+	}
 	{
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		srv.RegisterOnShutdown(func() { close(a.httpClosing) })
@@ -247,6 +250,8 @@ func Describe(service string) string {
 		return "Inlet's write API: creates imports, takes uploads and interrupts."
 	case "projector":
 		return "Inlet's status projector and read API: builds the import views from the events."
+	case "webhooks":
+		return "Inlet's webhooks service: delivers the events of each organization's imports to the HTTP endpoints it subscribed, signed, with retries."
 	}
 	return "The " + service + " phase of the Inlet import pipeline (one durable JetStream consumer shared by every replica)."
 }

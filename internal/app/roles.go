@@ -31,6 +31,10 @@ const (
 	Projector Role = "projector"
 	// Gateway serves the write API.
 	Gateway Role = "gateway"
+	// Webhooks delivers the events of each organization's imports to the
+	// HTTP endpoints it subscribed (internal/webhooks): the consumer of
+	// INLET_EVENTS that records deliveries, and the dispatcher that sends them.
+	Webhooks Role = "webhooks"
 )
 
 // PhaseRoles are the roles that each run one phase after prevalidation.
@@ -40,7 +44,7 @@ var PhaseRoles = []Role{Preparsing, Transforming, Parsing, Validation, Processin
 var Pipeline = slices.Concat([]Role{Intake}, PhaseRoles)
 
 // Everything is what the all-in-one server runs.
-var Everything = slices.Concat(Pipeline, []Role{Projector, Gateway})
+var Everything = slices.Concat(Pipeline, []Role{Projector, Gateway, Webhooks})
 
 // ServiceRoles are the roles of the service binary named service.
 func ServiceRoles(service string) ([]Role, error) {

@@ -39,6 +39,7 @@ type CLI struct {
 	Revert    RevertCmd    `cmd:"" help:"Undo a finished import: put every record it changed back as it was, then follow the revert to its end. Exits 0 only when it completed."`
 	Resources ResourcesCmd `cmd:"" help:"List the resources the server imports."`
 	Records   RecordsCmd   `cmd:"" help:"List a resource's stored records, or find them by key."`
+	Webhooks  WebhooksCmd  `cmd:"" help:"Manage the organization's webhooks: create, list, update, delete, enable, disable, deliveries, redeliver."`
 }
 
 // Main runs inlet with the process's arguments and exits with its status.
@@ -99,6 +100,7 @@ func optionVars() kong.Vars {
 	add("duplicate_handling", "duplicate_handlings", valuesOf(events.DuplicateHandlings))
 	add("upload_mode", "upload_modes", valuesOf(events.UploadModes))
 	add("status", "statuses", valuesOf(events.Statuses))
+	vars["webhook_events"] = strings.Join(events.WebhookEvents, ", ")
 	return vars
 }
 

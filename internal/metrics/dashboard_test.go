@@ -48,6 +48,7 @@ func TestGrafanaDashboardQueriesExposedMetrics(t *testing.T) {
 	})
 	start := time.Now()
 	m.BatchCommitted("parsing", &events.BatchProgress{StartedAt: start, CompletedAt: start.Add(time.Second)})
+	m.WebhookAttempt("delivered")
 	m.InstrumentHTTP(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	families, err := m.Registry().Gather()
 	if err != nil {

@@ -27,6 +27,8 @@ type Metrics struct {
 
 	httpRequests *prometheus.CounterVec
 	httpSeconds  *prometheus.HistogramVec
+
+	webhookAttempts *prometheus.CounterVec
 }
 
 // New makes the registry of one process, with the Go runtime's and the
@@ -59,7 +61,11 @@ func New() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method"}),
 	}
-	reg.MustRegister(m.rowsIn, m.rowsOut, m.rowsFailed, m.rowsSkipped, m.batchSeconds, m.httpRequests, m.httpSeconds)
+	m.webhookAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "webhook", Name: "attempts_total",
+		Help: "Webhook delivery attempts, by outcome: delivered (a 2xx answer), retrying (failed, attempted again later), failed (failed, retry window over)."},
+		[]string{"outcome"})
+	reg.MustRegister(m.rowsIn, m.rowsOut, m.rowsFailed, m.rowsSkipped, m.batchSeconds, m.httpRequests, m.httpSeconds, m.webhookAttempts)
 	return m
 }
 

@@ -68,7 +68,7 @@ func (h *Harness) deadLetter(ctx context.Context, log zerolog.Logger, adv MaxDel
 		if wm.Batch == AllBatches {
 			what = fmt.Sprintf("the %s phase's work on the whole file", wm.Phase)
 		}
-	case perr == nil && event == events.EventRequested && !strings.HasPrefix(adv.Consumer, "projector"):
+	case perr == nil && event == events.EventRequested && !strings.HasPrefix(adv.Consumer, "projector") && !strings.HasPrefix(adv.Consumer, "webhooks"):
 		req, err := h.decodeRequest(dead, func(*message.Message) (uint64, time.Time) { return adv.StreamSeq, published })
 		if err != nil {
 			log.Error().Err(err).Str("subject", subject).Msg("a dead import request names no import; nothing to end")

@@ -242,6 +242,7 @@ type ViewStore interface {
 type Store interface {
 	RecordStore
 	ViewStore
+	WebhookStore
 	Ping(ctx context.Context) error
 	Close() error
 }

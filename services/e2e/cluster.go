@@ -45,6 +45,10 @@ var PhaseServices = events.Phases
 // HTTPServices are the binaries that serve HTTP.
 var HTTPServices = []string{"projector", "gateway"}
 
+// WorkerServices are the binaries besides the phases that serve only their
+// probes and metrics.
+var WorkerServices = []string{"webhooks"}
+
 // Bucket is the blob bucket every process uses.
 const Bucket = "inlet"
 
@@ -71,7 +75,7 @@ func BinDir() string {
 var (
 	buildMu   sync.Mutex
 	built     = map[string]error{}
-	allBins   = append(append(append([]string{}, PhaseServices...), HTTPServices...), "inlet")
+	allBins   = append(append(append(append([]string{}, PhaseServices...), HTTPServices...), WorkerServices...), "inlet")
 	pollStep  = 50 * time.Millisecond
 	freshOnce sync.Once
 	freshDir  string
@@ -415,7 +419,7 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	c.Start("projector", 0)
 	c.WaitReady("projector", 0)
 	var wg sync.WaitGroup
-	for _, s := range append(append([]string{}, PhaseServices...), HTTPServices...) {
+	for _, s := range append(append(append([]string{}, PhaseServices...), HTTPServices...), WorkerServices...) {
 		n := opts.Replicas[s]
 		if n == 0 {
 			n = 1

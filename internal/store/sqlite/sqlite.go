@@ -158,6 +158,9 @@ func (s *Store) migrate() error {
 	if _, err := tx.Exec(schema); err != nil {
 		return err
 	}
+	if _, err := tx.Exec(webhookSchema); err != nil {
+		return err
+	}
 	if err := addFingerprints(tx); err != nil {
 		return err
 	}
