@@ -142,6 +142,13 @@ func TestXLSXNumbersTakeTheirFieldsType(t *testing.T) {
 			if !reflect.DeepEqual(got[0].Data, want) {
 				t.Errorf("data = %#v\nwant   %#v", got[0].Data, want)
 			}
+			// The row's cells as kept for errors.csv and a retry say what
+			// the fields took: a serial that became a date is that date.
+			var raw map[string]string
+			if err := encjson.Unmarshal(got[0].Raw, &raw); err != nil || raw["Born"] != "2024-01-31" ||
+				raw["Seen At"] != "2024-01-31T13:45:00Z" || raw["Postcode"] != "00501" || raw["Mail"] != "a@x.io" {
+				t.Errorf("raw cells = %s (%v), want the dates as the fields took them", got[0].Raw, err)
+			}
 			cols, unmapped := pv.Report()
 			if cols["Mail"] != "email_address" || cols["Postcode"] != "zip" || cols["Seen At"] != "seen_at" || cols["Account ID"] != "account_id" {
 				t.Errorf("columns = %v", cols)

@@ -258,13 +258,17 @@ func (m *Mapping) Apply(cells map[string]string) (map[string]any, []rows.Problem
 // schema allows unknown fields, each ignored column (Ignored) in which this
 // row has a non-blank cell (WarnUnknownColumn).
 func (m *Mapping) ApplyCells(cells map[string]string) (data map[string]any, warnings, problems []rows.Problem) {
-	return m.applyCells(cells, nil)
+	data, warnings, problems, _ = m.applyCells(cells, nil)
+	return data, warnings, problems
 }
 
 // applyCells is ApplyCells for a spreadsheet row too: a cell that holds a
 // number (numbers, by column) is coerced as one (resources.CoerceSheetNumber),
 // so the field decides whether it was a date, a number or a text of digits.
-func (m *Mapping) applyCells(cells map[string]string, numbers map[string]resources.SheetNumber) (data map[string]any, warnings, problems []rows.Problem) {
+// asText holds, by column, the text such a cell became where it is not the
+// cell's own (a date serial made a date): what the row's raw cells must say
+// so that errors.csv and a retry give the row back as it was imported.
+func (m *Mapping) applyCells(cells map[string]string, numbers map[string]resources.SheetNumber) (data map[string]any, warnings, problems []rows.Problem, asText map[string]string) {
 	data = make(map[string]any, len(m.pairs))
 	for _, p := range m.pairs {
 		cell, ok := cells[p.column]
@@ -275,6 +279,12 @@ func (m *Mapping) applyCells(cells map[string]string, numbers map[string]resourc
 		var warn, prob *rows.Problem
 		if n, isNumber := numbers[p.column]; isNumber {
 			v, warn, prob = m.res.CoerceSheetNumber(p.field, n)
+			if text, isText := v.(string); isText && text != cell {
+				if asText == nil {
+					asText = map[string]string{}
+				}
+				asText[p.column] = text
+			}
 		} else {
 			v, warn, prob = m.res.CoerceCell(p.field, cell)
 		}
@@ -300,7 +310,7 @@ func (m *Mapping) applyCells(cells map[string]string, numbers map[string]resourc
 			warnings = append(warnings, m.unknownColumn(col, "column"))
 		}
 	}
-	return data, warnings, problems
+	return data, warnings, problems, asText
 }
 
 func (m *Mapping) unknownColumn(name, what string) rows.Problem {

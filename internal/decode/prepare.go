@@ -1,9 +1,12 @@
 package decode
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/inlet-dev/inlet/internal/jsonenc"
 	"github.com/inlet-dev/inlet/internal/resources"
 	"github.com/inlet-dev/inlet/internal/rows"
 )
@@ -35,7 +38,11 @@ func prepare(res *resources.Resource, m *Mapping, rec Record, keysOnly bool) (ro
 	var data map[string]any
 	var warns, probs []rows.Problem
 	if rec.Cells != nil {
-		data, warns, probs = m.applyCells(rec.Cells, rec.Numbers)
+		var asText map[string]string
+		data, warns, probs, asText = m.applyCells(rec.Cells, rec.Numbers)
+		if len(asText) > 0 {
+			row.Raw = withCells(row.Raw, asText)
+		}
 	} else {
 		data, warns, probs = m.MapValues(rec.Values)
 	}
@@ -100,4 +107,33 @@ func altKeysHint(res *resources.Resource) string {
 		s += resources.KeyName(ak)
 	}
 	return s + ")"
+}
+
+// withCells is a row's raw cells (a JSON object of strings, in the file's
+// column order) with some replaced by column; raw that is not such an
+// object comes back as it was.
+func withCells(raw []byte, cells map[string]string) []byte {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return raw
+	}
+	out := append(make([]byte, 0, len(raw)+16), '{')
+	for first := true; dec.More(); first = false {
+		k, err := dec.Token()
+		key, isKey := k.(string)
+		var v string
+		if err != nil || !isKey || dec.Decode(&v) != nil {
+			return raw
+		}
+		if text, ok := cells[key]; ok {
+			v = text
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		out = jsonenc.AppendString(out, key)
+		out = append(out, ':')
+		out = jsonenc.AppendString(out, v)
+	}
+	return append(out, '}')
 }

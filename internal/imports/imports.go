@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -149,6 +150,8 @@ func Normalize(o *events.Options) error {
 		return &OptionError{"force", "applies to action revert only"}
 	case len(o.ParentImportID) > 255:
 		return &OptionError{"parent_import_id", "is longer than 255 bytes"}
+	case o.ParentImportID == "." || o.ParentImportID == ".." || strings.ContainsAny(o.ParentImportID, "/\\\x00"):
+		return &OptionError{"parent_import_id", textlimit.Quote(o.ParentImportID) + " is not an import id"}
 	}
 	if o.ErrorThreshold == nil {
 		t := DefaultErrorThreshold

@@ -39,8 +39,30 @@ func CheckRetryParent(parent events.Import) *RetryParentError {
 		return &RetryParentError{422, "not_retryable", fmt.Sprintf("import %s is a revert: it has no rows of a file to run again (revert it to undo it)", parent.ID)}
 	case parent.Stats.Failed == 0:
 		return &RetryParentError{422, "no_failed_rows", fmt.Sprintf("import %s has no failed rows to retry", parent.ID)}
+	case parent.Status == events.StatusInterrupted && !processed(parent):
+		// Its valid rows were never written either: running its failed
+		// rows alone would import a part of the file as if it were whole.
+		return &RetryParentError{422, "nothing_written", fmt.Sprintf("import %s stopped before writing anything (%s): "+
+			"import its file again (with the failed rows corrected, or skip_errors)", parent.ID, reasonOf(parent))}
 	}
 	return nil
+}
+
+// processed reports whether any of an import's batches reached the store.
+func processed(imp events.Import) bool {
+	for _, p := range imp.Phases {
+		if p.Name == events.PhaseProcessing {
+			return p.BatchesDone > 0
+		}
+	}
+	return false
+}
+
+func reasonOf(imp events.Import) string {
+	if imp.Reason != nil {
+		return *imp.Reason
+	}
+	return string(imp.Status)
 }
 
 // RetryOptions are the options of a retry of parent requested with req. The
@@ -68,8 +90,9 @@ func RetryOptions(parent events.Options, req events.Options, withFile bool) even
 	o.ParentResourceID = parent.ParentResourceID
 	o.Force = false
 	if !withFile {
+		// The intake writes the failed rows as CSV with commas (or JSONL).
 		o.UploadMode = events.UploadAsync
-		o.Sheet, o.Delimiter = "", ""
+		o.Sheet, o.Delimiter = "", ","
 	}
 	return o
 }

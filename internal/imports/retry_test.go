@@ -2,6 +2,7 @@ package imports_test
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ func TestRetryOptionsTakeTheParentsButTheRunsOwn(t *testing.T) {
 	got := imports.RetryOptions(parent, req, false)
 	want := events.Options{ID: "imp_child", OrganizationID: "acme", Resource: "customers", Mode: events.ModeTest, Name: "fix",
 		Action: events.ActionMerge, DuplicateHandling: events.DuplicatesUseFirst, ColumnMapping: parent.ColumnMapping,
-		ParentResourceID: &pr, ParentImportID: "imp_parent", UploadMode: events.UploadAsync}
+		ParentResourceID: &pr, ParentImportID: "imp_parent", UploadMode: events.UploadAsync, Delimiter: ","}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("retry options:\n got %+v\nwant %+v", got, want)
 	}
@@ -47,7 +48,10 @@ func TestCheckRetryParent(t *testing.T) {
 		code   string
 	}{
 		{"completed with failed rows", func(i *events.Import) { i.Status, i.Stats.Failed = events.StatusCompleted, 2 }, 0, ""},
-		{"interrupted with failed rows", func(i *events.Import) { i.Status, i.Stats.Failed = events.StatusInterrupted, 9 }, 0, ""},
+		{"interrupted while processing", func(i *events.Import) {
+			i.Status, i.Stats.Failed, i.Phases[5].BatchesDone = events.StatusInterrupted, 9, 1
+		}, 0, ""},
+		{"interrupted before writing (threshold)", func(i *events.Import) { i.Status, i.Stats.Failed = events.StatusInterrupted, 9 }, 422, "nothing_written"},
 		{"running", func(i *events.Import) { i.Status, i.Stats.Failed = events.StatusProcessing, 2 }, 409, "not_finished"},
 		{"no failed rows", func(i *events.Import) { i.Status, i.Stats.Skipped = events.StatusCompleted, 2 }, 422, "no_failed_rows"},
 		{"a revert", func(i *events.Import) {
@@ -55,6 +59,7 @@ func TestCheckRetryParent(t *testing.T) {
 		}, 422, "not_retryable"},
 	} {
 		imp := base
+		imp.Phases = slices.Clone(base.Phases)
 		c.edit(&imp)
 		err := imports.CheckRetryParent(imp)
 		switch {

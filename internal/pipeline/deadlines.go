@@ -127,15 +127,18 @@ type ChangePruner interface {
 	PruneChanges(ctx context.Context, before time.Time, limit int) (int64, bool, error)
 }
 
-// pruneChanges forgets the changes kept longer than the revert window, a
-// bounded number a sweep so it never holds the sweep up for long.
+// pruneChanges forgets the changes kept longer than the revert window and
+// the longest a revert accepted at its end may run (the import timeout and
+// its grace), a bounded amount a sweep so the sweep is never held up (and,
+// on SQLite, the one writer is not kept from imports for long).
 func (d *Deadlines) pruneChanges(ctx context.Context, now time.Time) error {
 	if d.Changes == nil || d.RevertWindow <= 0 {
 		return nil
 	}
-	const perCall, perSweep = 10000, 100
+	const perCall, perSweep = 5000, 20
+	before := now.Add(-d.RevertWindow - d.ImportTimeout - d.Grace)
 	for range perSweep {
-		n, done, err := d.Changes.PruneChanges(ctx, now.Add(-d.RevertWindow), perCall)
+		n, done, err := d.Changes.PruneChanges(ctx, before, perCall)
 		if err != nil {
 			return err
 		}

@@ -90,9 +90,27 @@ func (h *Harness) retrySource(ctx context.Context, id, parentID string) (events.
 	}
 	format := rejects.FailedFormat(header)
 	key := imports.SourceKey(id, retryName+imports.Ext(format))
+	// Counted first, without writing: a retry with no row to run (the
+	// parent's rejects are gone, or every failed row was unreadable) fails
+	// with the reason instead of completing empty.
+	_, n, unreadable, err := set.WriteFailed(ctx, io.Discard)
+	if err != nil {
+		return events.Source{}, err
+	}
+	if n == 0 {
+		if unreadable > 0 {
+			return events.Source{}, Fatal("retry: the %d failed rows of import %s could not be read as rows of its file (parse.* errors): "+
+				"fix them in its errors.csv and retry with that file", unreadable, parentID)
+		}
+		return events.Source{}, Fatal("retry: import %s keeps no failed rows to run again", parentID)
+	}
+	if unreadable > 0 {
+		h.Env.Log.Warn().Str("import_id", id).Str("parent", parentID).Int64("left_out", unreadable).
+			Msg("retry: failed rows the parent could not read are left out; a corrected errors.csv brings them")
+	}
 	pr, pw := io.Pipe()
 	go func() {
-		_, _, err := set.WriteFailed(ctx, pw)
+		_, _, _, err := set.WriteFailed(ctx, pw)
 		pw.CloseWithError(err)
 	}()
 	if err := h.Env.Blobs.Put(ctx, key, pr, -1); err != nil {

@@ -37,16 +37,22 @@ func (h *Harness) revertSource(ctx context.Context, job *Job, req events.ImportR
 		return events.Source{}, Fatal("parent_import_id: import %s imported %s in %s mode, not %s in %s mode",
 			parentID, parent.Resource, parent.Mode, opts.Resource, opts.Mode)
 	}
-	if no := imports.CheckRevertible(parent, h.Env.RevertWindow, h.Env.now()); no != nil {
-		return events.Source{}, Fatal("parent_import_id: %s", no.Message)
-	}
 	opts.Format = events.FormatJSONL
 	const name = "revert.jsonl"
 	src := events.Source{Key: imports.SourceKey(opts.ID, name), Name: name, ContentType: "application/x-ndjson"}
 	if _, err := h.Env.Blobs.Stat(ctx, src.Key); err == nil {
-		return src, nil
+		return src, nil // an earlier delivery accepted it
 	} else if !errors.Is(err, blob.ErrNotFound) {
 		return src, err
+	}
+	// Judged at the revert's creation (the time in its id), as the gateway
+	// judged it: a redelivery later gives the same answer.
+	at := h.Env.now()
+	if created, ok := imports.IDTime(opts.ID); ok {
+		at = created
+	}
+	if no := imports.CheckRevertible(parent, h.Env.RevertWindow, at); no != nil {
+		return events.Source{}, Fatal("parent_import_id: %s", no.Message)
 	}
 	pr, pw := io.Pipe()
 	go func() {

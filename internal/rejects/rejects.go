@@ -248,41 +248,65 @@ func FailedFormat(header []string) events.Format {
 	return events.FormatCSV
 }
 
+// Unreadable reports whether a failed row cannot be given back as it was:
+// the file's reader could not make it a row (an unclosed quote, a line of
+// more or fewer cells than the header, bad JSON), so what it kept of it is
+// nothing or not the whole line.
+func Unreadable(row []rows.Reject) bool {
+	for _, rj := range row {
+		if !rj.Skipped && !rj.Warning && (len(rj.Data) == 0 || strings.HasPrefix(rj.Code, "parse.")) {
+			return true
+		}
+	}
+	return false
+}
+
 // WriteFailed writes the failed rows of the set to w as a file to import
 // again, as they were: CSV under the file's header when the file had one
-// (CSV, XLSX), else JSONL of the rows' objects. It returns the format
-// written and the number of rows. The same rejects give the same bytes, so a
-// redelivery writes the same file.
-func (s *Set) WriteFailed(ctx context.Context, w io.Writer) (events.Format, int64, error) {
+// (CSV, XLSX), else JSONL of the rows' objects. Unreadable rows are left
+// out (written as kept they would vanish or import shifted): only a
+// corrected file brings them back. It returns the format written, the
+// number of rows and of those left out. The same rejects give the same
+// bytes, so a redelivery writes the same file.
+func (s *Set) WriteFailed(ctx context.Context, w io.Writer) (events.Format, int64, int64, error) {
 	header, err := s.Header(ctx)
 	if err != nil {
-		return "", 0, err
+		return "", 0, 0, err
 	}
-	var n int64
+	var n, unreadable int64
+	take := func(row []rows.Reject) bool {
+		switch {
+		case !Failed(row):
+			return false
+		case Unreadable(row):
+			unreadable++
+			return false
+		}
+		n++
+		return true
+	}
 	if FailedFormat(header) == events.FormatJSONL {
 		enc := rows.NewEncoder(w)
 		err := s.Each(ctx, func(row []rows.Reject) error {
-			if !Failed(row) {
+			if !take(row) {
 				return nil
 			}
-			n++
 			return enc.Encode(row[0].Data)
 		})
 		if err == nil {
 			err = enc.Flush()
 		}
-		return events.FormatJSONL, n, err
+		return events.FormatJSONL, n, unreadable, err
 	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write(header); err != nil {
-		return "", 0, err
+		return "", 0, 0, err
 	}
 	line := make([]string, len(header))
 	err = s.Each(ctx, func(row []rows.Reject) error {
-		if !Failed(row) {
+		if !take(row) {
 			return nil
 		}
-		n++
 		Cells(line, header, row[0].Data)
 		return cw.Write(line)
 	})
@@ -290,5 +314,5 @@ func (s *Set) WriteFailed(ctx context.Context, w io.Writer) (events.Format, int6
 	if err == nil {
 		err = cw.Error()
 	}
-	return events.FormatCSV, n, err
+	return events.FormatCSV, n, unreadable, err
 }

@@ -49,6 +49,11 @@ func rejectsOf(t *testing.T, blobs blob.Store, id string, data func(code, name s
 	put(t, blobs, imports.RejectsKey(id, events.PhaseValidation, 0),
 		rj(5, events.PhaseValidation, "reference.not_found", false, false, "R", "needs, a \"ref\""),
 		rj(2, events.PhaseValidation, "reference.not_found", false, false, "Q", ""))
+	// Rows the reader could not make rows of: an unclosed quote (nothing
+	// kept), a line of more cells than the header (the first ones kept).
+	put(t, blobs, imports.RejectsKey(id, events.PhasePrevalidation, 2),
+		rows.Reject{Row: 21, Phase: events.PhasePrevalidation, Code: "parse.csv", Message: "bare quote"},
+		rj(22, events.PhasePrevalidation, "parse.csv", false, false, "X", "Smith"))
 }
 
 func TestWriteFailedGivesTheFailedRowsBackAsTheyWere(t *testing.T) {
@@ -71,10 +76,10 @@ func TestWriteFailedGivesTheFailedRowsBackAsTheyWere(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	format, n, err := set.WriteFailed(ctx, &out)
+	format, n, unreadable, err := set.WriteFailed(ctx, &out)
 	want := "Code,Name\nQ,\nR,\"needs, a \"\"ref\"\"\"\nN,x\n"
-	if err != nil || format != events.FormatCSV || n != 3 || out.String() != want {
-		t.Errorf("CSV: %s %d %v\n%q\nwant %q", format, n, err, out.String(), want)
+	if err != nil || format != events.FormatCSV || n != 3 || unreadable != 2 || out.String() != want {
+		t.Errorf("CSV: %s %d (%d unreadable) %v\n%q\nwant %q, 3 rows, 2 unreadable left out", format, n, unreadable, err, out.String(), want)
 	}
 	var seen []int64
 	if err := set.Each(ctx, func(row []rows.Reject) error {
@@ -83,8 +88,8 @@ func TestWriteFailedGivesTheFailedRowsBackAsTheyWere(t *testing.T) {
 			t.Errorf("row 14's problems: %+v, want both, in phase order", row)
 		}
 		return nil
-	}); err != nil || len(seen) != 5 || seen[0] != 2 || seen[1] != 3 || seen[2] != 5 || seen[3] != 12 || seen[4] != 14 {
-		t.Errorf("Each: rows %v %v, want 2 3 5 12 14", seen, err)
+	}); err != nil || len(seen) != 7 || seen[0] != 2 || seen[1] != 3 || seen[2] != 5 || seen[3] != 12 || seen[4] != 14 || seen[6] != 22 {
+		t.Errorf("Each: rows %v %v, want 2 3 5 12 14 21 22", seen, err)
 	}
 
 	// JSON input has no header: the rows' objects, one a line.
@@ -94,9 +99,9 @@ func TestWriteFailedGivesTheFailedRowsBackAsTheyWere(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	format, n, err = set.WriteFailed(ctx, &out)
+	format, n, unreadable, err = set.WriteFailed(ctx, &out)
 	want = "{\"code\":\"Q\",\"n\":1}\n{\"code\":\"R\",\"n\":1}\n{\"code\":\"N\",\"n\":1}\n"
-	if err != nil || format != events.FormatJSONL || n != 3 || out.String() != want {
+	if err != nil || format != events.FormatJSONL || n != 3 || unreadable != 2 || out.String() != want {
 		t.Errorf("JSONL: %s %d %v\n%q\nwant %q", format, n, err, out.String(), want)
 	}
 	if cols, err := set.Columns(ctx); err != nil || len(cols) != 2 || cols[0] != "code" || cols[1] != "n" {

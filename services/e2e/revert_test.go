@@ -232,7 +232,9 @@ func TestRevertWindow(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	c := NewCluster(t, Options{BatchSize: 2, Env: map[string]map[string]string{
-		"*": {"INLET_REVERT_WINDOW": "3s", "INLET_SWEEP_INTERVAL": "200ms"}}})
+		// Changes go once the window and the longest a revert accepted at
+		// its end may run (the import timeout and its grace) have passed.
+		"*": {"INLET_REVERT_WINDOW": "2s", "INLET_IMPORT_TIMEOUT": "15s", "INLET_DEADLINE_GRACE": "1s", "INLET_SWEEP_INTERVAL": "200ms"}}})
 	const org = "acme"
 	old := run(c, org, "companies", "c.csv", fourCompanies, events.Options{})
 	checkEnded(t, "import", old, events.StatusCompleted, events.Stats{Total: 4, Processed: 4, Created: 4})
@@ -252,22 +254,28 @@ func TestRevertWindow(t *testing.T) {
 	if n := kept(); n != 4 {
 		t.Fatalf("%d changes kept of the import, want 4", n)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for kept() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the changes of %s are still kept 30 s after its 3 s revert window", old.ID)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if since := time.Since(old.CreatedAt); since < 3*time.Second {
-		t.Errorf("the changes were forgot %s after the import's creation, within its 3 s window", since)
-	}
+	// Past the window, a revert is refused at once, while the changes are
+	// still kept for a revert accepted just before.
+	time.Sleep(time.Until(old.CreatedAt.Add(2500 * time.Millisecond)))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err = c.Client(org).Revert(ctx, old.ID, events.RevertRequest{}, "")
 	var apiErr *client.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity || apiErr.Code != "revert_window_passed" {
 		t.Errorf("revert past the window: %v, want 422 revert_window_passed", err)
+	}
+	if n := kept(); n != 4 {
+		t.Errorf("%d changes kept right after the window, want 4 (until the window, the timeout and the grace have passed)", n)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for kept() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the changes of %s are still kept 60 s after its 2 s revert window", old.ID)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if since := time.Since(old.CreatedAt); since < 18*time.Second {
+		t.Errorf("the changes were forgot %s after the import's creation, before window + timeout + grace (18 s)", since)
 	}
 	id, err := c.Client(org).RequestImport(ctx, events.ImportRequested{Options: events.Options{
 		OrganizationID: org, Resource: "companies", Action: events.ActionRevert, ParentImportID: old.ID}})
