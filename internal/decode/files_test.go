@@ -279,6 +279,21 @@ func TestCSVCorruptGzipFailsTheFile(t *testing.T) {
 	}
 }
 
+func TestGzipBombIsRefused(t *testing.T) {
+	defer func(was int64) { maxDecompressed = was }(maxDecompressed)
+	maxDecompressed = 1 << 20
+	line := "email,name\n" + strings.Repeat("a@x.io,Ann\n", 200000) // 2.2 MB, a few KB compressed
+	_, _, err := readAll(t, "csv", string(gzipped(t, []byte(line))), Options{})
+	var fe *FileError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "expands to more than 1048576 bytes") {
+		t.Fatalf("err = %v, want the file refused for what it expands to", err)
+	}
+	maxDecompressed = 4 << 20
+	if _, _, err := readAll(t, "csv", string(gzipped(t, []byte(line))), Options{}); err != nil {
+		t.Fatalf("under the bound: %v", err)
+	}
+}
+
 func TestGzippedWorkbookIsReadAsXLSX(t *testing.T) {
 	data := gzipped(t, spreadsheet(t, false))
 	// Named and typed as CSV: the content says what it is.

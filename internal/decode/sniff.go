@@ -41,7 +41,7 @@ func unwrap(r io.Reader, format events.Format, det *Detected) (_ *bufio.Reader, 
 			return nil, false, &FileError{Code: parseCode(format), Message: "the file starts like a gzip file but cannot be decompressed: " + err.Error()}
 		}
 		det.Compression = CompressionGzip
-		br = bufio.NewReaderSize(gzipErrors{gz, format}, 64<<10)
+		br = bufio.NewReaderSize(&gzipErrors{r: gz, format: format, left: maxDecompressed}, 64<<10)
 		head, _ = br.Peek(sniffLen)
 	}
 	switch {
@@ -57,16 +57,26 @@ func unwrap(r io.Reader, format events.Format, det *Detected) (_ *bufio.Reader, 
 	return br, false, nil
 }
 
+// maxDecompressed bounds what a gzip-compressed upload may expand to: the
+// upload limit bounds only its compressed bytes, and a few megabytes of one
+// repeated line can expand a thousandfold.
+var maxDecompressed int64 = 16 << 30
+
 // gzipErrors makes a corrupt or cut gzip stream a *FileError of the file
-// (the import fails with it); an error of the reader underneath (the blob
-// store) stays what it is, so it is retried.
+// (the import fails with it), and one that expands past maxDecompressed;
+// an error of the reader underneath (the blob store) stays what it is, so
+// it is retried.
 type gzipErrors struct {
 	r      io.Reader
 	format events.Format
+	left   int64
 }
 
-func (g gzipErrors) Read(p []byte) (int, error) {
+func (g *gzipErrors) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
+	if g.left -= int64(n); g.left < 0 {
+		return 0, &FileError{Code: parseCode(g.format), Message: fmt.Sprintf("the gzip-compressed file expands to more than %d bytes", maxDecompressed)}
+	}
 	var corrupt flate.CorruptInputError
 	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &corrupt) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = &FileError{Code: parseCode(g.format), Message: "the gzip-compressed file is corrupt or cut short: " + err.Error()}
