@@ -237,3 +237,54 @@ func TestProgressGrowsBeforeTheEnd(t *testing.T) {
 		t.Errorf("completed: progress %+v, want 100%%, a rate, no ETA", last.Progress)
 	}
 }
+
+// TestKillProcessingMidRetry: processing SIGKILLed while a retry without a
+// file writes its parent's failed rows, then restarted: every row is
+// written once, and the retry's stats count each once.
+func TestKillProcessingMidRetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	c := NewCluster(t, Options{BatchSize: 100, AckWait: "3s"})
+	const org, rows = "acme", 2000
+	var b strings.Builder
+	b.WriteString("email,name,company_code\n")
+	for i := range rows {
+		fmt.Fprintf(&b, "u%04d@x.com,User %d,BIG\n", i, i)
+	}
+	parent := run(c, org, "customers", "people.csv", b.String(), events.Options{SkipErrors: true})
+	checkEnded(t, "parent", parent, events.StatusCompleted, events.Stats{Total: rows, Processed: rows, Failed: rows})
+	company := run(c, org, "companies", "c.csv", "code,name\nBIG,Big Co\n", events.Options{})
+	checkEnded(t, "the company", company, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	created, err := c.Client(org).Retry(ctx, parent.ID, client.CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Remember(created.ID, org)
+	c.WaitProgress(created.ID, events.PhaseProcessing, 1, 2*time.Minute)
+	c.Kill("processing", 0)
+	done := len(c.Progress(created.ID, events.PhaseProcessing))
+	t.Logf("SIGKILLed processing after %d/%d batches of the retry", done, rows/100)
+	time.Sleep(time.Second)
+	c.Restart("processing", 0)
+	r := c.WaitTerminalFor(created.ID, 3*time.Minute)
+	checkEnded(t, "retry", r, events.StatusCompleted, events.Stats{Total: rows, Processed: rows, Created: rows})
+	emails := map[string]int{}
+	for _, rec := range c.Records(org, "customers") {
+		emails[fmt.Sprint(rec.Fields()["email"])]++
+	}
+	if len(emails) != rows {
+		t.Errorf("%d customers stored, want %d", len(emails), rows)
+	}
+	for e, n := range emails {
+		if n != 1 {
+			t.Errorf("%s stored %d times", e, n)
+		}
+	}
+	if p, ok := c.Import(parent.ID); !ok || !slices.Equal(p.Children, []string{created.ID}) {
+		t.Errorf("the parent lists %v, want its retry %s", p.Children, created.ID)
+	}
+}
