@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +125,30 @@ func TestOneImportIsOneTrace(t *testing.T) {
 	})
 	if intake < 0 {
 		t.Error("the intake's span of the request is not a child of the create's server span")
+	}
+
+	// The live view's key may ride in its URL (a browser's EventSource
+	// sends no headers): no span records it.
+	const secret = "sk-never-in-a-span"
+	resp, err = http.Get(base + "/v1/imports/" + created.ID + "/events?organization_id=acme&access_token=" + secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body) // the import has ended: one event, then the end
+	resp.Body.Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(exp.GetSpans(), func(s tracetest.SpanStub) bool { return s.Name == "GET /v1/imports/{id}/events" }) {
+		if time.Now().After(deadline) {
+			t.Fatal("no span of the events route")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, s := range exp.GetSpans() {
+		for _, kv := range s.Attributes {
+			if strings.Contains(kv.Value.Emit(), secret) || strings.Contains(s.Name, secret) {
+				t.Errorf("span %q records the access token: %s=%s", s.Name, kv.Key, kv.Value.Emit())
+			}
+		}
 	}
 }
 
