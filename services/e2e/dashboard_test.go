@@ -176,6 +176,23 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("the downloaded errors.csv:\n%s\nthe API's:\n%s", csv, c.ErrorsCSV(id))
 	}
 
+	// 3b. Its failed row run again from the page: the page goes to the
+	// retry, which links back (the row, still without a name, fails again).
+	run("retry", chromedp.WaitVisible(chromedp.CSS(`#retry`)), chromedp.Click(chromedp.CSS(`#retry`)),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`location.hash.startsWith("#/imports/") && !location.hash.endsWith(%q)`, id),
+			chromedp.WithPollingTimeout(time.Minute)))
+	retryHash, _ := eval(`location.hash`).(string)
+	retryID := strings.TrimPrefix(retryHash, "#/imports/")
+	c.Remember(retryID, org)
+	retried := c.WaitTerminal(retryID)
+	if retried.ParentImportID != id || retried.Stats.Total != 1 || retried.Stats.Failed != 1 {
+		t.Errorf("the page's retry: parent %s, stats %+v; want a retry of %s running its 1 failed row", retried.ParentImportID, retried.Stats, id)
+	}
+	waitText(`#import-status`, string(retried.Status))
+	if lineage := text(`#lineage`); !strings.Contains(lineage, id) {
+		t.Errorf("the retry's page says %q, want a link to %s", lineage, id)
+	}
+
 	// 4. The list, filtered, finds it.
 	run("filter the list",
 		chromedp.Navigate(site.URL+"/ui/#/imports"),

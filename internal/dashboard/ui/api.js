@@ -64,6 +64,9 @@ export const rowErrors = (imp) => call("GET", `${readBase}${imp.links.errors_jso
 export const createImport = (form) => call("POST", `${writeBase}/v1/imports`, form);
 export const interruptImport = (id) =>
   call("POST", `${writeBase}/v1/imports/${encodeURIComponent(id)}/interrupt`);
+// retryImport starts a child import of import id's failed rows, as they were.
+export const retryImport = (id) =>
+  call("POST", `${writeBase}/v1/imports/${encodeURIComponent(id)}/retry`, JSON.stringify({}));
 // revertImport starts a child import that puts back what import id changed.
 export const revertImport = (id, { dryRun, force }) =>
   call("POST", `${writeBase}/v1/imports/${encodeURIComponent(id)}/revert`,

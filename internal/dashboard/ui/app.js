@@ -119,6 +119,18 @@ function showDetail(id) {
       $("#interrupt").disabled = false;
     }
   };
+  $("#retry").hidden = true;
+  $("#retry").onclick = async () => {
+    $("#retry").disabled = true;
+    try {
+      const child = await api.retryImport(id);
+      location.hash = `#/imports/${encodeURIComponent(child.id)}`;
+    } catch (err) {
+      notice(explain(err));
+    } finally {
+      $("#retry").disabled = false;
+    }
+  };
   $("#revert-box").hidden = true;
   $("#revert").onclick = async () => {
     $("#revert").disabled = true;
@@ -190,6 +202,7 @@ function renderImport(imp, rate) {
   $("#interrupt").hidden = terminal;
   if (terminal) $("#interrupt").disabled = false;
   $("#revert-box").hidden = !terminal || imp.dry_run;
+  $("#retry").hidden = !terminal || !imp.stats.failed || imp.action === "revert";
   renderLineage(imp);
 
   // The server's percent never goes back; progressOf is for a server without it.
