@@ -156,3 +156,23 @@ func TestParentListsItsChildren(t *testing.T) {
 		t.Errorf("a retry without a file is queued at once (its rows are its parent's), got %s", f.Status)
 	}
 }
+
+func TestChildrenAreBounded(t *testing.T) {
+	st := openStore(t)
+	p := projector.New(st, zerolog.Nop())
+	parent := newImport(t, "acme", "customers", t0)
+	done := parent
+	imports.Finish(&done, events.StatusCompleted, "", t0.Add(time.Hour))
+	apply(t, p, importEvent(t, done, events.EventCompleted))
+	for i := range projector.MaxChildren + 5 {
+		at := t0.Add(time.Duration(i+1) * time.Second)
+		o := events.Options{ID: imports.NewID(at), OrganizationID: "acme", Resource: "customers", ParentImportID: parent.ID}
+		if err := imports.Normalize(&o); err != nil {
+			t.Fatal(err)
+		}
+		apply(t, p, event(t, "acme", "customers", events.EventRequested, o.ID, "req:"+o.ID, events.ImportRequested{Options: o}))
+	}
+	if _, got := getImport(t, st, parent.ID); len(got.Children) != projector.MaxChildren {
+		t.Errorf("the parent lists %d children, want the first %d", len(got.Children), projector.MaxChildren)
+	}
+}

@@ -208,6 +208,10 @@ func encodeView(id string, d viewDoc) (*store.View, error) {
 	}, nil
 }
 
+// MaxChildren bounds the children an import lists (its view and object
+// stay small however often it is retried): the first ones.
+const MaxChildren = 1000
+
 // linkChild lists child among its parent's children, once, in id order
 // (ids sort by creation: oldest first, whatever order the events came in).
 // Only a parent of the child's own organization lists it: a request naming
@@ -225,7 +229,7 @@ func (p *Projector) linkChild(ctx context.Context, child events.Import) error {
 			return nil, fmt.Errorf("view %s: stored document unreadable: %w", parent, err)
 		}
 		i, found := slices.BinarySearch(d.Children, child.ID)
-		if found || child.ID == parent {
+		if found || child.ID == parent || len(d.Children) >= MaxChildren {
 			return nil, nil
 		}
 		d.Children = slices.Insert(d.Children, i, child.ID)
