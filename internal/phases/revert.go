@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/inlet-dev/inlet/events"
 	"github.com/inlet-dev/inlet/internal/imports"
@@ -101,8 +103,7 @@ func (p Processing) revert(ctx context.Context, job *pipeline.Job, b int, batch 
 	conflicts := map[string]string{} // id → why
 	var res store.BatchResult
 	if job.Options.DryRun {
-		res.Conflicts, err = p.unmet(ctx, job, ops)
-		if err != nil {
+		if res, err = p.foresee(ctx, job, ops); err != nil {
 			return err
 		}
 	} else {
@@ -159,24 +160,50 @@ func (p Processing) revert(ctx context.Context, job *pipeline.Job, b int, batch 
 	return nil
 }
 
-// unmet is what the store would leave out of ops as conflicts, read without
-// writing (a dry run).
-func (p Processing) unmet(ctx context.Context, job *pipeline.Job, ops []store.Op) ([]string, error) {
+// foresee is what the store would leave out of ops as conflicts, read
+// without writing (a dry run): records not in the state their op expects,
+// and records whose key another record holds (one the revert itself
+// deletes or rewrites may free it: not foreseen, so a dry run may count a
+// conflict the revert will not meet, never the other way).
+func (p Processing) foresee(ctx context.Context, job *pipeline.Job, ops []store.Op) (store.BatchResult, error) {
+	var res store.BatchResult
 	ids := make([]string, len(ops))
+	var refs []store.KeyRef
 	for i, op := range ops {
 		ids[i] = op.Record.ID
+		for name, value := range op.Record.Keys {
+			if value != "" {
+				refs = append(refs, store.KeyRef{Name: name, Value: value})
+			}
+		}
 	}
 	fps, err := p.Records.Fingerprints(ctx, job.Scope(), ids)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	var unmet []string
+	holders, err := p.Records.LookupKeys(ctx, job.Scope(), refs)
+	if err != nil {
+		return res, err
+	}
 	for _, op := range ops {
-		if fp, exists := fps[op.Record.ID]; op.Expect != nil && !op.Expect.Met(exists, fp) {
-			unmet = append(unmet, op.Record.ID)
+		id := op.Record.ID
+		if fp, exists := fps[id]; op.Expect != nil && !op.Expect.Met(exists, fp) {
+			res.Conflicts = append(res.Conflicts, id)
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(op.Record.Keys)) {
+			value := op.Record.Keys[name]
+			if h, held := holders[name+"\x00"+value]; value != "" && held && h.ID != id {
+				if res.HeldKeys == nil {
+					res.HeldKeys = map[string]string{}
+				}
+				res.Conflicts = append(res.Conflicts, id)
+				res.HeldKeys[id] = store.HeldKey(name, value, h.ID)
+				break
+			}
 		}
 	}
-	return unmet, nil
+	return res, nil
 }
 
 // canonicalJSON writes data as an import writes a record (jsonenc), so a

@@ -202,6 +202,11 @@ func (e *KeyConflictError) Error() string {
 
 func (e *KeyConflictError) Unwrap() error { return ErrKeyConflict }
 
+// HeldKey says which key another record holds, as BatchResult.HeldKeys does.
+func HeldKey(name, value, holder string) string {
+	return fmt.Sprintf("%s=%s is held by record %s", name, value, holder)
+}
+
 // View is the projector's stored document of one import.
 type View struct {
 	ID        string

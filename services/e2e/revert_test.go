@@ -147,6 +147,23 @@ func TestRevert(t *testing.T) {
 		t.Errorf("C after a forced revert: %s, want Gamma (before m6)", cRec.Data)
 	}
 
+	// E deleted, then its code taken by a new record: the revert cannot
+	// recreate E under its key, and says so; its dry run foresees it.
+	delE := run(c, org, "companies", "de.csv", "code\nE\n", events.Options{Action: events.ActionDelete})
+	checkEnded(t, "delete of E", delE, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Deleted: 1})
+	newE := run(c, org, "companies", "ne.csv", "code,name\nE,Echo Two\n", events.Options{})
+	checkEnded(t, "a new E", newE, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})
+	held := events.Stats{Total: 1, Processed: 1, Skipped: 1}
+	checkEnded(t, "dry revert of the delete of E", revert(t, c, org, delE.ID, events.RevertRequest{DryRun: true}), events.StatusCompleted, held)
+	rE := revert(t, c, org, delE.ID, events.RevertRequest{})
+	checkEnded(t, "revert of the delete of E", rE, events.StatusCompleted, held)
+	if errs := c.ErrorsJSON(rE.ID); len(errs) != 1 || errs[0].Code != "revert.conflict" || !strings.Contains(errs[0].Message, "is held by record") {
+		t.Errorf("revert of the delete of E: errors %+v, want one revert.conflict naming the key's holder", errs)
+	}
+	if e, _ := c.RecordByKey(org, "companies", "E"); e.Fields()["name"] != "Echo Two" {
+		t.Errorf("E after the revert: %s, want the new record kept", e.Data)
+	}
+
 	// As an event on NATS: the same revert, by the pipeline alone.
 	m8 := run(c, org, "companies", "m8.csv", "code,name\nF,Foxtrot\n", events.Options{})
 	checkEnded(t, "m8", m8, events.StatusCompleted, events.Stats{Total: 1, Processed: 1, Created: 1})

@@ -227,7 +227,7 @@ func (p *Plan) WithoutKeyConflict(batchID string, kc *store.KeyConflictError) (*
 	if next.HeldKeys == nil {
 		next.HeldKeys = map[string]string{}
 	}
-	next.HeldKeys[kc.Wanted] = fmt.Sprintf("%s=%s is held by record %s", kc.Name, kc.Value, kc.Held)
+	next.HeldKeys[kc.Wanted] = store.HeldKey(kc.Name, kc.Value, kc.Held)
 	return next, nil
 }
 
